@@ -1,0 +1,92 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * The Backend contract: where file bytes live. One contract for the loop-image
+ * CAS, S3 and the peer proxy; one compliance suite (test/contract/backend-contract.ts)
+ * runs against every implementation.
+ *
+ * Every call takes an AbortSignal; an aborted call rejects with the signal's
+ * reason and leaves nothing behind (no partial blob, no half object).
+ */
+
+export interface BackendCallOptions {
+  signal?: AbortSignal;
+}
+
+export interface PutOptions extends BackendCallOptions {
+  /**
+   * A key hint for backends that name objects after paths (S3 uses the
+   * canonical path); content-addressed backends ignore it.
+   */
+  key?: string;
+  /** Refuse (PAYLOAD_TOO_LARGE) and store nothing once more bytes than this arrive. */
+  maxBytes?: number;
+}
+
+export interface PutResult {
+  /** The id to store in the entry's blobId and pass to open/stat/delete. */
+  id: string;
+  size: number;
+  /** sha256 hex of the bytes. */
+  sha256: string;
+}
+
+/** An inclusive byte range, as in HTTP. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface OpenOptions extends BackendCallOptions {
+  range?: ByteRange;
+  /**
+   * The expected sha256 of the whole content; full reads of backends that can
+   * verify destroy the stream with INTEGRITY_ERROR on mismatch.
+   */
+  sha256?: string;
+}
+
+export interface OpenResult {
+  /** Size of the whole object. */
+  size: number;
+  /** The bytes (of the range when one was given). The caller consumes or destroys it. */
+  stream: Readable;
+}
+
+export interface BlobStat {
+  id: string;
+  size: number;
+}
+
+export interface Backend {
+  /** Short name used in entries ('cas', 's3'). */
+  readonly type: string;
+
+  /**
+   * Store a stream. Resolves once the bytes are durable. Throws
+   * PAYLOAD_TOO_LARGE past `maxBytes`, SERVICE_UNAVAILABLE when the store is
+   * full or unreachable. Consumes `body` whatever the outcome.
+   */
+  put(body: Readable, options?: PutOptions): Promise<PutResult>;
+
+  /**
+   * Open stored bytes. Throws FILE_NOT_FOUND before the first byte when the id
+   * is unknown, RANGE_NOT_SATISFIABLE for a range outside the object.
+   */
+  open(id: string, options?: OpenOptions): Promise<OpenResult>;
+
+  /** Size of stored bytes, or null when the id is unknown. */
+  stat(id: string, options?: BackendCallOptions): Promise<BlobStat | null>;
+
+  /**
+   * Drop the bytes. Idempotent. Content-addressed backends may defer this to
+   * their collector (their bytes are shared through reference counts).
+   */
+  delete(id: string, options?: BackendCallOptions): Promise<void>;
+
+  /** Reachability for /ready. Throws SERVICE_UNAVAILABLE. */
+  check(): Promise<void>;
+
+  /** Release resources; background work stops. */
+  close(): Promise<void>;
+}

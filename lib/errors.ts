@@ -1,0 +1,66 @@
+/**
+ * Domain errors. Every error the system raises on purpose carries one of the
+ * stable codes of API.md; the HTTP layer maps each code to a status in one
+ * table (lib/http/error-status.ts). Nothing here knows about HTTP.
+ */
+export const ERROR_CODES = [
+  'BAD_REQUEST',
+  'INVALID_PATH',
+  'AUTHENTICATION_FAILED',
+  'PERMISSION_DENIED',
+  'FILE_NOT_FOUND',
+  'LINK_NOT_FOUND',
+  'NOT_A_DIRECTORY',
+  'IS_A_DIRECTORY',
+  'FILE_ALREADY_EXISTS',
+  'DIRECTORY_NOT_EMPTY',
+  'CROSS_SERVER_CONFLICT',
+  'LINK_EXPIRED',
+  'LINK_USED',
+  'PRECONDITION_FAILED',
+  'PAYLOAD_TOO_LARGE',
+  'RANGE_NOT_SATISFIABLE',
+  'LOCKED',
+  'RATE_LIMIT_EXCEEDED',
+  'INTEGRITY_ERROR',
+  'BAD_GATEWAY',
+  'SERVICE_UNAVAILABLE',
+  'INTERNAL_ERROR',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface CallfsErrorOptions {
+  /** The underlying error, kept for logs; never shown to clients. */
+  cause?: unknown;
+  /** Extra fields rendered into the JSON error body (e.g. CROSS_SERVER_CONFLICT details). */
+  details?: Record<string, unknown>;
+  /** Seconds a client should wait before retrying (429, 503). */
+  retryAfterSeconds?: number;
+}
+
+/** The one error class of the domain: a stable code and a human message. */
+export class CallfsError extends Error {
+  readonly code: ErrorCode;
+  readonly details?: Record<string, unknown>;
+  readonly retryAfterSeconds?: number;
+
+  constructor(code: ErrorCode, message: string, options: CallfsErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CallfsError';
+    this.code = code;
+    if (options.details !== undefined) this.details = options.details;
+    if (options.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+/** True when `err` is a CallfsError with the given code (or any code when omitted). */
+export function isCallfsError(err: unknown, code?: ErrorCode): err is CallfsError {
+  return err instanceof CallfsError && (code === undefined || err.code === code);
+}
+
+export const notFound = (path: string): CallfsError =>
+  new CallfsError('FILE_NOT_FOUND', `no such file or directory: ${path}`);
+
+export const unavailable = (what: string, cause?: unknown): CallfsError =>
+  new CallfsError('SERVICE_UNAVAILABLE', `${what} is unavailable`, { cause, retryAfterSeconds: 5 });

@@ -1,0 +1,252 @@
+/**
+ * The MetadataStore contract: the namespace (inodes), the CAS blob index and
+ * single-use links, kept in Postgres (pg) or embedded Postgres (PGlite).
+ *
+ * Every path given to a store is canonical (see lib/paths.ts): it starts with
+ * '/', has no empty, '.' or '..' segments and no trailing '/'; the root is '/'.
+ * Stores assert this and throw INVALID_PATH otherwise.
+ *
+ * Errors are CallfsErrors: FILE_NOT_FOUND, FILE_ALREADY_EXISTS, NOT_A_DIRECTORY,
+ * DIRECTORY_NOT_EMPTY, PRECONDITION_FAILED (version check), BAD_REQUEST (move
+ * into itself) and SERVICE_UNAVAILABLE (the database cannot be reached).
+ */
+
+export type EntryType = 'file' | 'directory';
+
+/** Where a file's bytes live. Directories have no backend. */
+export type BackendType = 'cas' | 's3';
+
+/** One inode: a file or a directory. */
+export interface Entry {
+  /** Database id (bigint, as a decimal string). */
+  id: string;
+  /** Canonical path, unique. */
+  path: string;
+  /** Id of the parent directory; null only for the root. */
+  parentId: string | null;
+  /** Last path segment ('' for the root). */
+  name: string;
+  type: EntryType;
+  /** Size in bytes (0 for directories). */
+  size: number;
+  /** Permission bits including setuid/setgid/sticky, e.g. 0o1777. */
+  mode: number;
+  uid: number;
+  gid: number;
+  atime: Date;
+  mtime: Date;
+  ctime: Date;
+  /** Backend holding the bytes; null for directories. */
+  backend: BackendType | null;
+  /** Instance holding the bytes for instance-local backends (cas); null otherwise. */
+  instanceId: string | null;
+  /** The backend's id of the bytes (the sha256 for cas, the object key for s3). */
+  blobId: string | null;
+  /** sha256 hex of the content; null for directories. */
+  etag: string | null;
+  /** Incremented on every change of the entry; used for optimistic concurrency. */
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** What a caller supplies to create an entry. */
+export interface NewEntry {
+  path: string;
+  type: EntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size?: number;
+  backend?: BackendType | null;
+  instanceId?: string | null;
+  blobId?: string | null;
+  etag?: string | null;
+  mtime?: Date;
+}
+
+export interface CreateOptions {
+  /**
+   * Create missing ancestors (mkdir -p) in the same transaction, with this
+   * mode/uid/gid. When absent, a missing parent is FILE_NOT_FOUND.
+   */
+  parents?: { mode: number; uid: number; gid: number };
+}
+
+/** Fields that `update` may change. `ctime`/`updatedAt`/`version` move by themselves. */
+export interface EntryPatch {
+  size?: number;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  mtime?: Date;
+  atime?: Date;
+  backend?: BackendType | null;
+  instanceId?: string | null;
+  blobId?: string | null;
+  etag?: string | null;
+}
+
+/** Keyset position in a listing: children sort files first, then directories, each by name. */
+export interface ListCursor {
+  type: EntryType;
+  name: string;
+}
+
+export interface ListChildrenOptions {
+  /** Start strictly after this position. */
+  after?: ListCursor;
+  /** Stop after this many entries (default: all). */
+  limit?: number;
+}
+
+export interface ListRecursiveOptions {
+  /** 0 = direct children only. */
+  maxDepth: number;
+}
+
+export interface MoveOptions {
+  /** Replace an existing destination (a file, or an empty directory). */
+  overwrite?: boolean;
+  /** Create missing ancestors of the destination with these attributes. */
+  parents?: { mode: number; uid: number; gid: number };
+}
+
+/** Result of a delete: every removed entry (the whole subtree for a recursive delete). */
+export interface DeleteResult {
+  removed: Entry[];
+}
+
+/** One row of the CAS index. */
+export interface BlobRecord {
+  sha256: string;
+  instanceId: string;
+  imageId: string;
+  size: number;
+  refCount: number;
+  createdAt: Date;
+  lastVerifiedAt: Date | null;
+  /** Last time the blob was written, deduplicated or lost its last reference. */
+  touchedAt: Date;
+  quarantined: boolean;
+}
+
+export interface SingleUseLink {
+  id: string;
+  path: string;
+  /** uid of the user who generated it. */
+  createdBy: number;
+  createdAt: Date;
+  expiresAt: Date;
+  usedAt: Date | null;
+}
+
+export type ConsumeResult =
+  | { status: 'consumed'; link: SingleUseLink }
+  | { status: 'not_found' }
+  | { status: 'expired'; link: SingleUseLink }
+  | { status: 'used'; link: SingleUseLink };
+
+/** Operations available both on the store and inside a transaction. */
+export interface MetadataOps {
+  /** The entry at `path`, or null. */
+  get(path: string): Promise<Entry | null>;
+
+  /**
+   * The entries at `path` and at each existing ancestor, root first, in one
+   * round trip. The chain stops at the first missing path: the last element's
+   * path equals `path` only when the entry exists.
+   */
+  getChain(path: string): Promise<Entry[]>;
+
+  /**
+   * The direct children of a directory, files first then directories, each by
+   * name (byte order), streamed in pages. Throws FILE_NOT_FOUND when `path` is
+   * missing and NOT_A_DIRECTORY when it is a file (before the first item).
+   */
+  listChildren(path: string, options?: ListChildrenOptions): AsyncIterable<Entry>;
+
+  /**
+   * Every descendant down to `maxDepth` (0 = children only), in path order,
+   * streamed. Same errors as listChildren.
+   */
+  listRecursive(path: string, options: ListRecursiveOptions): AsyncIterable<Entry & { depth: number }>;
+
+  /**
+   * Create one entry. Throws FILE_ALREADY_EXISTS when the path exists (of
+   * any type), NOT_A_DIRECTORY when an ancestor is a file, FILE_NOT_FOUND when
+   * the parent is missing and `parents` is not given.
+   */
+  create(entry: NewEntry, options?: CreateOptions): Promise<Entry>;
+
+  /**
+   * Change an entry when its version is still `expectedVersion` (PRECONDITION_FAILED
+   * otherwise; FILE_NOT_FOUND when gone). Returns the new entry (version + 1).
+   */
+  update(path: string, expectedVersion: number, patch: EntryPatch): Promise<Entry>;
+
+  /**
+   * Move/rename an entry and its whole subtree atomically. Throws BAD_REQUEST
+   * for a move into itself or onto '/', FILE_ALREADY_EXISTS when the
+   * destination exists and `overwrite` is not set (or it is a non-empty
+   * directory), FILE_NOT_FOUND / NOT_A_DIRECTORY for the destination's parent.
+   * Returns the moved entry at its new path and the replaced one, if any.
+   */
+  move(from: string, to: string, options?: MoveOptions): Promise<{ entry: Entry; replaced: Entry | null }>;
+
+  /**
+   * Delete an entry. A non-empty directory is DIRECTORY_NOT_EMPTY unless
+   * `recursive`. When `expectedVersion` is given it is checked as in update.
+   */
+  delete(path: string, options?: { recursive?: boolean; expectedVersion?: number }): Promise<DeleteResult>;
+
+  /**
+   * Record a stored blob in the CAS index (insert, or touch an existing row).
+   * Reference counts are kept in step with the inodes by the store itself:
+   * creating, re-pointing or deleting a 'cas' file entry adjusts the count of
+   * (instanceId, blobId) in the same transaction.
+   */
+  recordBlob(blob: { sha256: string; instanceId: string; imageId: string; size: number }): Promise<BlobRecord>;
+
+  /** One blob's index row, or null. */
+  getBlob(instanceId: string, sha256: string): Promise<BlobRecord | null>;
+
+  /** Create a single-use link row. */
+  createLink(link: { id: string; path: string; createdBy: number; expiresAt: Date }): Promise<SingleUseLink>;
+
+  /** Compare-and-set: mark the link used iff it exists, is unused and unexpired at `now`. */
+  consumeLink(id: string, now?: Date): Promise<ConsumeResult>;
+}
+
+/** The store itself. */
+export interface MetadataStore extends MetadataOps {
+  /** Run `fn` in one database transaction; its writes commit together or not at all. */
+  transaction<T>(fn: (tx: MetadataOps) => Promise<T>): Promise<T>;
+
+  /** Blobs of `instanceId` with zero references untouched since `olderThan` (for the collector). */
+  listCollectableBlobs(instanceId: string, olderThan: Date, limit: number): Promise<BlobRecord[]>;
+
+  /**
+   * Remove a blob's index row iff it still has zero references and has not been
+   * touched since `olderThan`. True when removed (the caller then deletes the bytes).
+   */
+  forgetBlob(instanceId: string, sha256: string, olderThan: Date): Promise<boolean>;
+
+  /** Blobs of `instanceId` ordered by last verification (never-verified first). */
+  listBlobsForScrub(instanceId: string, limit: number): Promise<BlobRecord[]>;
+
+  /** Set last_verified_at (ok) or the quarantined flag (bad). */
+  markBlobVerified(instanceId: string, sha256: string, ok: boolean): Promise<void>;
+
+  /** Every blob row of an instance (admin listings, recovery). */
+  listBlobs(instanceId: string): AsyncIterable<BlobRecord>;
+
+  /** Delete links that expired or were used before `before`; returns how many. */
+  purgeLinks(before: Date): Promise<number>;
+
+  /** Cheap round trip for /ready. Throws SERVICE_UNAVAILABLE. */
+  ping(): Promise<void>;
+
+  /** Close pools, listeners and caches. */
+  close(): Promise<void>;
+}
