@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { stringify as toYaml } from 'yaml';
+import { prepareConfig, ConfigError, type PreparedConfig } from '../lib/config/index.js';
+import { redactConfig } from '../lib/config/validate.js';
+import { tlsFiles } from '../lib/config/embedded.js';
+import { createLogger } from '../lib/log/index.js';
+import { isCallfsError } from '../lib/errors.js';
+import { startCallfs } from './compose.js';
+
+/** Print one clear line per problem and exit non-zero; never a stack trace for a user's mistake. */
+function fail(err: unknown): never {
+  if (err instanceof ConfigError) {
+    for (const problem of err.problems) process.stderr.write(`callfs: ${problem}\n`);
+  } else if (isCallfsError(err)) {
+    process.stderr.write(`callfs: ${err.message}\n`);
+  } else {
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(`callfs: ${e?.code !== undefined ? `${e.code}: ` : ''}${e?.message ?? String(err)}\n`);
+  }
+  process.exit(1);
+}
+
+function load(opts: { config?: string }, createMissing: boolean): PreparedConfig {
+  return prepareConfig(opts.config === undefined ? { createMissing } : { file: opts.config, createMissing });
+}
+
+async function serverCommand(opts: { config?: string }): Promise<void> {
+  const prepared = load(opts, true);
+  const { settings } = prepared;
+  const logger = createLogger({ level: settings.config.log.level, format: settings.config.log.format });
+  for (const warning of prepared.warnings) logger.warn(warning);
+  const running = await startCallfs({ settings, logger });
+  if (prepared.generatedApiKey !== null) {
+    const tls = tlsFiles(settings);
+    process.stdout.write(
+      [
+        '',
+        'CallFS generated an API key for user "admin" (uid 0) on this first start.',
+        `It is shown only now (it is kept, mode 0600, in ${settings.dataDir}/secrets.json):`,
+        '',
+        `    ${prepared.generatedApiKey}`,
+        '',
+        'Try it:',
+        `    curl --cacert ${tls.certFile} -H "Authorization: Bearer ${prepared.generatedApiKey}" ${running.url.replace('127.0.0.1', 'localhost')}/v1/directories/`,
+        '',
+      ].join('\n') + '\n',
+    );
+  }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    running.close().then(
+      () => {
+        logger.info('stopped');
+        logger.flush?.();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+function validateCommand(opts: { config?: string }): void {
+  const prepared = load(opts, false);
+  const { settings } = prepared;
+  process.stdout.write('Configuration is valid\n');
+  for (const warning of prepared.warnings) process.stdout.write(`warning: ${warning}\n`);
+  const tls = settings.config.server.protocol === 'https' ? tlsFiles(settings) : null;
+  const effective = {
+    source: prepared.file ?? '(no config file: defaults and CALLFS_* environment variables)',
+    metadata_store: settings.metadataType,
+    locks: settings.dlmType,
+    default_backend: settings.defaultBackend,
+    data_dir: settings.dataDir,
+    cas_root: settings.casRoot,
+    tls: tls === null ? 'off (server.protocol: http)' : tls.generated ? `self-signed, generated under ${settings.dataDir}/tls on first start` : tls.certFile,
+    secrets: settings.metadataType === 'embedded' && (prepared.usesGeneratedSecrets || settings.config.auth.internal_proxy_secret === '')
+      ? `generated on first start into ${settings.dataDir}/secrets.json`
+      : 'from configuration',
+  };
+  process.stdout.write('\nEffective settings:\n' + toYaml(effective) + '\n' + toYaml(redactConfig(settings.config)));
+}
+
+const program = new Command();
+program.name('callfs').description('CallFS: a TLS REST filesystem over Postgres metadata and a loop-image content-addressed store').showHelpAfterError();
+program
+  .command('server')
+  .description('start the CallFS server')
+  .option('-c, --config <file>', 'configuration file (YAML or JSON)')
+  .action((opts: { config?: string }) => serverCommand(opts).catch(fail));
+const config = program.command('config').description('configuration tools');
+config
+  .command('validate')
+  .description('validate the configuration and print the effective settings (secrets redacted)')
+  .option('-c, --config <file>', 'configuration file (YAML or JSON)')
+  .action((opts: { config?: string }) => {
+    try {
+      validateCommand(opts);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program.parseAsync(process.argv).catch(fail);

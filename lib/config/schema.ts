@@ -1,0 +1,169 @@
+import convict from 'convict';
+import { registerFormats } from './formats.js';
+
+/**
+ * The configuration schema. Keys and CALLFS_* variables of the original CallFS
+ * are kept exactly (shared/seeds/callfs-README.md); new keys follow the same
+ * pattern. Durations are milliseconds and sizes bytes once loaded.
+ */
+export interface UserConfig {
+  api_key: string;
+  uid: number;
+  gid: number;
+  groups?: number[];
+}
+
+export interface Config {
+  server: {
+    listen_addr: string;
+    external_url: string;
+    protocol: 'https' | 'http';
+    cert_file: string;
+    key_file: string;
+    data_dir: string;
+    read_timeout: number;
+    write_timeout: number;
+    file_op_timeout: number;
+    metadata_op_timeout: number;
+    shutdown_timeout: number;
+    max_upload_bytes: number;
+  };
+  auth: {
+    api_keys: string[];
+    api_key_users: Record<string, string>;
+    users: Record<string, UserConfig>;
+    internal_proxy_secret: string;
+    single_use_link_secret: string;
+  };
+  log: { level: string; format: 'json' | 'console' };
+  metrics: { listen_addr: string };
+  backend: {
+    default_backend: string;
+    localfs_root_path: string;
+    cas: {
+      mode: 'auto' | 'loop' | 'dir';
+      image_size: number;
+      min_free_bytes: number;
+      min_free_inodes: number;
+      bytes_per_inode: number;
+      gc_grace: number;
+      gc_interval: number;
+      scrub_bytes_per_second: number;
+      scrub_interval: number;
+    };
+    s3_access_key: string;
+    s3_secret_key: string;
+    s3_region: string;
+    s3_bucket_name: string;
+    s3_endpoint: string;
+    s3_prefix: string;
+    s3_force_path_style: boolean;
+    s3_server_side_encryption: string;
+    s3_kms_key_id: string;
+    s3_acl: string;
+    s3_part_size: number;
+    s3_queue_size: number;
+    internal_proxy_skip_tls_verify: boolean;
+    internal_proxy_ca_file: string;
+  };
+  metadata_store: { type: string; dsn: string; pool_size: number; cache_size: number };
+  dlm: { type: string; redis_addr: string; redis_addrs: string[]; redis_password: string; lock_ttl: number };
+  locks: { wait_timeout: number };
+  links: { generate_rate_limit: number; download_rate_limit: number; purge_interval: number };
+  instance_discovery: { instance_id: string; peer_endpoints: Record<string, string> };
+}
+
+const duration = (doc: string, def: string, env?: string) => ({ doc, format: 'duration', default: def as unknown as number, ...(env === undefined ? {} : { env }) });
+const size = (doc: string, def: string, env?: string) => ({ doc, format: 'size', default: def as unknown as number, ...(env === undefined ? {} : { env }) });
+const secret = (doc: string, env: string) => ({ doc, format: String, default: '', env, sensitive: true });
+
+/** A fresh convict instance of the schema (formats registered). */
+export function createSchema(env: NodeJS.ProcessEnv = process.env): convict.Config<Config> {
+  registerFormats();
+  return convict<Config>(SCHEMA, { env, args: [] });
+}
+
+const SCHEMA: convict.Schema<Config> = {
+    server: {
+      listen_addr: { doc: 'Address the HTTPS server listens on ("host:port" or ":port").', format: 'listen-addr', default: ':8443', env: 'CALLFS_SERVER_LISTEN_ADDR' },
+      external_url: { doc: 'Base URL clients reach this server at; used in single-use link URLs.', format: String, default: 'localhost:8443', env: 'CALLFS_SERVER_EXTERNAL_URL' },
+      protocol: { doc: '"https" (default). "http" only behind a TLS-terminating proxy; a warning is logged.', format: ['https', 'http'], default: 'https', env: 'CALLFS_SERVER_PROTOCOL' },
+      cert_file: { doc: 'TLS certificate (PEM). On the embedded default a self-signed one is generated under data_dir when the file is missing.', format: String, default: 'server.crt', env: 'CALLFS_SERVER_CERT_FILE' },
+      key_file: { doc: 'TLS private key (PEM).', format: String, default: 'server.key', env: 'CALLFS_SERVER_KEY_FILE' },
+      data_dir: { doc: 'Directory for embedded metadata, generated secrets and certificate, and the CAS (unless backend.localfs_root_path is set).', format: String, default: './data', env: 'CALLFS_SERVER_DATA_DIR' },
+      read_timeout: duration('Idle timeout while reading a request: a transfer that keeps moving is never cut.', '30s', 'CALLFS_SERVER_READ_TIMEOUT'),
+      write_timeout: duration('Idle timeout while writing a response: a transfer that keeps moving is never cut.', '30s', 'CALLFS_SERVER_WRITE_TIMEOUT'),
+      file_op_timeout: duration('Deadline for a backend operation to start answering.', '10s', 'CALLFS_SERVER_FILE_OP_TIMEOUT'),
+      metadata_op_timeout: duration('Deadline for one metadata statement.', '5s', 'CALLFS_SERVER_METADATA_OP_TIMEOUT'),
+      shutdown_timeout: duration('How long a graceful shutdown waits for in-flight requests.', '30s', 'CALLFS_SERVER_SHUTDOWN_TIMEOUT'),
+      max_upload_bytes: size('Largest accepted request body; larger uploads get 413.', '10GiB', 'CALLFS_SERVER_MAX_UPLOAD_BYTES'),
+    },
+    auth: {
+      api_keys: { doc: 'API keys (users api-user-1, api-user-2, … with uids 1001, 1002, … and gid 1000). Comma-separated in the environment.', format: 'string-list', default: [], env: 'CALLFS_AUTH_API_KEYS', sensitive: true },
+      api_key_users: { doc: 'Map of user name → API key (uids 2001, 2002, … in name order, gid 1000).', format: 'object', default: {}, env: 'CALLFS_AUTH_API_KEY_USERS', sensitive: true },
+      users: { doc: 'Map of user name → { api_key, uid, gid, groups }. uid 0 is root.', format: 'object', default: {}, env: 'CALLFS_AUTH_USERS', sensitive: true },
+      internal_proxy_secret: secret('Bearer secret peers use to proxy requests to each other.', 'CALLFS_AUTH_INTERNAL_PROXY_SECRET'),
+      single_use_link_secret: secret('HMAC (HS256) secret that signs single-use download links.', 'CALLFS_AUTH_SINGLE_USE_LINK_SECRET'),
+    },
+    log: {
+      level: { doc: 'Log level.', format: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], default: 'info', env: 'CALLFS_LOG_LEVEL' },
+      format: { doc: '"json" lines or human-readable "console".', format: ['json', 'console'], default: 'json', env: 'CALLFS_LOG_FORMAT' },
+    },
+    metrics: {
+      listen_addr: { doc: 'Unauthenticated Prometheus listener; empty disables it. /metrics on the main port always needs auth.', format: 'listen-addr', default: '127.0.0.1:9090', env: 'CALLFS_METRICS_LISTEN_ADDR' },
+    },
+    backend: {
+      default_backend: { doc: 'Backend for new files: "cas" (alias "localfs") or "s3".', format: String, default: 'localfs', env: 'CALLFS_BACKEND_DEFAULT_BACKEND' },
+      localfs_root_path: { doc: 'Where the CAS keeps its images. Empty: <server.data_dir>/cas.', format: String, default: '', env: 'CALLFS_BACKEND_LOCALFS_ROOT_PATH' },
+      cas: {
+        mode: { doc: '"loop" (ext4 loop images, needs root), "dir" (plain directories) or "auto" (loop when possible).', format: ['auto', 'loop', 'dir'], default: 'auto', env: 'CALLFS_BACKEND_CAS_MODE' },
+        image_size: size('Size of each sparse loop image.', '64GiB', 'CALLFS_BACKEND_CAS_IMAGE_SIZE'),
+        min_free_bytes: size('The active image is sealed when its free space falls below this.', '1GiB', 'CALLFS_BACKEND_CAS_MIN_FREE_BYTES'),
+        min_free_inodes: { doc: 'The active image is sealed when its free inodes fall below this.', format: 'nat', default: 10000, env: 'CALLFS_BACKEND_CAS_MIN_FREE_INODES' },
+        bytes_per_inode: size('mkfs.ext4 -i: one inode per this many bytes (small files need many inodes).', '16KiB', 'CALLFS_BACKEND_CAS_BYTES_PER_INODE'),
+        gc_grace: duration('Unreferenced blobs are kept this long before the collector deletes them.', '1h', 'CALLFS_BACKEND_CAS_GC_GRACE'),
+        gc_interval: duration('How often the collector runs (0 disables it).', '10m', 'CALLFS_BACKEND_CAS_GC_INTERVAL'),
+        scrub_bytes_per_second: size('Byte rate of the background scrubber.', '32MiB', 'CALLFS_BACKEND_CAS_SCRUB_BYTES_PER_SECOND'),
+        scrub_interval: duration('Pause between scrub passes (0 disables scrubbing).', '24h', 'CALLFS_BACKEND_CAS_SCRUB_INTERVAL'),
+      },
+      s3_access_key: secret('S3 access key id.', 'CALLFS_BACKEND_S3_ACCESS_KEY'),
+      s3_secret_key: secret('S3 secret access key.', 'CALLFS_BACKEND_S3_SECRET_KEY'),
+      s3_region: { doc: 'S3 region.', format: String, default: 'us-east-1', env: 'CALLFS_BACKEND_S3_REGION' },
+      s3_bucket_name: { doc: 'S3 bucket; empty disables the S3 backend.', format: String, default: '', env: 'CALLFS_BACKEND_S3_BUCKET_NAME' },
+      s3_endpoint: { doc: 'Custom S3 endpoint (MinIO and other S3-compatible servers).', format: String, default: '', env: 'CALLFS_BACKEND_S3_ENDPOINT' },
+      s3_prefix: { doc: 'Key prefix inside the bucket.', format: String, default: '', env: 'CALLFS_BACKEND_S3_PREFIX' },
+      s3_force_path_style: { doc: 'Path-style addressing (needed by most S3-compatible servers). Default: on when s3_endpoint is set.', format: 'bool', default: false, env: 'CALLFS_BACKEND_S3_FORCE_PATH_STYLE' },
+      s3_server_side_encryption: { doc: '"AES256", "aws:kms" or "none".', format: ['AES256', 'aws:kms', 'none', ''], default: 'AES256', env: 'CALLFS_BACKEND_S3_SERVER_SIDE_ENCRYPTION' },
+      s3_kms_key_id: { doc: 'KMS key id for aws:kms.', format: String, default: '', env: 'CALLFS_BACKEND_S3_KMS_KEY_ID' },
+      s3_acl: { doc: 'Canned ACL of new objects.', format: String, default: 'private', env: 'CALLFS_BACKEND_S3_ACL' },
+      s3_part_size: size('Multipart upload part size (at least 5MiB).', '8MiB', 'CALLFS_BACKEND_S3_PART_SIZE'),
+      s3_queue_size: { doc: 'Parts uploaded in parallel per upload.', format: 'nat', default: 4, env: 'CALLFS_BACKEND_S3_QUEUE_SIZE' },
+      internal_proxy_skip_tls_verify: { doc: 'Skip TLS verification of peers (testing only).', format: 'bool', default: false, env: 'CALLFS_BACKEND_INTERNAL_PROXY_SKIP_TLS_VERIFY' },
+      internal_proxy_ca_file: { doc: 'CA certificate (PEM) that peers\u2019 certificates are verified against.', format: String, default: '', env: 'CALLFS_BACKEND_INTERNAL_PROXY_CA_FILE' },
+    },
+    metadata_store: {
+      type: { doc: '"postgres" or "embedded" (PGlite under data_dir). Empty: postgres when dsn is set, else embedded.', format: String, default: '', env: 'CALLFS_METADATA_STORE_TYPE' },
+      dsn: { doc: 'PostgreSQL connection string.', format: String, default: '', env: 'CALLFS_METADATA_STORE_DSN', sensitive: true },
+      pool_size: { doc: 'Connections in the Postgres pool.', format: 'nat', default: 10, env: 'CALLFS_METADATA_STORE_POOL_SIZE' },
+      cache_size: { doc: 'Entries kept in the metadata cache (0 disables it).', format: 'nat', default: 10000, env: 'CALLFS_METADATA_STORE_CACHE_SIZE' },
+    },
+    dlm: {
+      type: { doc: '"redis" (Redlock) or "local" (in-process). Empty: redis when metadata is postgres, else local.', format: String, default: '', env: 'CALLFS_DLM_TYPE' },
+      redis_addr: { doc: 'Redis server "host:port".', format: String, default: 'localhost:6379', env: 'CALLFS_DLM_REDIS_ADDR' },
+      redis_addrs: { doc: 'Several independent Redis servers for Redlock (overrides redis_addr). Comma-separated in the environment.', format: 'string-list', default: [], env: 'CALLFS_DLM_REDIS_ADDRS' },
+      redis_password: secret('Redis password.', 'CALLFS_DLM_REDIS_PASSWORD'),
+      lock_ttl: duration('Lease of a lock; extended while the work runs.', '10s', 'CALLFS_DLM_LOCK_TTL'),
+    },
+    locks: {
+      wait_timeout: duration('How long a request waits for a path lock before 423 LOCKED.', '10s', 'CALLFS_LOCKS_WAIT_TIMEOUT'),
+    },
+    links: {
+      generate_rate_limit: { doc: 'Link generations per minute per client IP (0: unlimited).', format: 'nat', default: 60, env: 'CALLFS_LINKS_GENERATE_RATE_LIMIT' },
+      download_rate_limit: { doc: 'Link downloads per minute per client IP (0: unlimited).', format: 'nat', default: 120, env: 'CALLFS_LINKS_DOWNLOAD_RATE_LIMIT' },
+      purge_interval: duration('How often expired and used links are purged.', '10m', 'CALLFS_LINKS_PURGE_INTERVAL'),
+    },
+    instance_discovery: {
+      instance_id: { doc: 'This instance\u2019s unique id in the cluster.', format: String, default: 'callfs-instance-1', env: 'CALLFS_INSTANCE_DISCOVERY_INSTANCE_ID' },
+      peer_endpoints: { doc: 'Map of peer instance id → base URL. JSON in the environment.', format: 'object', default: {}, env: 'CALLFS_INSTANCE_DISCOVERY_PEER_ENDPOINTS' },
+    },
+};

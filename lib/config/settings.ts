@@ -1,0 +1,42 @@
+import { resolve } from 'node:path';
+import type { Config } from './schema.js';
+
+/** Values derived from the configuration that the rest of the system acts on. */
+export interface Settings {
+  config: Config;
+  /** metadata_store.type resolved: postgres when a DSN is set, else embedded (PGlite). */
+  metadataType: 'postgres' | 'embedded';
+  /** dlm.type resolved: redis when metadata is postgres, else local. */
+  dlmType: 'redis' | 'local';
+  /** backend.default_backend with the 'localfs' alias resolved. */
+  defaultBackend: 'cas' | 's3';
+  /** Absolute data directory. */
+  dataDir: string;
+  /** Absolute CAS root (backend.localfs_root_path, else <data_dir>/cas). */
+  casRoot: string;
+  /** Redis servers for Redlock ("host:port"). */
+  redisAddrs: string[];
+  /** external_url with a scheme. */
+  externalUrl: string;
+}
+
+/** Backend names accepted in config and in move requests. */
+export const BACKEND_ALIASES: Record<string, 'cas' | 's3'> = { cas: 'cas', localfs: 'cas', s3: 's3' };
+
+/** Resolve derived settings (no validation beyond what is needed to derive them). */
+export function deriveSettings(config: Config, cwd = process.cwd()): Settings {
+  const metadataType = config.metadata_store.type === 'postgres' || (config.metadata_store.type === '' && config.metadata_store.dsn !== '') ? 'postgres' : 'embedded';
+  const dlmType = config.dlm.type === 'redis' || (config.dlm.type === '' && metadataType === 'postgres') ? 'redis' : 'local';
+  const dataDir = resolve(cwd, config.server.data_dir);
+  const external = config.server.external_url;
+  return {
+    config,
+    metadataType,
+    dlmType,
+    defaultBackend: BACKEND_ALIASES[config.backend.default_backend] ?? 'cas',
+    dataDir,
+    casRoot: config.backend.localfs_root_path === '' ? resolve(dataDir, 'cas') : resolve(cwd, config.backend.localfs_root_path),
+    redisAddrs: config.dlm.redis_addrs.length > 0 ? config.dlm.redis_addrs : [config.dlm.redis_addr],
+    externalUrl: (/^https?:\/\//.test(external) ? external : `${config.server.protocol}://${external}`).replace(/\/+$/, ''),
+  };
+}

@@ -1,0 +1,194 @@
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import type { Config } from './schema.js';
+import { BACKEND_ALIASES, type Settings } from './settings.js';
+import { tlsFiles, type GeneratedSecrets } from './embedded.js';
+import { parseListenAddr } from './formats.js';
+
+export const MIN_KEY_LENGTH = 16;
+const PLACEHOLDER = /^(your[-_]|change[-_]?me|changeit$|secret$|default$|example|placeholder|xxx+$)/i;
+
+export interface CheckResult {
+  /** One line per problem, each naming its key. Empty when valid. */
+  problems: string[];
+  /** Things worth saying that do not make the configuration invalid. */
+  warnings: string[];
+}
+
+/** Every API key with the config key it came from. */
+export function apiKeySources(auth: Config['auth']): { where: string; key: unknown }[] {
+  return [
+    ...auth.api_keys.map((key, i) => ({ where: `auth.api_keys[${i}]`, key })),
+    ...Object.entries(auth.api_key_users).map(([user, key]) => ({ where: `auth.api_key_users.${user}`, key })),
+    ...Object.entries(auth.users).map(([user, spec]) => ({ where: `auth.users.${user}.api_key`, key: (spec as { api_key?: unknown } | null)?.api_key })),
+  ];
+}
+
+const isNat = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 0;
+
+function checkUsers(auth: Config['auth'], problems: string[]): void {
+  for (const [name, spec] of Object.entries(auth.users)) {
+    const where = `auth.users.${name}`;
+    if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
+      problems.push(`${where}: must be a mapping { api_key, uid, gid, groups }`);
+      continue;
+    }
+    for (const field of Object.keys(spec)) {
+      if (!['api_key', 'uid', 'gid', 'groups'].includes(field)) problems.push(`${where}.${field}: unknown key (expected api_key, uid, gid, groups)`);
+    }
+    if (!isNat(spec.uid)) problems.push(`${where}.uid: must be a non-negative integer`);
+    if (!isNat(spec.gid)) problems.push(`${where}.gid: must be a non-negative integer`);
+    if (spec.groups !== undefined && (!Array.isArray(spec.groups) || !spec.groups.every(isNat))) problems.push(`${where}.groups: must be a list of non-negative integers`);
+  }
+}
+
+function checkKeys(auth: Config['auth'], embedded: boolean, problems: string[]): void {
+  const sources = apiKeySources(auth);
+  if (sources.length === 0 && !embedded) {
+    problems.push('auth.api_keys: no API key configured (set auth.api_keys, auth.api_key_users or auth.users)');
+  }
+  const seen = new Map<string, string>();
+  for (const { where, key } of sources) {
+    if (typeof key !== 'string' || key === '') {
+      problems.push(`${where}: the API key is missing or not a string`);
+      continue;
+    }
+    if (key.length < MIN_KEY_LENGTH) problems.push(`${where}: the API key is shorter than ${MIN_KEY_LENGTH} characters`);
+    else if (PLACEHOLDER.test(key)) problems.push(`${where}: the API key looks like a placeholder; use a random value`);
+    const first = seen.get(key);
+    if (first !== undefined) problems.push(`${where}: duplicate API key (also used by ${first})`);
+    else seen.set(key, where);
+  }
+  for (const name of ['internal_proxy_secret', 'single_use_link_secret'] as const) {
+    const value = auth[name];
+    if (value === '') {
+      if (!embedded) problems.push(`auth.${name}: required (empty) when metadata_store is postgres; set a random value of at least ${MIN_KEY_LENGTH} characters`);
+      continue;
+    }
+    if (value.length < MIN_KEY_LENGTH) problems.push(`auth.${name}: shorter than ${MIN_KEY_LENGTH} characters`);
+    else if (PLACEHOLDER.test(value)) problems.push(`auth.${name}: looks like a placeholder or default; use a random value`);
+  }
+  if (auth.internal_proxy_secret !== '' && seen.has(auth.internal_proxy_secret)) {
+    problems.push(`auth.internal_proxy_secret: must differ from every API key (equals ${seen.get(auth.internal_proxy_secret)})`);
+  }
+}
+
+function checkPeers(config: Config, problems: string[]): void {
+  for (const [id, url] of Object.entries(config.instance_discovery.peer_endpoints)) {
+    const where = `instance_discovery.peer_endpoints.${id}`;
+    if (typeof url !== 'string') {
+      problems.push(`${where}: must be a URL string`);
+      continue;
+    }
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(url);
+    } catch {
+      /* reported below */
+    }
+    const wanted = `${config.server.protocol}:`;
+    if (parsed === null || parsed.protocol !== wanted || parsed.hostname === '' || (parsed.pathname !== '/' && parsed.pathname !== '') || parsed.search !== '' || parsed.username !== '') {
+      problems.push(`${where}: ${JSON.stringify(url)} is not a ${config.server.protocol} base URL like "${config.server.protocol}://host:8443"`);
+    }
+  }
+  if (config.instance_discovery.instance_id.trim() === '') problems.push('instance_discovery.instance_id: must not be empty');
+}
+
+function checkReadable(key: string, file: string, problems: string[], parse: (text: string) => void, what: string): void {
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    problems.push(`${key}: ${file}: ${code === 'ENOENT' ? 'no such file' : `cannot be read (${code ?? 'error'})`}`);
+    return;
+  }
+  try {
+    parse(readFileSync(file, 'utf8'));
+  } catch {
+    problems.push(`${key}: ${file}: not a PEM ${what}`);
+  }
+}
+
+function checkTls(settings: Settings, problems: string[], warnings: string[]): void {
+  const { server, backend } = settings.config;
+  if (server.protocol === 'http') {
+    warnings.push('server.protocol is "http": traffic is not encrypted; use it only behind a TLS-terminating proxy');
+    return;
+  }
+  const tls = tlsFiles(settings);
+  if (!tls.generated) {
+    checkReadable('server.cert_file', tls.certFile, problems, (t) => new X509Certificate(t), 'certificate');
+    checkReadable('server.key_file', tls.keyFile, problems, (t) => createPrivateKey(t), 'private key');
+  }
+  if (backend.internal_proxy_ca_file !== '') {
+    checkReadable('backend.internal_proxy_ca_file', backend.internal_proxy_ca_file, problems, (t) => new X509Certificate(t), 'certificate');
+  }
+}
+
+function checkStores(settings: Settings, problems: string[]): void {
+  const { metadata_store: md, dlm, backend, server } = settings.config;
+  if (!['', 'postgres', 'embedded'].includes(md.type)) problems.push(`metadata_store.type: unknown type ${JSON.stringify(md.type)} (use postgres or embedded)`);
+  if (settings.metadataType === 'postgres') {
+    if (md.dsn === '') problems.push('metadata_store.dsn: required when metadata_store.type is postgres');
+    else if (!/^postgres(ql)?:\/\//.test(md.dsn)) problems.push('metadata_store.dsn: must be a postgres:// or postgresql:// URL');
+  }
+  if (!['', 'redis', 'local'].includes(dlm.type)) problems.push(`dlm.type: unknown type ${JSON.stringify(dlm.type)} (use redis or local)`);
+  if (settings.dlmType === 'redis') {
+    settings.redisAddrs.forEach((addr, i) => {
+      const parsed = parseListenAddr(addr);
+      if (parsed === null || parsed.host === '') problems.push(`${dlm.redis_addrs.length > 0 ? `dlm.redis_addrs[${i}]` : 'dlm.redis_addr'}: ${JSON.stringify(addr)} is not "host:port"`);
+    });
+  }
+  if (settings.dlmType === 'local' && Object.keys(settings.config.instance_discovery.peer_endpoints).length > 0) {
+    problems.push('dlm.type: "local" locks cannot guard a cluster; use redis when instance_discovery.peer_endpoints is set');
+  }
+  if (!(backend.default_backend in BACKEND_ALIASES)) problems.push(`backend.default_backend: unknown backend ${JSON.stringify(backend.default_backend)} (use cas, localfs or s3)`);
+  if (settings.defaultBackend === 's3' && backend.s3_bucket_name === '') problems.push('backend.s3_bucket_name: required when backend.default_backend is s3');
+  if (backend.s3_server_side_encryption === 'aws:kms' && backend.s3_bucket_name !== '' && backend.s3_kms_key_id === '') problems.push('backend.s3_kms_key_id: required when backend.s3_server_side_encryption is aws:kms');
+  if (backend.s3_part_size < 5 * 1024 * 1024) problems.push('backend.s3_part_size: must be at least 5MiB (the S3 minimum part size)');
+  if (backend.s3_queue_size < 1) problems.push('backend.s3_queue_size: must be at least 1');
+  if (backend.cas.image_size < 32 * 1024 * 1024) problems.push('backend.cas.image_size: must be at least 32MiB');
+  if (backend.cas.min_free_bytes >= backend.cas.image_size) problems.push('backend.cas.min_free_bytes: must be smaller than backend.cas.image_size');
+  if (server.max_upload_bytes < 1) problems.push('server.max_upload_bytes: must be at least 1 byte');
+}
+
+/**
+ * Check everything a type check cannot: keys, secrets, backends, peers, TLS
+ * files, stores. In the embedded default, empty secrets are filled from
+ * (or will be generated into) the data directory, so they are not problems.
+ */
+export function checkConfig(settings: Settings): CheckResult {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const embedded = settings.metadataType === 'embedded';
+  checkUsers(settings.config.auth, problems);
+  checkKeys(settings.config.auth, embedded, problems);
+  checkPeers(settings.config, problems);
+  checkTls(settings, problems, warnings);
+  checkStores(settings, problems);
+  return { problems, warnings };
+}
+
+/** The configuration with generated secrets filled in where the embedded default left them empty. */
+export function withGeneratedSecrets(config: Config, secrets: GeneratedSecrets): Config {
+  const auth = { ...config.auth };
+  if (apiKeySources(auth).length === 0) auth.users = { admin: { api_key: secrets.api_key, uid: 0, gid: 0 } };
+  if (auth.internal_proxy_secret === '') auth.internal_proxy_secret = secrets.internal_proxy_secret;
+  if (auth.single_use_link_secret === '') auth.single_use_link_secret = secrets.single_use_link_secret;
+  return { ...config, auth };
+}
+
+const REDACTED = '[redacted]';
+
+/** A copy safe to print: every key and secret replaced, the DSN's password masked. */
+export function redactConfig(config: Config): Config {
+  const copy = structuredClone(config);
+  copy.auth.api_keys = copy.auth.api_keys.map(() => REDACTED);
+  copy.auth.api_key_users = Object.fromEntries(Object.keys(copy.auth.api_key_users).map((k) => [k, REDACTED]));
+  for (const spec of Object.values(copy.auth.users)) if (spec !== null && typeof spec === 'object') spec.api_key = REDACTED;
+  for (const key of ['internal_proxy_secret', 'single_use_link_secret'] as const) if (copy.auth[key] !== '') copy.auth[key] = REDACTED;
+  for (const key of ['s3_access_key', 's3_secret_key'] as const) if (copy.backend[key] !== '') copy.backend[key] = REDACTED;
+  if (copy.dlm.redis_password !== '') copy.dlm.redis_password = REDACTED;
+  copy.metadata_store.dsn = copy.metadata_store.dsn.replace(/^([a-z]+:\/\/[^:/@]*:)[^@]*@/i, `$1${REDACTED}@`);
+  return copy;
+}

@@ -1,0 +1,43 @@
+import Koa from 'koa';
+import type { Router } from '@koa/router';
+import type { Logger } from '../log/index.js';
+import type { Metrics } from '../metrics/index.js';
+import { CallfsError } from '../errors.js';
+import { requestContext } from './middleware/request-context.js';
+import { errorEnvelope } from './middleware/errors.js';
+import { requireAuth, type Authenticator } from './middleware/auth.js';
+import { systemRoutes } from './routes/system.js';
+import type { ReadinessChecks } from './readiness.js';
+import type { RequestState } from './state.js';
+
+export interface AppDeps {
+  logger: Logger;
+  metrics: Metrics;
+  authenticate: Authenticator;
+  readiness: ReadinessChecks;
+  /** Whether the app is served over TLS (adds Strict-Transport-Security). */
+  tls: boolean;
+  /** Routers of the feature areas (files, directories, links, admin), mounted after the system routes. */
+  routers?: (auth: ReturnType<typeof requireAuth>) => Router<RequestState>[];
+}
+
+/** The Koa application: context, error envelope, system routes, feature routes, 404/405. */
+export function createApp(deps: AppDeps): Koa<RequestState> {
+  const app = new Koa<RequestState>();
+  app.proxy = false;
+  // Errors are rendered by errorEnvelope; Koa's own handler would only log what is left.
+  app.silent = true;
+  const auth = requireAuth(deps.authenticate);
+  app.use(requestContext({ logger: deps.logger, metrics: deps.metrics, tls: deps.tls }));
+  app.use(errorEnvelope());
+  const routers = [systemRoutes({ registry: deps.metrics.registry, readiness: deps.readiness, requireAuth: auth }), ...(deps.routers?.(auth) ?? [])];
+  for (const router of routers) {
+    app.use(router.routes());
+    app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new CallfsError('METHOD_NOT_ALLOWED', 'method not allowed on this route'), notImplemented: () => new CallfsError('METHOD_NOT_ALLOWED', 'method not implemented') }));
+  }
+  app.use(auth);
+  app.use(() => {
+    throw new CallfsError('FILE_NOT_FOUND', 'no such endpoint');
+  });
+  return app;
+}

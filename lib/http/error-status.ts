@@ -1,0 +1,31 @@
+import type { ErrorCode } from '../errors.js';
+
+/**
+ * The one place where domain error codes become HTTP statuses. Typed as a
+ * Record over every code, so a new code without a status does not compile.
+ */
+export const ERROR_STATUS: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  INVALID_PATH: 400,
+  IS_A_DIRECTORY: 400,
+  AUTHENTICATION_FAILED: 401,
+  PERMISSION_DENIED: 403,
+  FILE_NOT_FOUND: 404,
+  LINK_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  NOT_A_DIRECTORY: 409,
+  FILE_ALREADY_EXISTS: 409,
+  DIRECTORY_NOT_EMPTY: 409,
+  CROSS_SERVER_CONFLICT: 409,
+  LINK_EXPIRED: 410,
+  LINK_USED: 410,
+  PRECONDITION_FAILED: 412,
+  PAYLOAD_TOO_LARGE: 413,
+  RANGE_NOT_SATISFIABLE: 416,
+  LOCKED: 423,
+  RATE_LIMIT_EXCEEDED: 429,
+  INTEGRITY_ERROR: 500,
+  INTERNAL_ERROR: 500,
+  BAD_GATEWAY: 502,
+  SERVICE_UNAVAILABLE: 503,
+};

@@ -1,0 +1,62 @@
+import type { Middleware } from 'koa';
+import { CallfsError, ERROR_CODES, type ErrorCode } from '../../errors.js';
+import { ERROR_STATUS } from '../error-status.js';
+import type { RequestState } from '../state.js';
+
+const STATUS_CODE: Partial<Record<number, ErrorCode>> = {
+  400: 'BAD_REQUEST',
+  401: 'AUTHENTICATION_FAILED',
+  403: 'PERMISSION_DENIED',
+  404: 'FILE_NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  416: 'RANGE_NOT_SATISFIABLE',
+  503: 'SERVICE_UNAVAILABLE',
+};
+
+/** Turn anything thrown into a CallfsError: ours as they are, Koa/http-errors by status, the rest INTERNAL_ERROR. */
+export function toCallfsError(err: unknown): CallfsError {
+  if (err instanceof CallfsError) return err;
+  const e = err as { status?: number; expose?: boolean; message?: string; code?: string };
+  if (typeof e?.status === 'number' && e.status < 500) {
+    const code = STATUS_CODE[e.status] ?? 'BAD_REQUEST';
+    return new CallfsError(code, e.expose === true && e.message !== undefined ? e.message : code.toLowerCase().replace(/_/g, ' '), { cause: err });
+  }
+  if (typeof e?.code === 'string' && (ERROR_CODES as readonly string[]).includes(e.code)) {
+    return new CallfsError(e.code as ErrorCode, e.message ?? e.code, { cause: err });
+  }
+  return new CallfsError('INTERNAL_ERROR', 'internal error', { cause: err });
+}
+
+/**
+ * The one error path: every error becomes the JSON envelope of API.md,
+ * `{code, message, request_id, …details}`, with its status from ERROR_STATUS.
+ * 5xx bodies never carry internals (the cause goes to the log only).
+ */
+export function errorEnvelope(): Middleware<RequestState> {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (thrown) {
+      const err = toCallfsError(thrown);
+      const status = ERROR_STATUS[err.code];
+      const clientGone = ctx.state.signal?.aborted === true;
+      if (status >= 500 && !clientGone) ctx.state.log.error({ err: err.cause ?? err, code: err.code }, 'request failed');
+      else ctx.state.log.debug({ code: err.code, msg: err.message }, 'request refused');
+      if (ctx.headerSent || !ctx.writable) {
+        // Bytes already went out: the only honest signal left is a broken transfer.
+        ctx.res.destroy();
+        return;
+      }
+      ctx.status = status;
+      ctx.remove('Content-Disposition');
+      ctx.remove('ETag');
+      ctx.remove('Last-Modified');
+      ctx.remove('Content-Range');
+      if (err.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(err.retryAfterSeconds));
+      if (err.code === 'AUTHENTICATION_FAILED') ctx.set('WWW-Authenticate', 'Bearer realm="callfs"');
+      const message = status >= 500 && err.code === 'INTERNAL_ERROR' ? 'internal error' : err.message;
+      ctx.body = { ...err.details, code: err.code, message, request_id: ctx.state.requestId };
+    }
+  };
+}

@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import type { Middleware } from 'koa';
+import type { Logger } from '../../log/index.js';
+import type { Metrics } from '../../metrics/index.js';
+import type { RequestState } from '../state.js';
+
+const WELL_FORMED_ID = /^[0-9a-f]{16}$/i;
+
+/**
+ * First middleware: request id (an incoming well-formed X-Request-ID is kept),
+ * a child logger, the abort signal that fires when the client goes away, the
+ * security headers of API.md, and request metrics.
+ */
+export function requestContext(options: { logger: Logger; metrics: Metrics; tls: boolean }): Middleware<RequestState> {
+  const { logger, metrics, tls } = options;
+  return async (ctx, next) => {
+    const incoming = ctx.get('x-request-id');
+    const requestId = WELL_FORMED_ID.test(incoming) ? incoming.toLowerCase() : randomBytes(8).toString('hex');
+    const controller = new AbortController();
+    const abort = (): void => {
+      if (!ctx.res.writableFinished) controller.abort(new Error('client went away'));
+    };
+    ctx.req.once('aborted', abort);
+    ctx.res.once('close', abort);
+    ctx.state.requestId = requestId;
+    ctx.state.signal = controller.signal;
+    ctx.state.log = logger.child({ request_id: requestId });
+    ctx.set('X-Request-ID', requestId);
+    if (tls) ctx.set('Strict-Transport-Security', 'max-age=63072000; includeSubDomains');
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('X-Frame-Options', 'DENY');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.set('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+    ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
+    const started = process.hrtime.bigint();
+    try {
+      await next();
+    } finally {
+      const route = ctx.state.route ?? 'other';
+      ctx.res.once('finish', () => {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
+        metrics.httpDuration.observe({ method: ctx.method, route }, seconds);
+        ctx.state.log.debug({ method: ctx.method, route, status: ctx.status, seconds }, 'request');
+      });
+    }
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * The OpenAPI 3.1 document of API.md, served at /openapi.json. A test walks
+ * the app's routers and fails when a route is missing here (or documented
+ * here but not served), so the two cannot drift.
+ */
+const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
+const pathParam = { name: 'path', in: 'path', required: true, description: 'File or directory path, percent-encoded once; canonicalised by the server.', schema: { type: 'string' } };
+const common = {
+  '400': error('BAD_REQUEST or INVALID_PATH'),
+  '401': error('AUTHENTICATION_FAILED'),
+  '403': error('PERMISSION_DENIED'),
+  '404': error('FILE_NOT_FOUND'),
+  '503': error('SERVICE_UNAVAILABLE (with Retry-After)'),
+};
+const entryJson = { description: 'the entry', content: { 'application/json': { schema: { $ref: '#/components/schemas/Entry' } } } };
+const bytes = { description: 'the bytes', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } };
+const modeHeader = { name: 'X-CallFS-Mode', in: 'header', required: false, description: 'Octal mode of a new entry (default 0644 files, 0755 directories).', schema: { type: 'string', pattern: '^0?[0-7]{3,4}$' } };
+
+const filesPath = {
+  parameters: [pathParam],
+  get: {
+    summary: 'Download a file (Range, conditional requests) or list a directory',
+    parameters: [
+      { name: 'Range', in: 'header', required: false, schema: { type: 'string' } },
+      { name: 'If-None-Match', in: 'header', required: false, schema: { type: 'string' } },
+      { name: 'If-Modified-Since', in: 'header', required: false, schema: { type: 'string' } },
+    ],
+    responses: {
+      '200': { description: 'file bytes, or a JSON array of the directory\u2019s children', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } }, 'application/json': { schema: { type: 'array', items: { $ref: '#/components/schemas/Entry' } } } } },
+      '206': bytes,
+      '304': { description: 'not modified' },
+      '416': error('RANGE_NOT_SATISFIABLE'),
+      '409': error('NOT_A_DIRECTORY'),
+      '500': error('INTEGRITY_ERROR'),
+      '502': error('BAD_GATEWAY'),
+      ...common,
+    },
+  },
+  head: { summary: 'Metadata as X-CallFS-* headers', responses: { '200': { description: 'headers only' }, ...common } },
+  post: {
+    summary: 'Create a file (raw body) or, with a trailing slash, a directory (mkdir -p of missing ancestors)',
+    parameters: [modeHeader],
+    requestBody: { required: false, content: { '*/*': { schema: { type: 'string', format: 'binary' } } } },
+    responses: { '200': entryJson, '201': entryJson, '409': error('FILE_ALREADY_EXISTS, NOT_A_DIRECTORY or CROSS_SERVER_CONFLICT'), '413': error('PAYLOAD_TOO_LARGE'), '423': error('LOCKED'), ...common },
+  },
+  put: {
+    summary: 'Create or atomically replace a file\u2019s content',
+    parameters: [modeHeader, { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' } }],
+    requestBody: { required: false, content: { '*/*': { schema: { type: 'string', format: 'binary' } } } },
+    responses: { '200': entryJson, '201': entryJson, '409': error('NOT_A_DIRECTORY'), '412': error('PRECONDITION_FAILED'), '413': error('PAYLOAD_TOO_LARGE'), '423': error('LOCKED'), ...common },
+  },
+  patch: {
+    summary: 'Rename, move, chmod or chown',
+    requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Patch' } } } },
+    responses: { '200': { description: 'the new path', content: { 'application/json': { schema: { type: 'object', properties: { path: { type: 'string' } } } } } }, '409': error('FILE_ALREADY_EXISTS'), '423': error('LOCKED'), ...common },
+  },
+  delete: {
+    summary: 'Delete a file or directory',
+    parameters: [{ name: 'recursive', in: 'query', required: false, schema: { type: 'boolean' } }],
+    responses: { '204': { description: 'deleted' }, '409': error('DIRECTORY_NOT_EMPTY'), '423': error('LOCKED'), ...common },
+  },
+};
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: { title: 'CallFS', version: '0.1.0', description: 'A TLS REST filesystem. Every route except /health, /ready and /download/{token} needs `Authorization: Bearer <api-key>`.' },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    schemas: {
+      Error: { type: 'object', required: ['code', 'message', 'request_id'], properties: { code: { type: 'string' }, message: { type: 'string' }, request_id: { type: 'string' } } },
+      Entry: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' }, path: { type: 'string' }, type: { enum: ['file', 'directory'] }, size: { type: 'integer' },
+          mode: { type: 'string', examples: ['0644'] }, owner: { type: 'string' }, group: { type: 'string' }, mtime: { type: 'string', format: 'date-time' }, etag: { type: 'string' },
+        },
+      },
+      Patch: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' }, destination: { type: 'string' }, overwrite: { type: 'boolean' }, create_parents: { type: 'boolean' },
+          backend: { enum: ['cas', 'localfs', 's3'] }, instance: { type: 'string' }, mode: { type: 'string' }, owner: { type: 'string' }, group: { type: 'string' },
+        },
+      },
+    },
+  },
+  security: [{ bearer: [] }],
+  paths: {
+    '/health': { get: { summary: 'Liveness', security: [], responses: { '200': { description: '{"status":"ok"}' } } } },
+    '/ready': { get: { summary: 'Readiness of every dependency', security: [], responses: { '200': { description: 'ready' }, '503': { description: 'a dependency is unavailable' } } } },
+    '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'Prometheus text format' }, '401': error('AUTHENTICATION_FAILED') } } },
+    '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
+    '/v1/files/{path}': filesPath,
+    '/v1/directories/{path}': {
+      parameters: [pathParam],
+      get: {
+        summary: 'List a directory (recursive, paginated)',
+        parameters: [
+          { name: 'recursive', in: 'query', required: false, schema: { type: 'boolean' } },
+          { name: 'max_depth', in: 'query', required: false, schema: { type: 'integer', minimum: 0, maximum: 1000 } },
+          { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1 } },
+          { name: 'cursor', in: 'query', required: false, schema: { type: 'string' } },
+        ],
+        responses: { '200': { description: '{path, type, recursive, max_depth, count, items, next_cursor?}' }, ...common },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,214 @@
+import { expect } from 'chai';
+import { writeFileSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig, ConfigError } from '../../lib/config/load.js';
+import { prepareConfig } from '../../lib/config/index.js';
+import { deriveSettings } from '../../lib/config/settings.js';
+import { checkConfig, redactConfig } from '../../lib/config/validate.js';
+import { parseDuration, parseSize } from '../../lib/config/formats.js';
+import { ensureSelfSignedCertificate } from '../../lib/config/embedded.js';
+import { tempDir } from '../support/tmp.js';
+
+const KEY_A = 'alpha-key-0123456789';
+const KEY_B = 'bravo-key-0123456789';
+const SECRET_1 = 'proxy-secret-0123456789';
+const SECRET_2 = 'link-secret-0123456789';
+
+describe('config', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    tmp = tempDir();
+  });
+  afterEach(() => tmp.remove());
+
+  const write = (name: string, text: string): string => {
+    const file = join(tmp.dir, name);
+    writeFileSync(file, text);
+    return file;
+  };
+  /** Problems of a file + env, from loading and from the semantic checks. */
+  const problemsOf = (text: string, env: NodeJS.ProcessEnv = {}): string[] => {
+    try {
+      const loaded = loadConfig({ file: write('c.yaml', text), cwd: tmp.dir, env });
+      return checkConfig(deriveSettings(loaded.config, tmp.dir)).problems;
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems;
+      throw err;
+    }
+  };
+  const cluster = (extra = ''): string =>
+    `metadata_store:\n  dsn: "postgres://postgres@127.0.0.1/test"\nauth:\n  api_keys: ["${KEY_A}"]\n  internal_proxy_secret: "${SECRET_1}"\n  single_use_link_secret: "${SECRET_2}"\nserver:\n  protocol: http\n${extra}`;
+
+  it('parses Go-style durations and sizes', () => {
+    expect(parseDuration('30s')).to.equal(30_000);
+    expect(parseDuration('1m30s')).to.equal(90_000);
+    expect(parseDuration('500ms')).to.equal(500);
+    expect(parseDuration('30')).to.equal(30);
+    expect(parseDuration('soon')).to.be.NaN;
+    expect(parseSize('64MiB')).to.equal(64 * 1024 * 1024);
+    expect(parseSize('1GB')).to.equal(1e9);
+    expect(parseSize('12 parsecs')).to.be.NaN;
+  });
+
+  it('uses the documented defaults with no file and no environment', () => {
+    const { config } = loadConfig({ cwd: tmp.dir, env: {} });
+    expect(config.server.listen_addr).to.equal(':8443');
+    expect(config.server.protocol).to.equal('https');
+    expect(config.server.read_timeout).to.equal(30_000);
+    expect(config.backend.default_backend).to.equal('localfs');
+    expect(config.instance_discovery.instance_id).to.equal('callfs-instance-1');
+    expect(config.dlm.redis_addr).to.equal('localhost:6379');
+    const settings = deriveSettings(config, tmp.dir);
+    expect(settings.metadataType).to.equal('embedded');
+    expect(settings.dlmType).to.equal('local');
+    expect(settings.defaultBackend).to.equal('cas');
+    expect(settings.casRoot).to.equal(join(tmp.dir, 'data', 'cas'));
+  });
+
+  it('finds config.yaml in the working directory; env beats file beats defaults', () => {
+    write('config.yaml', 'server:\n  listen_addr: "127.0.0.1:9000"\n  external_url: "https://files.example.com"\nlog:\n  level: debug\n');
+    const { config, file } = loadConfig({ cwd: tmp.dir, env: { CALLFS_SERVER_LISTEN_ADDR: '127.0.0.1:9100' } });
+    expect(file).to.equal(join(tmp.dir, 'config.yaml'));
+    expect(config.server.listen_addr).to.equal('127.0.0.1:9100');
+    expect(config.server.external_url).to.equal('https://files.example.com');
+    expect(config.log.level).to.equal('debug');
+  });
+
+  it('reads the original variables: comma-separated keys, JSON peers, durations', () => {
+    const { config } = loadConfig({
+      cwd: tmp.dir,
+      env: {
+        CALLFS_AUTH_API_KEYS: `${KEY_A}, ${KEY_B}`,
+        CALLFS_INSTANCE_DISCOVERY_PEER_ENDPOINTS: '{"callfs-instance-2":"https://peer2:8443"}',
+        CALLFS_SERVER_WRITE_TIMEOUT: '2m',
+        CALLFS_METADATA_STORE_DSN: 'postgres://u@h/db',
+        CALLFS_BACKEND_INTERNAL_PROXY_SKIP_TLS_VERIFY: 'true',
+        CALLFS_DLM_REDIS_ADDR: 'redis1:6379',
+      },
+    });
+    expect(config.auth.api_keys).to.deep.equal([KEY_A, KEY_B]);
+    expect(config.instance_discovery.peer_endpoints).to.deep.equal({ 'callfs-instance-2': 'https://peer2:8443' });
+    expect(config.server.write_timeout).to.equal(120_000);
+    expect(config.backend.internal_proxy_skip_tls_verify).to.equal(true);
+    const settings = deriveSettings(config, tmp.dir);
+    expect(settings.metadataType).to.equal('postgres');
+    expect(settings.dlmType).to.equal('redis');
+    expect(settings.redisAddrs).to.deep.equal(['redis1:6379']);
+  });
+
+  it('loads the original README config file unchanged', () => {
+    const original = readFileSync(new URL('../../../test/fixtures/original-config.yaml', import.meta.url), 'utf8');
+    const loaded = loadConfig({ file: write('orig.yaml', original), cwd: tmp.dir, env: {} });
+    expect(loaded.config.backend.s3_region).to.equal('us-west-2');
+    expect(loaded.config.instance_discovery.peer_endpoints).to.have.property('callfs-instance-3');
+    // It loads; what remains are real problems of its placeholder values and example paths.
+    const problems = checkConfig(deriveSettings(loaded.config, tmp.dir)).problems;
+    expect(problems.some((p) => p.startsWith('server.cert_file:'))).to.equal(true);
+    expect(problems.some((p) => p.startsWith('auth.api_keys[0]:'))).to.equal(true);
+    expect(problems.every((p) => !p.includes('unknown key'))).to.equal(true);
+  });
+
+  it('accepts a valid cluster configuration', () => {
+    expect(problemsOf(cluster())).to.deep.equal([]);
+  });
+
+  it('rejects a configuration without any API key outside the embedded default', () => {
+    const problems = problemsOf(cluster().replace(`  api_keys: ["${KEY_A}"]\n`, ''));
+    expect(problems).to.have.length(1);
+    expect(problems[0]).to.match(/^auth\.api_keys: no API key/);
+  });
+
+  it('rejects short keys, duplicate keys and a proxy secret equal to a key, naming each key', () => {
+    const text = `metadata_store:\n  dsn: "postgres://h/db"\nserver:\n  protocol: http\nauth:\n  api_keys: ["short", "${KEY_A}"]\n  api_key_users:\n    carol: "${KEY_A}"\n  internal_proxy_secret: "${KEY_A}"\n  single_use_link_secret: "${SECRET_2}"\n`;
+    const problems = problemsOf(text);
+    expect(problems).to.include('auth.api_keys[0]: the API key is shorter than 16 characters');
+    expect(problems.some((p) => p.startsWith('auth.api_key_users.carol: duplicate API key'))).to.equal(true);
+    expect(problems.some((p) => p.startsWith('auth.internal_proxy_secret: must differ from every API key'))).to.equal(true);
+    expect(problems.join('\n')).not.to.include(KEY_A);
+  });
+
+  it('rejects empty and placeholder secrets outside the embedded default', () => {
+    const problems = problemsOf(cluster().replace(`"${SECRET_1}"`, '""').replace(`"${SECRET_2}"`, '"your-link-secret"'));
+    expect(problems.some((p) => p.startsWith('auth.internal_proxy_secret: required'))).to.equal(true);
+    expect(problems.some((p) => p.startsWith('auth.single_use_link_secret: looks like a placeholder'))).to.equal(true);
+  });
+
+  it('accepts empty secrets and no keys in the embedded default', () => {
+    expect(problemsOf('server:\n  protocol: http\n')).to.deep.equal([]);
+  });
+
+  it('rejects unknown backend names and malformed peer endpoints', () => {
+    const problems = problemsOf(cluster('backend:\n  default_backend: ftp\ninstance_discovery:\n  peer_endpoints:\n    b: "peer2:8443"\n    c: "http://peer3:8443/api"\n    d: "http://peer4:8443"\n'));
+    expect(problems.some((p) => p.startsWith('backend.default_backend: unknown backend'))).to.equal(true);
+    expect(problems.some((p) => p.startsWith('instance_discovery.peer_endpoints.b:'))).to.equal(true);
+    expect(problems.some((p) => p.startsWith('instance_discovery.peer_endpoints.c:'))).to.equal(true);
+    expect(problems.some((p) => p.startsWith('instance_discovery.peer_endpoints.d:'))).to.equal(false);
+  });
+
+  it('rejects a missing or unreadable TLS certificate and key', () => {
+    const text = cluster().replace('  protocol: http\n', `  protocol: https\n  cert_file: "${join(tmp.dir, 'missing.crt')}"\n  key_file: "${write('bad.key', 'not a key')}"\n`);
+    const problems = problemsOf(text);
+    expect(problems.some((p) => p.startsWith('server.cert_file:') && p.endsWith('no such file'))).to.equal(true);
+    expect(problems.some((p) => p.startsWith('server.key_file:') && p.endsWith('not a PEM private key'))).to.equal(true);
+  });
+
+  it('accepts real TLS files', async () => {
+    const cert = join(tmp.dir, 'tls', 'a.crt');
+    const key = join(tmp.dir, 'tls', 'a.key');
+    await ensureSelfSignedCertificate(cert, key);
+    expect(problemsOf(cluster().replace('  protocol: http\n', `  cert_file: "${cert}"\n  key_file: "${key}"\n`))).to.deep.equal([]);
+  });
+
+  it('reports an unknown key in the file instead of ignoring it', () => {
+    expect(problemsOf(cluster('  listen_adr: ":1"\n'))).to.include('server.listen_adr: unknown key (not part of the configuration schema)');
+    expect(problemsOf(cluster('auth_extra: 1\n'))).to.include('auth_extra: unknown key (not part of the configuration schema)');
+  });
+
+  it('reports unknown fields inside auth.users entries', () => {
+    const text = `metadata_store:\n  dsn: "postgres://h/db"\nserver:\n  protocol: http\nauth:\n  internal_proxy_secret: "${SECRET_1}"\n  single_use_link_secret: "${SECRET_2}"\n  users:\n    dave: { api_key: "${KEY_B}", uid: 5, gid: 5, shell: "/bin/sh" }\n`;
+    const problems = problemsOf(text);
+    expect(problems).to.include('auth.users.dave.shell: unknown key (expected api_key, uid, gid, groups)');
+  });
+
+  it('explains what to use instead of the original sqlite/redis/raft metadata stores', () => {
+    for (const type of ['sqlite', 'redis', 'raft']) {
+      const problems = problemsOf(cluster(`metadata_store_extra: 0\n`).replace('metadata_store:\n', `metadata_store:\n  type: ${type}\n`));
+      expect(problems.some((p) => p.startsWith('metadata_store.type:') && /postgres/.test(p)), type).to.equal(true);
+    }
+  });
+
+  it('gives one clear line for malformed YAML', () => {
+    const problems = problemsOf('server:\n  listen_addr: ":8443"\n   bad: [\n');
+    expect(problems).to.have.length(1);
+    expect(problems[0]).to.match(/malformed YAML at line \d+/);
+  });
+
+  it('names the variable’s key for a wrong type in the environment', () => {
+    const problems = problemsOf(cluster(), { CALLFS_METADATA_STORE_POOL_SIZE: 'many', CALLFS_SERVER_READ_TIMEOUT: 'forever' });
+    expect(problems.some((p) => p.startsWith('metadata_store.pool_size:'))).to.equal(true);
+    expect(problems.some((p) => p.startsWith('server.read_timeout:'))).to.equal(true);
+  });
+
+  it('reports every problem at once', () => {
+    const problems = problemsOf('server:\n  listen_addr: "nope"\n  protocol: http\nbackend:\n  default_backend: ftp\nbogus: 1\n');
+    expect(problems.length).to.be.greaterThanOrEqual(2);
+  });
+
+  it('redacts every secret', () => {
+    const { config } = loadConfig({ file: write('c.yaml', cluster(`dlm:\n  redis_password: "redis-pass-123"\n`).replace('postgres://postgres@', 'postgres://postgres:pg-pass-123@')), cwd: tmp.dir, env: {} });
+    const text = JSON.stringify(redactConfig(config));
+    for (const secret of [KEY_A, SECRET_1, SECRET_2, 'redis-pass-123', 'pg-pass-123']) expect(text).not.to.include(secret);
+  });
+
+  it('generates the embedded default secrets once, mode 0600, and reuses them', () => {
+    const first = prepareConfig({ cwd: tmp.dir, env: { CALLFS_SERVER_PROTOCOL: 'http' }, createMissing: true });
+    expect(first.generatedApiKey).to.be.a('string');
+    expect(statSync(join(tmp.dir, 'data', 'secrets.json')).mode & 0o777).to.equal(0o600);
+    const admin = first.settings.config.auth.users.admin;
+    expect(admin?.uid).to.equal(0);
+    const second = prepareConfig({ cwd: tmp.dir, env: { CALLFS_SERVER_PROTOCOL: 'http' }, createMissing: true });
+    expect(second.generatedApiKey).to.equal(null);
+    expect(second.settings.config.auth.users.admin?.api_key).to.equal(admin?.api_key);
+    expect(second.settings.config.auth.single_use_link_secret).to.equal(first.settings.config.auth.single_use_link_secret);
+  });
+});
