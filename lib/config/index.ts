@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, type LoadConfigOptions } from './load.js';
+import { ConfigError, loadConfigLeniently, type LoadConfigOptions } from './load.js';
 import { deriveSettings, type Settings } from './settings.js';
 import { checkConfig, withGeneratedSecrets } from './validate.js';
 import { ensureGeneratedSecrets, readGeneratedSecrets } from './embedded.js';
@@ -27,9 +27,18 @@ export interface PreparedConfig {
  * every problem found.
  */
 export function prepareConfig(options: PrepareConfigOptions = {}): PreparedConfig {
-  const loaded = loadConfig(options);
+  const loaded = loadConfigLeniently(options);
   let settings = deriveSettings(loaded.config, options.cwd);
-  const { problems, warnings } = checkConfig(settings);
+  const problems = [...loaded.problems];
+  let warnings: string[] = [];
+  try {
+    const checked = checkConfig(settings);
+    problems.push(...checked.problems.filter((p) => !problems.some((q) => q.split(':')[0] === p.split(':')[0])));
+    warnings = checked.warnings;
+  } catch (err) {
+    // Values of the wrong type can trip a semantic check; the type problem is already listed.
+    if (problems.length === 0) throw err;
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   let generatedApiKey: string | null = null;
   let usesGeneratedSecrets = false;

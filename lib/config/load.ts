@@ -24,6 +24,8 @@ export interface LoadConfigOptions {
 
 export interface LoadedConfig {
   config: Config;
+  /** Type and unknown-key problems (empty when the file and environment fit the schema). */
+  problems: string[];
   /** The file that was read, if any. */
   file: string | null;
   /** Keys whose values came from the file or the environment (not defaults). */
@@ -95,6 +97,17 @@ function collectKeys(value: unknown, prefix: string, out: Set<string>): void {
  * problem found.
  */
 export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
+  const loaded = loadConfigLeniently(options);
+  if (loaded.problems.length > 0) throw new ConfigError(loaded.problems);
+  return loaded;
+}
+
+/**
+ * As loadConfig, but type and unknown-key problems are returned rather than
+ * thrown, so that the semantic checks can still run and every problem is
+ * reported at once. Only an unreadable or malformed file throws.
+ */
+export function loadConfigLeniently(options: LoadConfigOptions = {}): LoadedConfig {
   const env = options.env ?? process.env;
   const file = findConfigFile(options);
   const data = file === null ? {} : readConfigFile(file);
@@ -119,8 +132,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   } catch (err) {
     problems.push(...String((err as Error).message).split('\n').filter((l) => l.trim() !== ''));
   }
-  if (problems.length > 0) throw new ConfigError(problems.map(tidyConvictMessage));
-  return { config: schema.getProperties(), file, explicitKeys };
+  return { config: schema.getProperties(), problems: problems.map(tidyConvictMessage), file, explicitKeys };
 }
 
 /** Every schema leaf that has an env variable. */

@@ -31,12 +31,15 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
   app.use(requestContext({ logger: deps.logger, metrics: deps.metrics, tls: deps.tls }));
   app.use(errorEnvelope());
   const routers = [systemRoutes({ registry: deps.metrics.registry, readiness: deps.readiness, requireAuth: auth }), ...(deps.routers?.(auth) ?? [])];
-  for (const router of routers) {
-    app.use(router.routes());
-    app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new CallfsError('METHOD_NOT_ALLOWED', 'method not allowed on this route'), notImplemented: () => new CallfsError('METHOD_NOT_ALLOWED', 'method not implemented') }));
-  }
+  for (const router of routers) app.use(router.routes());
+  // Nothing matched: authenticate first (no route discovery without a key), then 405 or 404.
   app.use(auth);
-  app.use(() => {
+  app.use((ctx) => {
+    const allowed = new Set(routers.flatMap((r) => r.match(ctx.path, ctx.method).path.flatMap((layer) => layer.methods)));
+    if (allowed.size > 0) {
+      ctx.set('Allow', [...allowed].join(', '));
+      throw new CallfsError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here`);
+    }
     throw new CallfsError('FILE_NOT_FOUND', 'no such endpoint');
   });
   return app;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { writeFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig, ConfigError } from '../../lib/config/load.js';
+import { loadConfig, ConfigError, envKeys } from '../../lib/config/load.js';
 import { prepareConfig } from '../../lib/config/index.js';
 import { deriveSettings } from '../../lib/config/settings.js';
 import { checkConfig, redactConfig } from '../../lib/config/validate.js';
@@ -210,5 +210,28 @@ describe('config', () => {
     expect(second.generatedApiKey).to.equal(null);
     expect(second.settings.config.auth.users.admin?.api_key).to.equal(admin?.api_key);
     expect(second.settings.config.auth.single_use_link_secret).to.equal(first.settings.config.auth.single_use_link_secret);
+  });
+});
+
+describe('config documentation', () => {
+  const root = new URL('../../../', import.meta.url);
+  it('config/config.example.yaml loads, names every key and every variable, with the schema defaults', () => {
+    const file = new URL('config/config.example.yaml', root).pathname;
+    const text = readFileSync(file, 'utf8');
+    const { config } = loadConfig({ file, env: {} });
+    const defaults = loadConfig({ cwd: new URL('test/', root).pathname, env: {} }).config;
+    expect(config).to.deep.equal(defaults);
+    for (const { path, env } of envKeys()) {
+      expect(text, path).to.match(new RegExp(`^\\s*${path.split('.').pop()}:`, 'm'));
+      expect(text, env).to.include(env);
+    }
+  });
+
+  it('docs_markdown/02-configuration.md names every key and variable', () => {
+    const text = readFileSync(new URL('docs_markdown/02-configuration.md', root), 'utf8');
+    for (const { path, env } of envKeys()) {
+      expect(text, path).to.include(`\`${path}\``);
+      expect(text, env).to.include(env);
+    }
   });
 });

@@ -1,0 +1,111 @@
+import { expect } from 'chai';
+import { writeFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCli, startCliServer } from '../support/cli.js';
+import { request } from '../support/http.js';
+import { tempDir } from '../support/tmp.js';
+
+const KEY = 'cli-test-key-0123456789';
+
+describe('callfs CLI', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    tmp = tempDir('callfs-cli-');
+  });
+  afterEach(() => tmp.remove());
+
+  const write = (name: string, text: string): string => {
+    writeFileSync(join(tmp.dir, name), text);
+    return join(tmp.dir, name);
+  };
+  const noStackTrace = (text: string): void => {
+    expect(text).not.to.match(/^\s+at /m);
+  };
+
+  describe('config validate', () => {
+    it('prints "Configuration is valid" and the effective settings with secrets redacted, exit 0', async () => {
+      const file = write('c.yaml', `auth:\n  api_keys: ["${KEY}"]\n  single_use_link_secret: "link-secret-0123456789"\nserver:\n  protocol: http\n`);
+      const res = await runCli(['config', 'validate', '-c', file], { cwd: tmp.dir });
+      expect(res.code, res.stderr).to.equal(0);
+      expect(res.stdout.split('\n')[0]).to.equal('Configuration is valid');
+      expect(res.stdout).to.include('metadata_store: embedded');
+      expect(res.stdout).to.match(/cas_root: .*data\/cas/);
+      expect(res.stdout).not.to.include(KEY);
+      expect(res.stdout).not.to.include('link-secret-0123456789');
+      expect(res.stdout).to.include('[redacted]');
+    });
+
+    it('lists every problem, one line each naming the key, exit 1, no stack trace', async () => {
+      const file = write('c.yaml', `metadata_store:\n  dsn: "postgres://h/db"\nauth:\n  api_keys: ["short", "${KEY}", "${KEY}"]\n  internal_proxy_secret: "${KEY}"\nbackend:\n  default_backend: tape\ninstance_discovery:\n  peer_endpoints:\n    b: "not a url"\nserver:\n  cert_file: /nonexistent/cert.pem\n  key_file: /nonexistent/key.pem\n  colour: blue\n`);
+      const res = await runCli(['config', 'validate', '--config', file], { cwd: tmp.dir });
+      expect(res.code).to.equal(1);
+      const lines = res.stderr.trim().split('\n');
+      for (const key of ['server.colour', 'auth.api_keys[0]', 'auth.api_keys[2]', 'auth.internal_proxy_secret', 'auth.single_use_link_secret', 'backend.default_backend', 'instance_discovery.peer_endpoints.b', 'server.cert_file', 'server.key_file']) {
+        expect(lines.some((l) => l.startsWith(`callfs: ${key}:`)), key).to.equal(true);
+      }
+      expect(res.stderr).not.to.include(KEY);
+      noStackTrace(res.stderr);
+    });
+
+    it('gives one clear line for malformed YAML', async () => {
+      const file = write('config.yaml', 'server:\n  listen_addr: [\n');
+      const res = await runCli(['config', 'validate'], { cwd: tmp.dir });
+      expect(res.code).to.equal(1);
+      expect(res.stderr.trim().split('\n')).to.have.length(1);
+      expect(res.stderr).to.include(file);
+      expect(res.stderr).to.match(/malformed YAML/);
+    });
+
+    it('names the key of a wrong type in an environment variable', async () => {
+      const res = await runCli(['config', 'validate'], { cwd: tmp.dir, env: { CALLFS_METADATA_STORE_POOL_SIZE: 'lots' } });
+      expect(res.code).to.equal(1);
+      expect(res.stderr).to.match(/^callfs: metadata_store\.pool_size: /m);
+      noStackTrace(res.stderr);
+    });
+
+    it('reports a config file that does not exist', async () => {
+      const res = await runCli(['config', 'validate', '-c', 'nope.yaml'], { cwd: tmp.dir });
+      expect(res.code).to.equal(1);
+      expect(res.stderr.trim()).to.equal('callfs: config file nope.yaml: no such file');
+    });
+  });
+
+  describe('server', () => {
+    it('refuses to start on an unreadable certificate with one clear line', async () => {
+      const res = await runCli(['server'], { cwd: tmp.dir, env: { CALLFS_SERVER_CERT_FILE: join(tmp.dir, 'missing.crt'), CALLFS_SERVER_KEY_FILE: join(tmp.dir, 'missing.key') } });
+      expect(res.code).to.equal(1);
+      expect(res.stderr).to.match(/^callfs: server\.cert_file: .*missing\.crt: no such file$/m);
+      noStackTrace(res.stderr);
+    });
+
+    it('starts with no config at all, prints a generated key once, serves HTTPS, stops on SIGTERM, reuses its secrets', async function () {
+      this.timeout(120_000);
+      const env = { CALLFS_SERVER_LISTEN_ADDR: '127.0.0.1:0', CALLFS_METRICS_LISTEN_ADDR: '', CALLFS_BACKEND_CAS_MODE: 'dir' };
+      const first = await startCliServer([], { cwd: tmp.dir, env });
+      let key: string;
+      try {
+        const m = /Bearer ([A-Za-z0-9_-]{20,})"/.exec(first.output());
+        expect(m, first.output()).not.to.equal(null);
+        key = (m as RegExpExecArray)[1] as string;
+        const ca = statSync(join(tmp.dir, 'data', 'tls', 'server.crt'));
+        expect(ca.mode & 0o777).to.equal(0o600);
+        expect(statSync(join(tmp.dir, 'data', 'secrets.json')).mode & 0o777).to.equal(0o600);
+        const { readFileSync } = await import('node:fs');
+        const pem = readFileSync(join(tmp.dir, 'data', 'tls', 'server.crt'));
+        const health = await request(`${first.url}/health`, { ca: pem });
+        expect(health.status).to.equal(200);
+        expect((await request(`${first.url}/metrics`, { ca: pem, token: key })).status).to.equal(200);
+        expect((await request(`${first.url}/metrics`, { ca: pem, token: 'x'.repeat(32) })).status).to.equal(401);
+      } finally {
+        expect(await first.stop('SIGTERM')).to.equal(0);
+      }
+      const second = await startCliServer([], { cwd: tmp.dir, env });
+      try {
+        expect(second.output()).not.to.include('generated an API key');
+        expect((await request(`${second.url}/metrics`, { token: key })).status).to.equal(200);
+      } finally {
+        expect(await second.stop('SIGINT')).to.equal(0);
+      }
+    });
+  });
+});
