@@ -9,6 +9,16 @@ import { createMetrics, type Metrics } from '../lib/metrics/index.js';
 import type { Logger } from '../lib/log/index.js';
 import { createUserDirectory, usersFromConfig } from '../lib/auth/users.js';
 import type { ReadinessChecks } from '../lib/http/readiness.js';
+import { createEmbeddedMetadataStore, createPostgresMetadataStore, type MetadataStore } from '../lib/metadata/index.js';
+import { createLocalLockManager, createRedlockLockManager, type LockManager } from '../lib/locks/index.js';
+import { createCasBackend, resolveCasMode } from '../lib/backends/cas/index.js';
+import type { CasBackend } from '../lib/backends/cas/types.js';
+import { createEngine, type Engine } from '../lib/engine/index.js';
+import { filesRoutes } from '../lib/http/routes/files.js';
+import { directoriesRoutes } from '../lib/http/routes/directories.js';
+import { adminRoutes } from '../lib/http/routes/admin.js';
+import { CallfsError } from '../lib/errors.js';
+import { join } from 'node:path';
 
 /**
  * The composition root: builds every component from the settings and wires
@@ -22,6 +32,9 @@ export interface RunningCallfs {
   /** Port of the unauthenticated metrics listener, or null when disabled. */
   metricsPort: number | null;
   metrics: Metrics;
+  store: MetadataStore;
+  cas: CasBackend;
+  engine: Engine;
   /** Graceful shutdown: stop accepting, finish in-flight requests up to the deadline, close stores. */
   close(): Promise<void>;
 }
@@ -37,7 +50,66 @@ export async function startCallfs(options: StartOptions): Promise<RunningCallfs>
   const metrics = createMetrics();
   const users = createUserDirectory(usersFromConfig(config.auth));
   const closers: (() => Promise<void>)[] = [];
-  const readiness: ReadinessChecks = {};
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        logger.error({ err }, 'error while closing a component');
+      }
+    }
+  };
+  try {
+    return await assemble(settings, logger, metrics, users, closers, closeAll);
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+function userNames(users: ReturnType<typeof createUserDirectory>): { nameOf: (uid: number) => string; uidOf: (owner: unknown) => number } {
+  return {
+    nameOf: (uid) => users.byUid(uid)?.name ?? String(uid),
+    uidOf(owner) {
+      if (typeof owner === 'number' && Number.isInteger(owner) && owner >= 0) return owner;
+      if (typeof owner === 'string' && /^\d+$/.test(owner)) return Number(owner);
+      const user = typeof owner === 'string' ? users.byName(owner) : undefined;
+      if (user === undefined) throw new CallfsError('BAD_REQUEST', '"owner" must be a known user name or a numeric uid');
+      return user.uid;
+    },
+  };
+}
+
+async function openStore(settings: Settings, logger: Logger, metrics: Metrics): Promise<MetadataStore> {
+  const { config } = settings;
+  const common = { logger, metrics, cacheMaxEntries: config.metadata_store.cache_size };
+  if (settings.metadataType === 'postgres') {
+    return createPostgresMetadataStore({ ...common, dsn: config.metadata_store.dsn, poolSize: config.metadata_store.pool_size, statementTimeoutMs: config.server.metadata_op_timeout });
+  }
+  return createEmbeddedMetadataStore({ ...common, dataDir: join(settings.dataDir, 'metadata') });
+}
+
+function openLocks(settings: Settings, logger: Logger, metrics: Metrics): LockManager {
+  const { config } = settings;
+  if (settings.dlmType === 'local') return createLocalLockManager({ waitMs: config.locks.wait_timeout, logger, metrics });
+  const servers = settings.redisAddrs.map((addr) => {
+    const parsed = parseListenAddr(addr);
+    if (parsed === null) throw new CallfsError('BAD_REQUEST', `dlm.redis_addr: ${JSON.stringify(addr)} is not "host:port"`);
+    return { host: parsed.host, port: parsed.port, ...(config.dlm.redis_password === '' ? {} : { password: config.dlm.redis_password }) };
+  });
+  return createRedlockLockManager({ servers, ttlMs: config.dlm.lock_ttl, waitMs: config.locks.wait_timeout, logger, metrics });
+}
+
+async function assemble(
+  settings: Settings,
+  logger: Logger,
+  metrics: Metrics,
+  users: ReturnType<typeof createUserDirectory>,
+  closers: (() => Promise<void>)[],
+  closeAll: () => Promise<void>,
+): Promise<RunningCallfs> {
+  const { config } = settings;
+  const instanceId = config.instance_discovery.instance_id;
 
   let tls: { cert: Buffer; key: Buffer } | null = null;
   if (config.server.protocol === 'https') {
@@ -50,16 +122,63 @@ export async function startCallfs(options: StartOptions): Promise<RunningCallfs>
     logger.warn('server.protocol is http: traffic is NOT encrypted; use this only behind a TLS-terminating proxy');
   }
 
+  const store = await openStore(settings, logger, metrics);
+  closers.push(() => store.close());
+  const locks = openLocks(settings, logger, metrics);
+  closers.push(() => locks.close());
+  const casMode = await resolveCasMode(config.backend.cas.mode);
+  if (casMode.problem !== null) throw new CallfsError('SERVICE_UNAVAILABLE', `backend.cas.mode is loop, but ${casMode.problem}`);
+  logger.info({ mode: casMode.mode, reason: casMode.reason, root: settings.casRoot }, 'CAS mode');
+  const cas = await createCasBackend({
+    rootDir: settings.casRoot,
+    mode: casMode.mode,
+    instanceId,
+    index: store,
+    logger,
+    metrics,
+    imageSizeBytes: config.backend.cas.image_size,
+    minFreeBytes: config.backend.cas.min_free_bytes,
+    minFreeInodes: config.backend.cas.min_free_inodes,
+    bytesPerInode: config.backend.cas.bytes_per_inode,
+    gcGraceMs: config.backend.cas.gc_grace,
+    gcIntervalMs: config.backend.cas.gc_interval,
+    scrubBytesPerSecond: config.backend.cas.scrub_bytes_per_second,
+    scrubIntervalMs: config.backend.cas.scrub_interval,
+  });
+  closers.push(() => cas.close());
+
+  const engine = createEngine({
+    store,
+    locks,
+    backends: { cas },
+    defaultBackend: settings.defaultBackend === 's3' ? 'cas' : 'cas',
+    instanceId,
+    maxUploadBytes: config.server.max_upload_bytes,
+    logger,
+  });
+  const readiness: ReadinessChecks = {
+    metadata: () => store.ping(),
+    locks: () => locks.check(),
+    backends: { cas: () => cas.check() },
+  };
+  const { nameOf, uidOf } = userNames(users);
+
   const app = createApp({
     logger,
     metrics,
     authenticate: (header) => users.authenticate(header),
     readiness,
     tls: tls !== null,
+    routers: (requireAuth) => [
+      filesRoutes({ engine, nameOf, uidOf, requireAuth, maxUploadBytes: config.server.max_upload_bytes }),
+      directoriesRoutes({ engine, nameOf, requireAuth, count: (path, recursive) => store.count(path, recursive) }),
+      adminRoutes({ cas, requireAuth }),
+    ],
   });
   const server = createHttpServer({ app, tls, readTimeoutMs: config.server.read_timeout, writeTimeoutMs: config.server.write_timeout });
   const addr = parseListenAddr(config.server.listen_addr) ?? { host: '', port: 8443 };
   const port = await listen(server, addr.host, addr.port);
+  closers.push(() => closeGracefully(server, 0));
 
   let metricsServer: http.Server | null = null;
   let metricsPort: number | null = null;
@@ -76,6 +195,8 @@ export async function startCallfs(options: StartOptions): Promise<RunningCallfs>
       );
     });
     metricsPort = await listen(metricsServer, metricsAddr.host, metricsAddr.port);
+    const metricsListener = metricsServer;
+    closers.push(() => closeGracefully(metricsListener, 0));
   }
 
   const host = addr.host === '' || addr.host === '0.0.0.0' ? '127.0.0.1' : addr.host.includes(':') ? `[${addr.host}]` : addr.host;
@@ -88,17 +209,14 @@ export async function startCallfs(options: StartOptions): Promise<RunningCallfs>
     port,
     metricsPort,
     metrics,
+    store,
+    cas,
+    engine,
     close() {
       closing ??= (async () => {
         await closeGracefully(server, config.server.shutdown_timeout, logger);
         if (metricsServer !== null) await closeGracefully(metricsServer, 1000);
-        for (const close of closers.reverse()) {
-          try {
-            await close();
-          } catch (err) {
-            logger.error({ err }, 'error while closing a component');
-          }
-        }
+        await closeAll();
       })();
       return closing;
     },

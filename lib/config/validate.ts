@@ -4,8 +4,10 @@ import type { Config } from './schema.js';
 import { BACKEND_ALIASES, type Settings } from './settings.js';
 import { tlsFiles, type GeneratedSecrets } from './embedded.js';
 import { parseListenAddr } from './formats.js';
+import { checkAuthUsers } from '../auth/users.js';
+import { MIN_API_KEY_LENGTH } from '../auth/api-keys.js';
 
-export const MIN_KEY_LENGTH = 16;
+const MIN_KEY_LENGTH = MIN_API_KEY_LENGTH;
 const PLACEHOLDER = /^(your[-_]|change[-_]?me|changeit$|secret$|default$|example|placeholder|xxx+$)/i;
 
 export interface CheckResult {
@@ -24,40 +26,26 @@ export function apiKeySources(auth: Config['auth']): { where: string; key: unkno
   ];
 }
 
-const isNat = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 0;
-
-function checkUsers(auth: Config['auth'], problems: string[]): void {
-  for (const [name, spec] of Object.entries(auth.users)) {
-    const where = `auth.users.${name}`;
-    if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
-      problems.push(`${where}: must be a mapping { api_key, uid, gid, groups }`);
-      continue;
-    }
-    for (const field of Object.keys(spec)) {
-      if (!['api_key', 'uid', 'gid', 'groups'].includes(field)) problems.push(`${where}.${field}: unknown key (expected api_key, uid, gid, groups)`);
-    }
-    if (!isNat(spec.uid)) problems.push(`${where}.uid: must be a non-negative integer`);
-    if (!isNat(spec.gid)) problems.push(`${where}.gid: must be a non-negative integer`);
-    if (spec.groups !== undefined && (!Array.isArray(spec.groups) || !spec.groups.every(isNat))) problems.push(`${where}.groups: must be a list of non-negative integers`);
-  }
-}
-
-function checkKeys(auth: Config['auth'], embedded: boolean, problems: string[]): void {
+function checkKeys(auth: Config['auth'], embedded: boolean, problems: string[], warnings: string[]): void {
   const sources = apiKeySources(auth);
   if (sources.length === 0 && !embedded) {
     problems.push('auth.api_keys: no API key configured (set auth.api_keys, auth.api_key_users or auth.users)');
   }
-  const seen = new Map<string, string>();
-  for (const { where, key } of sources) {
-    if (typeof key !== 'string' || key === '') {
-      problems.push(`${where}: the API key is missing or not a string`);
-      continue;
+  // Names, ids, key length and characters, duplicates: the user directory's own rules.
+  const users = checkAuthUsers(auth);
+  problems.push(...users.problems);
+  warnings.push(...users.warnings);
+  for (const [name, spec] of Object.entries(auth.users)) {
+    if (spec === null || typeof spec !== 'object') continue;
+    for (const field of Object.keys(spec)) {
+      if (!['api_key', 'uid', 'gid', 'groups'].includes(field)) problems.push(`auth.users.${name}.${field}: unknown key (expected api_key, uid, gid, groups)`);
     }
-    if (key.length < MIN_KEY_LENGTH) problems.push(`${where}: the API key is shorter than ${MIN_KEY_LENGTH} characters`);
-    else if (PLACEHOLDER.test(key)) problems.push(`${where}: the API key looks like a placeholder; use a random value`);
-    const first = seen.get(key);
-    if (first !== undefined) problems.push(`${where}: duplicate API key (also used by ${first})`);
-    else seen.set(key, where);
+  }
+  const keys = new Map<string, string>();
+  for (const { where, key } of sources) {
+    if (typeof key !== 'string') continue;
+    if (key.length >= MIN_KEY_LENGTH && PLACEHOLDER.test(key)) problems.push(`${where}: the API key looks like a placeholder; use a random value`);
+    if (!keys.has(key)) keys.set(key, where);
   }
   for (const name of ['internal_proxy_secret', 'single_use_link_secret'] as const) {
     const value = auth[name];
@@ -68,8 +56,8 @@ function checkKeys(auth: Config['auth'], embedded: boolean, problems: string[]):
     if (value.length < MIN_KEY_LENGTH) problems.push(`auth.${name}: shorter than ${MIN_KEY_LENGTH} characters`);
     else if (PLACEHOLDER.test(value)) problems.push(`auth.${name}: looks like a placeholder or default; use a random value`);
   }
-  if (auth.internal_proxy_secret !== '' && seen.has(auth.internal_proxy_secret)) {
-    problems.push(`auth.internal_proxy_secret: must differ from every API key (equals ${seen.get(auth.internal_proxy_secret)})`);
+  if (auth.internal_proxy_secret !== '' && keys.has(auth.internal_proxy_secret)) {
+    problems.push(`auth.internal_proxy_secret: must differ from every API key (equals ${keys.get(auth.internal_proxy_secret)})`);
   }
 }
 
@@ -161,8 +149,7 @@ export function checkConfig(settings: Settings): CheckResult {
   const problems: string[] = [];
   const warnings: string[] = [];
   const embedded = settings.metadataType === 'embedded';
-  checkUsers(settings.config.auth, problems);
-  checkKeys(settings.config.auth, embedded, problems);
+  checkKeys(settings.config.auth, embedded, problems, warnings);
   checkPeers(settings.config, problems);
   checkTls(settings, problems, warnings);
   checkStores(settings, problems);

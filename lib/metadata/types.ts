@@ -103,6 +103,8 @@ export interface ListChildrenOptions {
 export interface ListRecursiveOptions {
   /** 0 = direct children only. */
   maxDepth: number;
+  /** Start strictly after this path (keyset pagination). */
+  after?: string;
 }
 
 export interface MoveOptions {
@@ -243,6 +245,12 @@ export interface MetadataStore extends MetadataOps {
 
   /** Delete links that expired or were used before `before`; returns how many. */
   purgeLinks(before: Date): Promise<number>;
+
+  /**
+   * How many entries a listing of `path` would return right now: its children,
+   * or with `recursive` its descendants down to maxDepth. Same errors as listChildren.
+   */
+  count(path: string, recursive: { maxDepth: number } | null): Promise<number>;
 
   /** Cheap round trip for /ready. Throws SERVICE_UNAVAILABLE. */
   ping(): Promise<void>;

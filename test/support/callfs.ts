@@ -2,7 +2,7 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { prepareConfig } from '../../lib/config/index.js';
-import { createSilentLogger } from '../../lib/log/index.js';
+import { createLogger, createSilentLogger } from '../../lib/log/index.js';
 import { startCallfs, type RunningCallfs } from '../../cmd/compose.js';
 import { tlsFiles } from '../../lib/config/embedded.js';
 import { tempDir } from './tmp.js';
@@ -30,7 +30,8 @@ export interface TestServer extends RunningCallfs {
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
-function merge(base: Record<string, any>, extra: Record<string, any>): Record<string, any> {
+/** Deep-merge config objects (arrays and scalars of `extra` win). */
+export function merge(base: Record<string, any>, extra: Record<string, any>): Record<string, any> {
   const out: Record<string, any> = { ...base };
   for (const [k, v] of Object.entries(extra)) {
     out[k] = v !== null && typeof v === 'object' && !Array.isArray(v) && typeof out[k] === 'object' ? merge(out[k], v) : v;
@@ -57,7 +58,10 @@ export async function startTestServer(overrides: DeepPartial<Record<string, any>
   let running: RunningCallfs;
   const prepared = prepareConfig({ file, cwd: tmp.dir, env: {}, createMissing: true });
   try {
-    running = await startCallfs({ settings: prepared.settings, logger: createSilentLogger() });
+    // CALLFS_TEST_LOG=debug shows the server's log while debugging a test.
+    const level = process.env.CALLFS_TEST_LOG;
+    const logger = level === undefined ? createSilentLogger() : createLogger({ level, format: 'json' }, process.stderr);
+    running = await startCallfs({ settings: prepared.settings, logger });
   } catch (err) {
     tmp.remove();
     throw err;

@@ -42,17 +42,20 @@ export function errorEnvelope(): Middleware<RequestState> {
       const status = ERROR_STATUS[err.code];
       const clientGone = ctx.state.signal?.aborted === true;
       if (status >= 500 && !clientGone) ctx.state.log.error({ err: err.cause ?? err, code: err.code }, 'request failed');
-      else ctx.state.log.debug({ code: err.code, msg: err.message }, 'request refused');
+      else ctx.state.log.debug({ code: err.code, err: err.cause ?? err, client_gone: clientGone }, 'request refused');
       if (ctx.headerSent || !ctx.writable) {
         // Bytes already went out: the only honest signal left is a broken transfer.
         ctx.res.destroy();
         return;
       }
       ctx.status = status;
+      // An unread request body (a refused upload) is not drained: the connection ends with the answer.
+      if (!ctx.req.complete) ctx.set('Connection', 'close');
       ctx.remove('Content-Disposition');
       ctx.remove('ETag');
       ctx.remove('Last-Modified');
-      ctx.remove('Content-Range');
+      // 416 keeps its Content-Range: bytes */size; no other error describes a range.
+      if (err.code !== 'RANGE_NOT_SATISFIABLE') ctx.remove('Content-Range');
       if (err.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(err.retryAfterSeconds));
       if (err.code === 'AUTHENTICATION_FAILED') ctx.set('WWW-Authenticate', 'Bearer realm="callfs"');
       const message = status >= 500 && err.code === 'INTERNAL_ERROR' ? 'internal error' : err.message;

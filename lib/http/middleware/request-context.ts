@@ -17,11 +17,10 @@ export function requestContext(options: { logger: Logger; metrics: Metrics; tls:
     const incoming = ctx.get('x-request-id');
     const requestId = WELL_FORMED_ID.test(incoming) ? incoming.toLowerCase() : randomBytes(8).toString('hex');
     const controller = new AbortController();
-    const abort = (): void => {
+    // The response closing before it finished means the client is gone.
+    ctx.res.once('close', () => {
       if (!ctx.res.writableFinished) controller.abort(new Error('client went away'));
-    };
-    ctx.req.once('aborted', abort);
-    ctx.res.once('close', abort);
+    });
     ctx.state.requestId = requestId;
     ctx.state.signal = controller.signal;
     ctx.state.log = logger.child({ request_id: requestId });

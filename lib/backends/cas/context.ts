@@ -1,0 +1,23 @@
+import type { Logger } from '../../log/index.js';
+import type { Metrics } from '../../metrics/index.js';
+import type { DirSyncer } from './group-sync.js';
+import type { ImageSet } from './images.js';
+import type { KeyedMutex } from './keyed-mutex.js';
+import type { BlobLocator } from './locator.js';
+import type { BlobIndex } from './types.js';
+import type { VolumeDriver } from './volumes.js';
+
+/** What the CAS operations (put, open, collect, scrub) share. Built once by createCasBackend. */
+export interface CasContext {
+  instanceId: string;
+  index: BlobIndex;
+  images: ImageSet;
+  driver: VolumeDriver;
+  locator: BlobLocator;
+  /** Per-sha256 guard: put's finalize, the collector and quarantine take it. */
+  guard: KeyedMutex;
+  syncer: DirSyncer;
+  logger: Logger;
+  metrics: Metrics;
+  readChunkBytes: number;
+}

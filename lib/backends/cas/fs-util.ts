@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import { open, rename, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+/** Helpers for durable filesystem changes: what is renamed is only safe once its directory is flushed. */
+
+/** fsync a directory so that entries created, renamed or removed in it survive a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Replace `file` atomically and durably with `data` (temp, fsync, rename, fsync dir). */
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  const tmp = join(dirname(file), `.${randomUUID()}.tmp`);
+  const fh = await open(tmp, 'wx', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await fsyncDir(dirname(file));
+}
+
+/** The errno code of a Node fs error, if any. */
+export function errnoCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
+    return (err as { code: string }).code;
+  }
+  return undefined;
+}
+
+/** The filesystem is full (space or inodes). */
+export function isNoSpace(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** The filesystem failed under us (I/O error, remounted read-only after an error). */
+export function isFilesystemFailure(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === 'EIO' || code === 'EROFS' || code === 'EUCLEAN';
+}
+
+/** Run async `fn` over `items` with at most `limit` in flight. */
+export async function forEachLimit<T>(items: Iterable<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const iterator = items[Symbol.iterator]();
+  const worker = async (): Promise<void> => {
+    for (let next = iterator.next(); !next.done; next = iterator.next()) await fn(next.value);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
+}

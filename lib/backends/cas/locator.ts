@@ -1,0 +1,95 @@
+import { stat } from 'node:fs/promises';
+import { LRUCache } from 'lru-cache';
+import { unavailable } from '../../errors.js';
+import { errnoCode } from './fs-util.js';
+import type { Image, ImageSet } from './images.js';
+import { blobPath, quarantinePath } from './layout.js';
+
+export interface BlobLocation {
+  image: Image;
+  path: string;
+  size: number;
+  /** Identity of the file, so a later rename/unlink acts on the same inode only. */
+  dev: number;
+  ino: number;
+}
+
+/**
+ * Finds which image holds a blob. The disk is the truth (not the index, so
+ * reads work while the database is away and never trust a stale row); a
+ * small cache of sha → image avoids probing every image for hot blobs, and a
+ * miss in the cached image falls back to probing them all.
+ */
+export class BlobLocator {
+  private readonly cache = new LRUCache<string, string>({ max: 100_000 });
+
+  constructor(private readonly images: ImageSet) {}
+
+  /** The blob under blobs/ in some image, or null. */
+  async find(sha256: string): Promise<BlobLocation | null> {
+    const cachedId = this.cache.get(sha256);
+    const cached = cachedId === undefined ? undefined : this.images.get(cachedId);
+    if (cached !== undefined) {
+      const hit = await this.probe(cached, sha256);
+      if (hit !== null) return hit;
+      this.cache.delete(sha256);
+    }
+    const all = await this.findAll(sha256, cached);
+    const first = all[0] ?? null;
+    if (first !== null) this.cache.set(sha256, first.image.id);
+    return first;
+  }
+
+  /** Every copy under blobs/ (normally at most one), newest image first. */
+  async findAll(sha256: string, skip?: Image): Promise<BlobLocation[]> {
+    const found: BlobLocation[] = [];
+    let failure: unknown = null;
+    // Newest first: recent blobs are the most read, and the active image is newest.
+    for (const image of this.images.list().reverse()) {
+      // Standby images too: after a crash the manifest may call an image that took writes a standby.
+      if (image === skip) continue;
+      try {
+        const hit = await this.probe(image, sha256);
+        if (hit !== null) found.push(hit);
+      } catch (err) {
+        failure = err;
+      }
+    }
+    // An image that cannot be read may hold it: do not claim "absent".
+    if (found.length === 0 && failure !== null) throw unavailable('CAS image', failure);
+    return found;
+  }
+
+  /** True when some image holds a quarantined copy. */
+  async isQuarantined(sha256: string): Promise<boolean> {
+    for (const image of this.images.list()) {
+      try {
+        await stat(quarantinePath(image.volume, sha256));
+        return true;
+      } catch {
+        // not there
+      }
+    }
+    return false;
+  }
+
+  remember(sha256: string, image: Image): void {
+    this.cache.set(sha256, image.id);
+  }
+
+  forget(sha256: string): void {
+    this.cache.delete(sha256);
+  }
+
+  private async probe(image: Image, sha256: string): Promise<BlobLocation | null> {
+    const path = blobPath(image.volume, sha256);
+    try {
+      const s = await stat(path);
+      return { image, path, size: s.size, dev: s.dev, ino: s.ino };
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,199 @@
+import { createHash, type Hash } from 'node:crypto';
+import { close, fstat, open, read } from 'node:fs';
+import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { CallfsError } from '../../errors.js';
+import type { OpenOptions, OpenResult } from '../types.js';
+import type { CasContext } from './context.js';
+import { errnoCode } from './fs-util.js';
+import type { Image } from './images.js';
+import { integrityError, quarantine } from './integrity.js';
+import { isSha256Hex } from './layout.js';
+
+const openFd = promisify(open);
+const fstatFd = promisify(fstat);
+const closeFd = promisify(close);
+
+export interface BlobReadStreamOptions {
+  fd: number;
+  /** First byte to read. */
+  start: number;
+  /** One past the last byte to read. */
+  end: number;
+  chunkBytes: number;
+  /** Verify the bytes against this sha256 (full reads only). */
+  expectedSha256: string | null;
+  /** Builds the error the stream is destroyed with on a mismatch (and reports it). */
+  onMismatch: (detail: string) => Error;
+}
+
+/**
+ * Streams a byte range of an open file. On a full read it hashes as it goes
+ * and checks the digest before releasing the chunk that completes the file,
+ * so a consumer of bad bytes always sees an error, never a clean end. Owns
+ * the fd: closed on end, error or destroy (never while a read is in flight).
+ */
+export class BlobReadStream extends Readable {
+  private fd: number;
+  private position: number;
+  private readonly end: number;
+  private readonly chunkBytes: number;
+  private readonly hash: Hash | null;
+  private readonly expected: string | null;
+  private readonly onMismatch: (detail: string) => Error;
+  private reading = false;
+  private verified = false;
+  private closeWhenIdle: ((err: Error | null) => void) | null = null;
+
+  constructor(options: BlobReadStreamOptions) {
+    super({ highWaterMark: options.chunkBytes });
+    this.fd = options.fd;
+    this.position = options.start;
+    this.end = options.end;
+    this.chunkBytes = options.chunkBytes;
+    this.expected = options.expectedSha256;
+    this.hash = options.expectedSha256 === null ? null : createHash('sha256');
+    this.onMismatch = options.onMismatch;
+  }
+
+  override _read(): void {
+    const remaining = this.end - this.position;
+    if (remaining <= 0) {
+      // Only a 0-byte object gets here with its digest unchecked.
+      if (!this.verified && !this.verify()) return;
+      this.push(null);
+      return;
+    }
+    const buf = Buffer.allocUnsafe(Math.min(this.chunkBytes, remaining));
+    this.reading = true;
+    read(this.fd, buf, 0, buf.length, this.position, (err, bytesRead) => {
+      this.reading = false;
+      if (this.closeWhenIdle !== null) {
+        this.closeWhenIdle(null);
+        return;
+      }
+      if (err) {
+        this.destroy(err);
+        return;
+      }
+      if (bytesRead === 0) {
+        this.destroy(this.hash !== null ? this.onMismatch('file shorter than its size') : new CallfsError('INTERNAL_ERROR', 'blob file shrank while reading'));
+        return;
+      }
+      const chunk = bytesRead < buf.length ? buf.subarray(0, bytesRead) : buf;
+      this.position += bytesRead;
+      if (this.hash !== null) {
+        this.hash.update(chunk);
+        if (this.position >= this.end && !this.verify()) return;
+      }
+      this.push(chunk);
+    });
+  }
+
+  /** Check the digest; on mismatch destroy the stream and return false. */
+  private verify(): boolean {
+    this.verified = true;
+    if (this.hash === null || this.expected === null) return true;
+    const actual = this.hash.digest('hex');
+    if (actual === this.expected) return true;
+    this.destroy(this.onMismatch(`read ${actual}`));
+    return false;
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    const fd = this.fd;
+    this.fd = -1;
+    const finish = (): void => {
+      if (fd < 0) {
+        callback(err);
+        return;
+      }
+      close(fd, () => callback(err));
+    };
+    if (this.reading) this.closeWhenIdle = finish;
+    else finish();
+  }
+}
+
+/** Where open() found the bytes, for quarantine on a mismatch. */
+interface OpenedBlob {
+  fd: number;
+  size: number;
+  image: Image;
+  path: string;
+  dev: number;
+  ino: number;
+}
+
+async function openLocated(ctx: CasContext, id: string): Promise<OpenedBlob | null> {
+  // Two tries: the collector or quarantine may move the file between find and open.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const location = await ctx.locator.find(id);
+    if (location === null) return null;
+    let fd: number;
+    try {
+      fd = await openFd(location.path, 'r');
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+      ctx.locator.forget(id);
+      continue;
+    }
+    try {
+      const s = await fstatFd(fd);
+      return { fd, size: s.size, image: location.image, path: location.path, dev: s.dev, ino: s.ino };
+    } catch (err) {
+      await closeFd(fd).catch(() => undefined);
+      throw err;
+    }
+  }
+  return null;
+}
+
+/**
+ * open(): FILE_NOT_FOUND (or INTEGRITY_ERROR for a quarantined blob) before
+ * the first byte; a range must start inside the object and is clamped at its
+ * end; a read of the whole object is verified against its sha256.
+ */
+export async function openBlob(ctx: CasContext, id: string, options: OpenOptions, track: (stream: Readable) => void): Promise<OpenResult> {
+  const { signal, range } = options;
+  signal?.throwIfAborted();
+  if (!isSha256Hex(id)) throw new CallfsError('FILE_NOT_FOUND', `no blob ${id}`);
+  if (options.sha256 !== undefined && options.sha256 !== id) throw integrityError(id, `expected content ${options.sha256}`);
+  const blob = await openLocated(ctx, id);
+  if (blob === null) {
+    if (await ctx.locator.isQuarantined(id)) throw integrityError(id, 'quarantined');
+    throw new CallfsError('FILE_NOT_FOUND', `no blob ${id}`);
+  }
+  let start = 0;
+  let end = blob.size - 1;
+  if (range !== undefined) {
+    const valid = Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start;
+    if (!valid || range.start >= blob.size) {
+      await closeFd(blob.fd).catch(() => undefined);
+      throw new CallfsError('RANGE_NOT_SATISFIABLE', `range ${range.start}-${range.end} is outside 0-${blob.size - 1}`, { details: { size: blob.size } });
+    }
+    start = range.start;
+    end = Math.min(range.end, blob.size - 1);
+  }
+  const whole = start === 0 && end === blob.size - 1;
+  const stream = new BlobReadStream({
+    fd: blob.fd,
+    start,
+    end: end + 1,
+    chunkBytes: ctx.readChunkBytes,
+    expectedSha256: whole ? id : null,
+    onMismatch: (detail) => {
+      quarantine(ctx, id, blob, detail).catch((err: unknown) => ctx.logger.error({ err, sha256: id }, 'quarantine failed'));
+      return integrityError(id, detail);
+    },
+  });
+  if (signal !== undefined) {
+    const onAbort = (): void => {
+      stream.destroy(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    stream.once('close', () => signal.removeEventListener('abort', onAbort));
+  }
+  track(stream);
+  return { size: blob.size, stream };
+}

@@ -1,0 +1,143 @@
+import { execFile } from 'node:child_process';
+import { readdir, readFile, realpath } from 'node:fs/promises';
+
+/**
+ * The few system tools loop mode needs (mkfs.ext4, mount, umount, losetup,
+ * fstrim), called with execFile (never a shell) and a timeout, plus readers
+ * of /proc/self/mountinfo and /sys/block/loop* so that adoption does not
+ * depend on parsing human-oriented tool output.
+ */
+
+const TOOL_TIMEOUT_MS = 120_000;
+
+/** A failed tool run; `stderr` is kept for the message and logs. */
+export class ToolError extends Error {
+  constructor(
+    readonly command: string,
+    readonly stderr: string,
+    cause: unknown,
+  ) {
+    super(`${command} failed: ${stderr.trim() || (cause instanceof Error ? cause.message : String(cause))}`, { cause });
+    this.name = 'ToolError';
+  }
+}
+
+/** Run a tool; resolves to its stdout, rejects with ToolError. */
+export function runTool(file: string, args: string[], timeoutMs = TOOL_TIMEOUT_MS): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { timeout: timeoutMs, maxBuffer: 4 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err) reject(new ToolError([file, ...args].join(' '), stderr, err));
+      else resolve(stdout);
+    });
+  });
+}
+
+export interface MountEntry {
+  mountPoint: string;
+  source: string;
+  fsType: string;
+}
+
+/** mountinfo escapes space, tab, newline and backslash as \ooo. */
+function unescapeMountField(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+/** Every mount visible to this process. */
+export async function listMounts(): Promise<MountEntry[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  const mounts: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    // id parent major:minor root mount-point options [optional...] - fstype source super-options
+    const [left, right] = line.split(' - ');
+    if (left === undefined || right === undefined) continue;
+    const leftFields = left.split(' ');
+    const rightFields = right.split(' ');
+    const mountPoint = leftFields[4];
+    const fsType = rightFields[0];
+    const source = rightFields[1];
+    if (mountPoint === undefined || fsType === undefined || source === undefined) continue;
+    mounts.push({ mountPoint: unescapeMountField(mountPoint), source: unescapeMountField(source), fsType });
+  }
+  return mounts;
+}
+
+/** The mount at exactly `dir` (the last one when stacked), or null. */
+export async function mountAt(dir: string): Promise<MountEntry | null> {
+  const mounts = await listMounts();
+  let found: MountEntry | null = null;
+  for (const m of mounts) if (m.mountPoint === dir) found = m;
+  return found;
+}
+
+/** Loop devices (/dev/loopN) whose backing file is `file`. */
+export async function loopDevicesFor(file: string): Promise<string[]> {
+  const target = await realpath(file);
+  let names: string[];
+  try {
+    names = await readdir('/sys/block');
+  } catch {
+    return [];
+  }
+  const devices: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith('loop')) continue;
+    let backing: string;
+    try {
+      backing = (await readFile(`/sys/block/${name}/loop/backing_file`, 'utf8')).trim();
+    } catch {
+      continue; // not attached
+    }
+    if (backing === target) devices.push(`/dev/${name}`);
+  }
+  return devices;
+}
+
+/** The backing file of a loop device, or null when it is not one / not attached. */
+export async function backingFileOf(device: string): Promise<string | null> {
+  const match = /^\/dev\/(loop\d+)$/.exec(device);
+  if (!match) return null;
+  try {
+    return (await readFile(`/sys/block/${match[1]}/loop/backing_file`, 'utf8')).trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Format a sparse file as ext4, tuned for a blob store. */
+export async function makeExt4(file: string, options: { bytesPerInode: number; label: string }): Promise<void> {
+  await runTool('mkfs.ext4', [
+    '-q',
+    '-F',
+    // No blocks reserved for root: nothing but the CAS writes here.
+    '-m', '0',
+    // Many small blobs need many inodes.
+    '-i', String(options.bytesPerInode),
+    '-b', '4096',
+    // On metadata corruption stop writing rather than carry on.
+    '-e', 'remount-ro',
+    '-L', options.label,
+    file,
+  ]);
+}
+
+/** Mount an image for the server's life. */
+export async function mountImage(file: string, dir: string): Promise<void> {
+  await runTool('mount', ['-t', 'ext4', '-o', 'loop,noatime,nodev,nosuid,noexec', file, dir]);
+}
+
+export async function unmount(dir: string): Promise<void> {
+  await runTool('umount', [dir]);
+}
+
+export async function detachLoop(device: string): Promise<void> {
+  await runTool('losetup', ['-d', device]);
+}
+
+/** fstrim a mount; resolves to the bytes the kernel reports as trimmed. */
+export async function trimMount(dir: string): Promise<number> {
+  const out = await runTool('fstrim', ['-v', dir]);
+  const match = /\((\d+) bytes\)/.exec(out);
+  return match?.[1] === undefined ? 0 : Number(match[1]);
+}

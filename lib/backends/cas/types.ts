@@ -1,0 +1,123 @@
+import type { Logger } from '../../log/index.js';
+import type { MetadataStore } from '../../metadata/types.js';
+import type { Metrics } from '../../metrics/index.js';
+import type { Backend } from '../types.js';
+
+/**
+ * The part of the metadata store the CAS uses: its blob index. The store keeps
+ * reference counts itself (from inode rows); the CAS only records blobs (ref
+ * count 0, touched now), collects unreferenced ones and records verification.
+ */
+export type BlobIndex = Pick<
+  MetadataStore,
+  'recordBlob' | 'getBlob' | 'listCollectableBlobs' | 'forgetBlob' | 'listBlobsForScrub' | 'markBlobVerified' | 'listBlobs'
+>;
+
+/** How images are stored: ext4 loop images (root) or plain directories. */
+export type CasMode = 'loop' | 'dir';
+
+/** A configured mode: `auto` picks loop when this process can make loop mounts. */
+export type CasModeSetting = CasMode | 'auto';
+
+export interface CasBackendOptions {
+  /** The CAS root; images, mount points and the manifest live under it. */
+  rootDir: string;
+  /** Default 'auto'. */
+  mode?: CasModeSetting;
+  /** This instance's id; blobs are indexed under it. */
+  instanceId: string;
+  index: BlobIndex;
+  logger: Logger;
+  metrics: Metrics;
+  /** Size of each sparse image file (loop mode). Default 64 GiB. */
+  imageSizeBytes?: number;
+  /** Seal the active image when its free space falls below this. Default min(1 GiB, image/8). */
+  minFreeBytes?: number;
+  /** Seal the active image when its free inodes fall below this. Default min(10000, inodes/8). */
+  minFreeInodes?: number;
+  /** mkfs.ext4 -i. Default 16 KiB. */
+  bytesPerInode?: number;
+  /** Unreferenced blobs untouched for this long are collected. Default 1 h. */
+  gcGraceMs?: number;
+  /** Pause between background collections; 0 disables. Default 10 min. */
+  gcIntervalMs?: number;
+  /** Rate of the background scrubber. Default 32 MiB/s. */
+  scrubBytesPerSecond?: number;
+  /** Pause between background scrub passes; 0 disables. Default 24 h. */
+  scrubIntervalMs?: number;
+  /**
+   * Share directory fsyncs between concurrent puts (one flush batch at a time,
+   * later puts join the next batch). Default true; false fsyncs per put.
+   */
+  groupCommit?: boolean;
+  /** Read size and stream high-water mark for opens. Default 1 MiB. */
+  readChunkBytes?: number;
+}
+
+/**
+ * Image lifecycle: `standby` (created ahead of time, takes nothing yet) →
+ * `active` (takes new blobs) → `sealed` (full: read and collect only).
+ * `failed`: an I/O error made it unsafe to write; reads are still tried.
+ */
+export type CasImageState = 'standby' | 'active' | 'sealed' | 'failed';
+
+export interface CasImageInfo {
+  id: string;
+  state: CasImageState;
+  /** Filesystem size. */
+  sizeBytes: number;
+  usedBytes: number;
+  /** Space still available to blobs. */
+  freeBytes: number;
+  inodesTotal: number;
+  inodesFree: number;
+  blobCount: number;
+  /** Bytes the image file really occupies on the host (sparse); the directory's usage in dir mode is not measured (null). */
+  allocatedBytes: number | null;
+  /** The image file (loop) or directory (dir). */
+  path: string;
+  /** Where the image's blobs are visible. */
+  mountPoint: string;
+}
+
+export interface ScrubOptions {
+  /** Verify at most this many blobs (default: every blob once). */
+  limit?: number;
+  /** Rate limit; 0 or absent = as fast as possible. */
+  bytesPerSecond?: number;
+  signal?: AbortSignal;
+}
+
+export interface ScrubResult {
+  /** Blobs looked at. */
+  checked: number;
+  ok: number;
+  /** Bytes no longer matching their sha256 (now quarantined). */
+  corrupted: number;
+  /** Referenced blobs whose file is gone. */
+  missing: number;
+  /** Bytes read. */
+  bytes: number;
+}
+
+export interface GcResult {
+  /** Blobs removed from the index and the disk. */
+  collected: number;
+  /** Their total size. */
+  bytesFreed: number;
+  /** Images whose free blocks were handed back to the host (fstrim). */
+  trimmedImages: number;
+}
+
+/** The loop-image CAS: a Backend (ids are sha256 hex) plus admin members. */
+export interface CasBackend extends Backend {
+  readonly type: 'cas';
+  /** The resolved mode. */
+  readonly mode: CasMode;
+  /** Every image with its state and usage. */
+  images(): Promise<CasImageInfo[]>;
+  /** Verify blobs now (see ScrubOptions). */
+  scrub(options?: ScrubOptions): Promise<ScrubResult>;
+  /** Collect unreferenced blobs past the grace period now. */
+  gc(): Promise<GcResult>;
+}

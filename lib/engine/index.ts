@@ -1,0 +1,44 @@
+import type { User } from '../auth/users.js';
+import type { ByteRange } from '../backends/types.js';
+import type { Entry, ListCursor } from '../metadata/types.js';
+import type { Readable } from 'node:stream';
+import type { EngineDeps, WritePreconditions } from './context.js';
+import { listDirectory, listTree, openContent, stat, statForRead } from './read.js';
+import { makeDirectory, writeFile, type WriteFileOptions, type WriteResult } from './write.js';
+import { move, remove, setAttributes, type AttributeChange, type MoveOptions } from './modify.js';
+
+export type { EngineDeps } from './context.js';
+export type { WriteFileOptions, WriteResult } from './write.js';
+export type { AttributeChange, MoveOptions } from './modify.js';
+export { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, assertPlainName } from './write.js';
+
+/** The file operations, one use case each, bound to their dependencies. */
+export interface Engine {
+  readonly instanceId: string;
+  stat(user: User, path: string): Promise<Entry>;
+  statForRead(user: User, path: string): Promise<Entry>;
+  openContent(entry: Entry, options?: { range?: ByteRange; signal?: AbortSignal }): Promise<Readable>;
+  listDirectory(user: User, path: string, options?: { after?: ListCursor; limit?: number }): Promise<{ directory: Entry; items: AsyncIterable<Entry> }>;
+  listTree(user: User, path: string, options: { maxDepth: number; after?: string }): Promise<{ directory: Entry; items: AsyncIterable<Entry & { depth: number }> }>;
+  writeFile(user: User, path: string, body: Readable, options: WriteFileOptions): Promise<WriteResult>;
+  makeDirectory(user: User, path: string, options?: { mode?: number; signal?: AbortSignal }): Promise<WriteResult>;
+  move(user: User, from: string, to: string, options?: MoveOptions): Promise<Entry>;
+  setAttributes(user: User, path: string, change: AttributeChange, options?: WritePreconditions & { signal?: AbortSignal }): Promise<Entry>;
+  remove(user: User, path: string, options?: WritePreconditions & { recursive?: boolean; signal?: AbortSignal }): Promise<void>;
+}
+
+export function createEngine(deps: EngineDeps): Engine {
+  return {
+    instanceId: deps.instanceId,
+    stat: (user, path) => stat(deps, user, path),
+    statForRead: (user, path) => statForRead(deps, user, path),
+    openContent: (entry, options) => openContent(deps, entry, options),
+    listDirectory: (user, path, options) => listDirectory(deps, user, path, options),
+    listTree: (user, path, options) => listTree(deps, user, path, options),
+    writeFile: (user, path, body, options) => writeFile(deps, user, path, body, options),
+    makeDirectory: (user, path, options) => makeDirectory(deps, user, path, options),
+    move: (user, from, to, options) => move(deps, user, from, to, options),
+    setAttributes: (user, path, change, options) => setAttributes(deps, user, path, change, options),
+    remove: (user, path, options) => remove(deps, user, path, options),
+  };
+}

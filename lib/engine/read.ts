@@ -1,0 +1,63 @@
+import type { Readable } from 'node:stream';
+import type { User } from '../auth/users.js';
+import { assertAccess, mayAccess } from '../auth/permissions.js';
+import type { ByteRange } from '../backends/types.js';
+import type { Entry, ListCursor } from '../metadata/types.js';
+import { CallfsError } from '../errors.js';
+import { ancestorsOf } from '../paths.js';
+import { backendOf, resolveExisting, type EngineDeps } from './context.js';
+
+/** stat: the entry at `path` (search permission on every ancestor; no read permission needed, as in POSIX). */
+export async function stat(deps: EngineDeps, user: User, path: string): Promise<Entry> {
+  return (await resolveExisting(deps.store, user, path)).entry;
+}
+
+/** The entry of a file the user may read. IS_A_DIRECTORY is not thrown: the caller decides what a directory means. */
+export async function statForRead(deps: EngineDeps, user: User, path: string): Promise<Entry> {
+  const entry = await stat(deps, user, path);
+  assertAccess(user, { ...entry, path }, 'r');
+  return entry;
+}
+
+/**
+ * Open a file's bytes (whole, or one range). A whole read is verified against
+ * the entry's sha256 by backends that can. The caller consumes or destroys the stream.
+ */
+export async function openContent(deps: EngineDeps, entry: Entry, options: { range?: ByteRange; signal?: AbortSignal } = {}): Promise<Readable> {
+  if (entry.type !== 'file' || entry.backend === null || entry.blobId === null) throw new CallfsError('IS_A_DIRECTORY', `is a directory: ${entry.path}`);
+  const backend = backendOf(deps, entry.backend);
+  const opened = await backend.open(entry.blobId, {
+    ...(options.range === undefined ? {} : { range: options.range }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(entry.etag === null ? {} : { sha256: entry.etag }),
+  });
+  return opened.stream;
+}
+
+/** A directory the user may list, with its children streamed in order (files first, then directories, by name). */
+export async function listDirectory(deps: EngineDeps, user: User, path: string, options: { after?: ListCursor; limit?: number } = {}): Promise<{ directory: Entry; items: AsyncIterable<Entry> }> {
+  const directory = await stat(deps, user, path);
+  if (directory.type !== 'directory') throw new CallfsError('BAD_REQUEST', `not a directory: ${path}`);
+  assertAccess(user, { ...directory, path }, 'r');
+  return { directory, items: deps.store.listChildren(path, options) };
+}
+
+/**
+ * Every descendant down to `maxDepth`, in path order, leaving out what lies
+ * inside directories the user may not read and search (as `ls -R` would).
+ */
+export async function listTree(deps: EngineDeps, user: User, path: string, options: { maxDepth: number; after?: string }): Promise<{ directory: Entry; items: AsyncIterable<Entry & { depth: number }> }> {
+  const directory = await stat(deps, user, path);
+  if (directory.type !== 'directory') throw new CallfsError('BAD_REQUEST', `not a directory: ${path}`);
+  assertAccess(user, { ...directory, path }, 'r');
+  const source = deps.store.listRecursive(path, { maxDepth: options.maxDepth, ...(options.after === undefined ? {} : { after: options.after }) });
+  async function* visible(): AsyncGenerator<Entry & { depth: number }> {
+    const closed = new Set<string>();
+    for await (const item of source) {
+      if (closed.size > 0 && ancestorsOf(item.path).some((a) => closed.has(a))) continue;
+      if (item.type === 'directory' && !(mayAccess(user, item, 'r') && mayAccess(user, item, 'x'))) closed.add(item.path);
+      yield item;
+    }
+  }
+  return { directory, items: visible() };
+}

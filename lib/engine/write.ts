@@ -1,0 +1,158 @@
+import type { Readable } from 'node:stream';
+import type { User } from '../auth/users.js';
+import { assertAccess } from '../auth/permissions.js';
+import type { PutResult } from '../backends/types.js';
+import type { BackendType, Entry, MetadataOps } from '../metadata/types.js';
+import { CallfsError } from '../errors.js';
+import { baseName } from '../paths.js';
+import { CONTENT_ADDRESSED, backendOf, checkPreconditions, lockKey, resolve, type EngineDeps, type WritePreconditions } from './context.js';
+
+export const DEFAULT_FILE_MODE = 0o644;
+export const DEFAULT_DIR_MODE = 0o755;
+const SETGID = 0o2000;
+
+export interface WriteFileOptions extends WritePreconditions {
+  /** POST: the file must not exist yet. PUT: create or replace. */
+  mustCreate: boolean;
+  /** Mode of a new file (X-CallFS-Mode). */
+  mode?: number;
+  signal?: AbortSignal;
+}
+
+export interface WriteResult {
+  entry: Entry;
+  created: boolean;
+}
+
+/** Group of a new entry: the parent's when it has the setgid bit (as in POSIX), else the user's primary group. */
+function groupFor(user: User, parent: Entry | undefined): number {
+  return parent !== undefined && (parent.mode & SETGID) !== 0 ? parent.gid : user.gid;
+}
+
+/**
+ * Checks of a file write against the namespace as it is now. Run before the
+ * body is read (to refuse early) and again under the lock (to decide).
+ */
+async function inspectWrite(ops: MetadataOps, user: User, path: string, options: WriteFileOptions): Promise<{ existing: Entry | null; parent: Entry | undefined }> {
+  if (path === '/') throw new CallfsError('IS_A_DIRECTORY', 'the root is a directory');
+  const r = await resolve(ops, user, path);
+  const parent = r.ancestors[r.ancestors.length - 1];
+  if (r.entry !== null) {
+    if (r.entry.type === 'directory') {
+      throw options.mustCreate ? new CallfsError('FILE_ALREADY_EXISTS', `a directory exists at ${path}`) : new CallfsError('IS_A_DIRECTORY', `is a directory: ${path}`);
+    }
+    if (options.mustCreate) throw new CallfsError('FILE_ALREADY_EXISTS', `file exists: ${path}`);
+    checkPreconditions(r.entry, options);
+    assertAccess(user, { ...r.entry, path }, 'w');
+    return { existing: r.entry, parent };
+  }
+  if (options.ifMatch !== undefined) throw new CallfsError('PRECONDITION_FAILED', 'If-Match given but the file does not exist');
+  // Creating the entry (and any missing ancestors) writes into the deepest existing directory.
+  if (parent !== undefined) assertAccess(user, { ...parent, path: parent.path }, 'w');
+  return { existing: null, parent };
+}
+
+async function commitWrite(deps: EngineDeps, user: User, path: string, options: WriteFileOptions, backend: BackendType, stored: PutResult, signal: AbortSignal): Promise<WriteResult> {
+  return deps.store.transaction(async (tx) => {
+    const { existing, parent } = await inspectWrite(tx, user, path, options);
+    const content = {
+      size: stored.size,
+      backend,
+      blobId: stored.id,
+      etag: stored.sha256,
+      instanceId: CONTENT_ADDRESSED.has(backend) ? deps.instanceId : null,
+      mtime: new Date(),
+    };
+    if (existing !== null) {
+      if (existing.backend !== backend) throw new CallfsError('PRECONDITION_FAILED', `${path} moved to another backend during the upload; retry`);
+      const entry = await tx.update(path, existing.version, content);
+      signal.throwIfAborted();
+      return { entry, created: false };
+    }
+    const gid = groupFor(user, parent);
+    const entry = await tx.create(
+      { path, type: 'file', mode: options.mode ?? DEFAULT_FILE_MODE, uid: user.uid, gid, ...content },
+      { parents: { mode: DEFAULT_DIR_MODE, uid: user.uid, gid } },
+    );
+    // A lock lost while we worked means someone else may be writing: do not commit.
+    signal.throwIfAborted();
+    return { entry, created: true };
+  });
+}
+
+/**
+ * Create or replace a file with the bytes of `body`, atomically: readers see
+ * the old or the new content, never a mix, and a failed or aborted upload
+ * leaves the previous content (or no entry) behind.
+ *
+ * Content-addressed bytes do not depend on the path, so they are streamed
+ * before the path lock is taken and only the metadata swap is serialised;
+ * path-keyed backends (S3) upload under the lock.
+ */
+export async function writeFile(deps: EngineDeps, user: User, path: string, body: Readable, options: WriteFileOptions): Promise<WriteResult> {
+  let pre;
+  try {
+    pre = await inspectWrite(deps.store, user, path, options);
+  } catch (err) {
+    body.resume();
+    throw err;
+  }
+  const backendType = pre.existing?.backend ?? deps.defaultBackend;
+  const backend = backendOf(deps, backendType);
+  const putOptions = { key: path, maxBytes: deps.maxUploadBytes, ...(options.signal === undefined ? {} : { signal: options.signal }) };
+  if (CONTENT_ADDRESSED.has(backendType)) {
+    const stored = await backend.put(body, putOptions);
+    return deps.locks.withLock([lockKey(path)], (signal) => commitWrite(deps, user, path, options, backendType, stored, signal), lockOptions(options));
+  }
+  return deps.locks.withLock(
+    [lockKey(path)],
+    async (signal) => {
+      await inspectWrite(deps.store, user, path, options);
+      const stored = await backend.put(body, { ...putOptions, signal });
+      return commitWrite(deps, user, path, options, backendType, stored, signal);
+    },
+    lockOptions(options),
+  );
+}
+
+function lockOptions(options: { signal?: AbortSignal }): { signal?: AbortSignal } {
+  return options.signal === undefined ? {} : { signal: options.signal };
+}
+
+/**
+ * mkdir -p: create a directory and any missing ancestors. An existing
+ * directory is not an error (`created: false`); an existing file is
+ * FILE_ALREADY_EXISTS.
+ */
+export async function makeDirectory(deps: EngineDeps, user: User, path: string, options: { mode?: number; signal?: AbortSignal } = {}): Promise<WriteResult> {
+  return deps.locks.withLock(
+    [lockKey(path)],
+    (signal) =>
+      deps.store.transaction(async (tx) => {
+        const r = await resolve(tx, user, path);
+        if (path === '/' || r.entry !== null) {
+          const entry = r.entry ?? (await tx.get('/'));
+          if (entry === null || entry.type !== 'directory') throw new CallfsError('FILE_ALREADY_EXISTS', `a file exists at ${path}`);
+          return { entry, created: false };
+        }
+        const parent = r.ancestors[r.ancestors.length - 1];
+        if (parent !== undefined) assertAccess(user, parent, 'w');
+        const gid = groupFor(user, parent);
+        const entry = await tx.create(
+          { path, type: 'directory', mode: options.mode ?? DEFAULT_DIR_MODE, uid: user.uid, gid },
+          { parents: { mode: DEFAULT_DIR_MODE, uid: user.uid, gid } },
+        );
+        signal.throwIfAborted();
+        return { entry, created: true };
+      }),
+    lockOptions(options),
+  );
+}
+
+/** Name check for a rename in place: one segment, nothing that would change the directory. */
+export function assertPlainName(name: unknown): string {
+  if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || name.includes('/') || baseName('/' + name) !== name) {
+    throw new CallfsError('BAD_REQUEST', '"name" must be a single path segment');
+  }
+  return name;
+}

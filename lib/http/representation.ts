@@ -1,0 +1,104 @@
+import mime from 'mime-types';
+import type { Context } from 'koa';
+import type { Entry } from '../metadata/types.js';
+import type { ByteRange } from '../backends/types.js';
+import { CallfsError } from '../errors.js';
+
+/** Resolves a uid to a user name for display (falls back to the number). */
+export type NameOf = (uid: number) => string;
+
+/** "0644", "1777": the permission bits as 4 octal digits. */
+export function modeString(mode: number): string {
+  return (mode & 0o7777).toString(8).padStart(4, '0');
+}
+
+/** Parse an octal mode ("640", "0640", "1777"); BAD_REQUEST otherwise. */
+export function parseMode(value: unknown, what = 'mode'): number {
+  if (typeof value !== 'string' || !/^0?[0-7]{3,4}$/.test(value.trim())) throw new CallfsError('BAD_REQUEST', `${what} must be an octal mode such as "0644"`);
+  return Number.parseInt(value.trim(), 8);
+}
+
+/** The JSON form of an entry (API.md). */
+export function entryJson(entry: Entry, nameOf: NameOf): Record<string, unknown> {
+  const json: Record<string, unknown> = {
+    name: entry.name,
+    path: entry.path,
+    type: entry.type,
+    size: entry.size,
+    mode: modeString(entry.mode),
+    owner: nameOf(entry.uid),
+    group: String(entry.gid),
+    mtime: entry.mtime.toISOString(),
+  };
+  if (entry.type === 'file' && entry.etag !== null) json.etag = entry.etag;
+  return json;
+}
+
+/** The X-CallFS-* headers (and, for files, ETag, Last-Modified, Content-Length). */
+export function setEntryHeaders(ctx: Context, entry: Entry, nameOf: NameOf): void {
+  ctx.set('X-CallFS-Type', entry.type);
+  ctx.set('X-CallFS-Size', String(entry.size));
+  ctx.set('X-CallFS-Mode', modeString(entry.mode));
+  ctx.set('X-CallFS-Owner', nameOf(entry.uid));
+  ctx.set('X-CallFS-Group', String(entry.gid));
+  ctx.set('X-CallFS-MTime', entry.mtime.toISOString());
+  if (entry.instanceId !== null) ctx.set('X-CallFS-Instance-ID', entry.instanceId);
+  if (entry.type === 'file') {
+    if (entry.etag !== null) ctx.set('ETag', `"${entry.etag}"`);
+    ctx.set('Last-Modified', entry.mtime.toUTCString());
+    ctx.set('Accept-Ranges', 'bytes');
+    ctx.set('Content-Type', mime.lookup(entry.name) || 'application/octet-stream');
+  }
+}
+
+/** Outcome of a Range header against a size. */
+export type RangeRequest = { kind: 'none' } | { kind: 'range'; range: ByteRange } | { kind: 'unsatisfiable' };
+
+/**
+ * A single byte range (RFC 9110 §14). Anything else — several ranges, another
+ * unit, bad syntax — is ignored and the whole representation is sent, as the
+ * RFC allows.
+ */
+export function parseRange(header: string | undefined, size: number): RangeRequest {
+  if (header === undefined || header === '') return { kind: 'none' };
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (m === null || (m[1] === '' && m[2] === '')) return { kind: 'none' };
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) return { kind: 'unsatisfiable' };
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+    if (m[2] !== '' && Number(m[2]) < start) return { kind: 'none' };
+    if (start >= size) return { kind: 'unsatisfiable' };
+  }
+  return { kind: 'range', range: { start, end } };
+}
+
+function etagList(header: string): string[] {
+  return header.split(',').map((t) => t.trim().replace(/^W\//, '').replace(/^"|"$/g, ''));
+}
+
+/** If-None-Match / If-Modified-Since on GET and HEAD: true when 304 applies. */
+export function notModified(ctx: Context, entry: Entry): boolean {
+  const inm = ctx.get('if-none-match');
+  if (inm !== '') return inm.trim() === '*' || (entry.etag !== null && etagList(inm).includes(entry.etag));
+  const ims = ctx.get('if-modified-since');
+  if (ims === '') return false;
+  const since = Date.parse(ims);
+  return !Number.isNaN(since) && Math.floor(entry.mtime.getTime() / 1000) <= Math.floor(since / 1000);
+}
+
+/** The If-Match / If-Unmodified-Since of a request, for the engine. */
+export function writePreconditions(ctx: Context): { ifMatch?: string; ifUnmodifiedSince?: Date } {
+  const out: { ifMatch?: string; ifUnmodifiedSince?: Date } = {};
+  const ifMatch = ctx.get('if-match');
+  if (ifMatch !== '') out.ifMatch = ifMatch;
+  const ius = Date.parse(ctx.get('if-unmodified-since'));
+  if (!Number.isNaN(ius)) out.ifUnmodifiedSince = new Date(ius);
+  return out;
+}

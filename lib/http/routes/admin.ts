@@ -1,0 +1,50 @@
+import { Router } from '@koa/router';
+import type { Middleware } from 'koa';
+import type { CasBackend } from '../../backends/cas/types.js';
+import { CallfsError } from '../../errors.js';
+import type { RequestState } from '../state.js';
+
+export interface AdminRoutesOptions {
+  cas: CasBackend;
+  requireAuth: Middleware<RequestState>;
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+const requireRoot: Middleware<RequestState> = async (ctx, next) => {
+  if (ctx.state.user?.uid !== 0) throw new CallfsError('PERMISSION_DENIED', 'root only');
+  await next();
+};
+
+/** Root-only views of the CAS: its images, and a blob's bytes by hash. */
+export function adminRoutes(options: AdminRoutesOptions): Router<RequestState> {
+  const router = new Router<RequestState>();
+  router.get('/v1/cas/images', (ctx, next) => ((ctx.state.route = '/v1/cas/images'), next()), options.requireAuth, requireRoot, async (ctx) => {
+    const images = await options.cas.images();
+    ctx.body = {
+      mode: options.cas.mode,
+      images: images.map((i) => ({
+        id: i.id,
+        state: i.state,
+        size: i.sizeBytes,
+        used: i.usedBytes,
+        free: i.freeBytes,
+        inodes_total: i.inodesTotal,
+        inodes_free: i.inodesFree,
+        blob_count: i.blobCount,
+        allocated: i.allocatedBytes,
+      })),
+    };
+  });
+  router.get('/v1/blobs/:sha256', (ctx, next) => ((ctx.state.route = '/v1/blobs'), next()), options.requireAuth, requireRoot, async (ctx) => {
+    const sha = ctx.params.sha256 ?? '';
+    if (!SHA256.test(sha)) throw new CallfsError('BAD_REQUEST', 'a blob is named by 64 lowercase hex characters (its sha256)');
+    const opened = await options.cas.open(sha, { sha256: sha, signal: ctx.state.signal });
+    ctx.status = 200;
+    ctx.type = 'application/octet-stream';
+    ctx.set('ETag', `"${sha}"`);
+    ctx.body = opened.stream;
+    ctx.length = opened.size;
+  });
+  return router;
+}

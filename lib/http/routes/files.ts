@@ -1,0 +1,194 @@
+import { Router } from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import type { Engine } from '../../engine/index.js';
+import { assertPlainName } from '../../engine/index.js';
+import { checkPreconditions } from '../../engine/context.js';
+import type { Entry } from '../../metadata/types.js';
+import { CallfsError } from '../../errors.js';
+import { parentOf, pathFromUrl } from '../../paths.js';
+import { BACKEND_ALIASES } from '../../config/settings.js';
+import type { RequestState } from '../state.js';
+import { entryJson, notModified, parseMode, parseRange, setEntryHeaders, writePreconditions, type NameOf } from '../representation.js';
+import { jsonListingStream } from '../json-stream.js';
+import { readJsonBody } from '../json-body.js';
+import { uploadBody } from '../upload-body.js';
+
+export interface FilesRoutesOptions {
+  engine: Engine;
+  nameOf: NameOf;
+  /** Resolves an owner given by name or number to a uid (BAD_REQUEST when unknown). */
+  uidOf: (owner: unknown) => number;
+  requireAuth: Middleware<RequestState>;
+  maxUploadBytes: number;
+}
+
+type Ctx = Context & { state: RequestState };
+
+const PREFIX = '/v1/files';
+
+/** The raw path after the prefix, and whether it ended with '/'. */
+export function requestPath(ctx: Context, prefix: string): { path: string; trailingSlash: boolean } {
+  const raw = ctx.path.slice(prefix.length);
+  return { path: pathFromUrl(raw === '' ? '/' : raw), trailingSlash: raw.endsWith('/') && raw !== '/' };
+}
+
+/** /v1/files/{path}: GET, HEAD, POST, PUT, PATCH, DELETE as API.md says. */
+export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
+  const { engine, nameOf } = options;
+  const router = new Router<RequestState>();
+
+  const user = (ctx: Ctx) => ctx.state.user as NonNullable<RequestState['user']>;
+  const signal = (ctx: Ctx) => ctx.state.signal;
+
+  async function get(ctx: Ctx, head: boolean): Promise<void> {
+    const { path } = requestPath(ctx, PREFIX);
+    const entry = await engine.statForRead(user(ctx), path);
+    if (entry.type === 'directory') {
+      setEntryHeaders(ctx, entry, nameOf);
+      if (head) {
+        ctx.status = 200;
+        return;
+      }
+      const { items } = await engine.listDirectory(user(ctx), path);
+      ctx.status = 200;
+      ctx.type = 'application/json';
+      ctx.body = jsonListingStream({ items, render: (e: Entry) => entryJson(e, nameOf), bare: true });
+      return;
+    }
+    setEntryHeaders(ctx, entry, nameOf);
+    if (notModified(ctx, entry)) {
+      ctx.status = 304;
+      return;
+    }
+    checkPreconditions(entry, writePreconditions(ctx));
+    const range = head ? ({ kind: 'none' } as const) : parseRange(ctx.get('range') || undefined, entry.size);
+    if (range.kind === 'unsatisfiable') {
+      ctx.set('Content-Range', `bytes */${entry.size}`);
+      throw new CallfsError('RANGE_NOT_SATISFIABLE', `range not satisfiable for a ${entry.size}-byte file`);
+    }
+    if (head) {
+      ctx.status = 200;
+      ctx.length = entry.size;
+      return;
+    }
+    if (range.kind === 'range') {
+      const stream = await engine.openContent(entry, { range: range.range, signal: signal(ctx) });
+      ctx.status = 206;
+      ctx.body = stream;
+      ctx.set('Content-Range', `bytes ${range.range.start}-${range.range.end}/${entry.size}`);
+      ctx.length = range.range.end - range.range.start + 1;
+      return;
+    }
+    const stream = await engine.openContent(entry, { signal: signal(ctx) });
+    ctx.status = 200;
+    ctx.body = stream;
+    ctx.length = entry.size;
+  }
+
+  function uploadLimit(ctx: Ctx): void {
+    const length = ctx.get('content-length');
+    if (length !== '' && Number(length) > options.maxUploadBytes) {
+      // The body is not read; the connection cannot be reused.
+      ctx.set('Connection', 'close');
+      throw new CallfsError('PAYLOAD_TOO_LARGE', `the body is larger than the ${options.maxUploadBytes}-byte limit`);
+    }
+  }
+
+  function newMode(ctx: Ctx): number | undefined {
+    const header = ctx.get('x-callfs-mode');
+    return header === '' ? undefined : parseMode(header, 'X-CallFS-Mode');
+  }
+
+  async function create(ctx: Ctx): Promise<void> {
+    const { path, trailingSlash } = requestPath(ctx, PREFIX);
+    const mode = newMode(ctx);
+    if (trailingSlash) {
+      ctx.req.resume();
+      const result = await engine.makeDirectory(user(ctx), path, { ...(mode === undefined ? {} : { mode }), signal: signal(ctx) });
+      ctx.status = result.created ? 201 : 200;
+      ctx.body = entryJson(result.entry, nameOf);
+      return;
+    }
+    await upload(ctx, path, mode, true);
+  }
+
+  async function upload(ctx: Ctx, path: string, mode: number | undefined, mustCreate: boolean): Promise<void> {
+    uploadLimit(ctx);
+    const result = await engine.writeFile(user(ctx), path, uploadBody(ctx.req, options.maxUploadBytes), {
+      mustCreate,
+      ...(mode === undefined ? {} : { mode }),
+      ...writePreconditions(ctx),
+      signal: signal(ctx),
+    });
+    ctx.status = result.created ? 201 : 200;
+    setEntryHeaders(ctx, result.entry, nameOf);
+    ctx.body = entryJson(result.entry, nameOf);
+  }
+
+  async function put(ctx: Ctx): Promise<void> {
+    const { path, trailingSlash } = requestPath(ctx, PREFIX);
+    if (trailingSlash) {
+      ctx.set('Connection', 'close');
+      throw new CallfsError('IS_A_DIRECTORY', 'PUT needs a file path (it ends with "/")');
+    }
+    await upload(ctx, path, newMode(ctx), false);
+  }
+
+  async function patch(ctx: Ctx): Promise<void> {
+    const { path } = requestPath(ctx, PREFIX);
+    const body = await readJsonBody(ctx);
+    const known = ['name', 'destination', 'overwrite', 'create_parents', 'mode', 'owner', 'group', 'backend', 'instance'];
+    const unknown = Object.keys(body).filter((k) => !known.includes(k));
+    if (unknown.length > 0) throw new CallfsError('BAD_REQUEST', `unknown field(s): ${unknown.join(', ')}`);
+    const u = user(ctx);
+    const pre = writePreconditions(ctx);
+    let target = path;
+    if (body.name !== undefined || body.destination !== undefined) {
+      if (body.name !== undefined && body.destination !== undefined) throw new CallfsError('BAD_REQUEST', 'give either "name" or "destination", not both');
+      if (body.overwrite !== undefined && typeof body.overwrite !== 'boolean') throw new CallfsError('BAD_REQUEST', '"overwrite" must be a boolean');
+      if (body.create_parents !== undefined && typeof body.create_parents !== 'boolean') throw new CallfsError('BAD_REQUEST', '"create_parents" must be a boolean');
+      if (body.destination !== undefined && typeof body.destination !== 'string') throw new CallfsError('BAD_REQUEST', '"destination" must be a path');
+      target = body.name !== undefined ? (parentOf(path) === '/' ? '' : parentOf(path)) + '/' + assertPlainName(body.name) : pathFromUrl(String(body.destination));
+      await engine.move(u, path, target, { overwrite: body.overwrite === true, createParents: body.create_parents === true, signal: signal(ctx) });
+    }
+    if (body.backend !== undefined && (typeof body.backend !== 'string' || !(body.backend in BACKEND_ALIASES))) throw new CallfsError('BAD_REQUEST', '"backend" must be cas, localfs or s3');
+    if (body.backend !== undefined || body.instance !== undefined) throw new CallfsError('BAD_REQUEST', 'moving bytes between backends or instances is not available on this server yet');
+    const change: { mode?: number; uid?: number; gid?: number } = {};
+    if (body.mode !== undefined) change.mode = parseMode(body.mode, '"mode"');
+    if (body.owner !== undefined) change.uid = options.uidOf(body.owner);
+    if (body.group !== undefined) change.gid = parseGid(body.group);
+    if (Object.keys(change).length > 0) await engine.setAttributes(u, target, change, { ...pre, signal: signal(ctx) });
+    if (target === path && Object.keys(change).length === 0 && body.name === undefined && body.destination === undefined) {
+      throw new CallfsError('BAD_REQUEST', 'nothing to change: give name, destination, mode, owner or group');
+    }
+    ctx.status = 200;
+    ctx.body = { path: target };
+  }
+
+  async function del(ctx: Ctx): Promise<void> {
+    const { path } = requestPath(ctx, PREFIX);
+    const recursive = ctx.query.recursive;
+    if (recursive !== undefined && recursive !== 'true' && recursive !== 'false') throw new CallfsError('BAD_REQUEST', 'recursive must be true or false');
+    await engine.remove(user(ctx), path, { recursive: recursive === 'true', ...writePreconditions(ctx), signal: signal(ctx) });
+    ctx.status = 204;
+  }
+
+  const route = (ctx: Ctx, next: () => Promise<unknown>) => {
+    ctx.state.route = PREFIX;
+    return next();
+  };
+  const pattern = `${PREFIX}{/*path}`;
+  router.get(pattern, route, options.requireAuth, (ctx) => get(ctx as Ctx, false));
+  router.head(pattern, route, options.requireAuth, (ctx) => get(ctx as Ctx, true));
+  router.post(pattern, route, options.requireAuth, (ctx) => create(ctx as Ctx));
+  router.put(pattern, route, options.requireAuth, (ctx) => put(ctx as Ctx));
+  router.patch(pattern, route, options.requireAuth, (ctx) => patch(ctx as Ctx));
+  router.delete(pattern, route, options.requireAuth, (ctx) => del(ctx as Ctx));
+  return router;
+}
+
+function parseGid(group: unknown): number {
+  const n = typeof group === 'number' ? group : typeof group === 'string' && /^\d+$/.test(group) ? Number(group) : Number.NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 4_294_967_294) throw new CallfsError('BAD_REQUEST', '"group" must be a numeric gid');
+  return n;
+}

@@ -1,0 +1,127 @@
+import { CallfsError } from '../errors.js';
+import { assertCanonical } from '../paths.js';
+import type { Queryable } from './driver.js';
+import { BLOB_COLUMNS, LINK_COLUMNS, toBlob, toLink } from './rows.js';
+import type { BlobRecord, ConsumeResult, SingleUseLink } from './types.js';
+import { assertCount, assertDate, assertNonEmptyText, assertOwnerId, assertSha256 } from './validate.js';
+
+/** The CAS blob index and single-use links: single statements, no cache involved. */
+
+export async function recordBlob(q: Queryable, blob: { sha256: string; instanceId: string; imageId: string; size: number }): Promise<BlobRecord> {
+  assertSha256(blob.sha256);
+  assertNonEmptyText(blob.instanceId, 'instanceId');
+  assertNonEmptyText(blob.imageId, 'imageId');
+  assertCount(blob.size, 'size');
+  // On an existing row: the caller just stored or deduplicated the bytes in `imageId`, so that is
+  // where they are now, and the touch restarts the collector's grace period.
+  const rows = await q.query(
+    `INSERT INTO blobs (instance_id, sha256, image_id, size) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (instance_id, sha256) DO UPDATE
+       SET image_id = EXCLUDED.image_id, size = EXCLUDED.size, touched_at = now()
+     RETURNING ${BLOB_COLUMNS}`,
+    [blob.instanceId, blob.sha256, blob.imageId, blob.size],
+  );
+  return toBlob(rows[0] ?? {});
+}
+
+export async function getBlob(q: Queryable, instanceId: string, sha256: string): Promise<BlobRecord | null> {
+  const rows = await q.query(`SELECT ${BLOB_COLUMNS} FROM blobs WHERE instance_id = $1 AND sha256 = $2`, [instanceId, sha256]);
+  return rows[0] === undefined ? null : toBlob(rows[0]);
+}
+
+export async function listCollectableBlobs(q: Queryable, instanceId: string, olderThan: Date, limit: number): Promise<BlobRecord[]> {
+  assertDate(olderThan, 'olderThan');
+  assertCount(limit, 'limit');
+  const rows = await q.query(
+    `SELECT ${BLOB_COLUMNS} FROM blobs WHERE instance_id = $1 AND ref_count = 0 AND touched_at < $2 ORDER BY touched_at LIMIT $3`,
+    [instanceId, olderThan, limit],
+  );
+  return rows.map(toBlob);
+}
+
+export async function forgetBlob(q: Queryable, instanceId: string, sha256: string, olderThan: Date): Promise<boolean> {
+  assertDate(olderThan, 'olderThan');
+  const rows = await q.query(
+    'DELETE FROM blobs WHERE instance_id = $1 AND sha256 = $2 AND ref_count = 0 AND touched_at < $3 RETURNING 1 AS gone',
+    [instanceId, sha256, olderThan],
+  );
+  return rows.length > 0;
+}
+
+/** Quarantined blobs are left out: they are known bad and would otherwise stay first forever. */
+export async function listBlobsForScrub(q: Queryable, instanceId: string, limit: number): Promise<BlobRecord[]> {
+  assertCount(limit, 'limit');
+  const rows = await q.query(
+    `SELECT ${BLOB_COLUMNS} FROM blobs WHERE instance_id = $1 AND NOT quarantined
+     ORDER BY last_verified_at NULLS FIRST, sha256 LIMIT $2`,
+    [instanceId, limit],
+  );
+  return rows.map(toBlob);
+}
+
+/** ok: verified now (and no longer quarantined: the bytes match); bad: quarantined. */
+export async function markBlobVerified(q: Queryable, instanceId: string, sha256: string, ok: boolean): Promise<void> {
+  await q.query(
+    ok
+      ? 'UPDATE blobs SET last_verified_at = now(), quarantined = false WHERE instance_id = $1 AND sha256 = $2'
+      : 'UPDATE blobs SET quarantined = true WHERE instance_id = $1 AND sha256 = $2',
+    [instanceId, sha256],
+  );
+}
+
+export async function* listBlobs(q: Queryable, instanceId: string, pageSize: number): AsyncGenerator<BlobRecord> {
+  let after = '';
+  for (;;) {
+    const rows = await q.query(
+      `SELECT ${BLOB_COLUMNS} FROM blobs WHERE instance_id = $1 AND sha256 > $2 ORDER BY sha256 LIMIT $3`,
+      [instanceId, after, pageSize],
+    );
+    for (const row of rows) yield toBlob(row);
+    const last = rows[rows.length - 1];
+    if (rows.length < pageSize || last === undefined) return;
+    after = String(last.sha256);
+  }
+}
+
+export async function createLink(q: Queryable, link: { id: string; path: string; createdBy: number; expiresAt: Date }): Promise<SingleUseLink> {
+  assertNonEmptyText(link.id, 'id');
+  assertCanonical(link.path);
+  assertOwnerId(link.createdBy, 'createdBy');
+  assertDate(link.expiresAt, 'expiresAt');
+  const rows = await q.query(
+    `INSERT INTO single_use_links (id, path, created_by, expires_at) VALUES ($1, $2, $3, $4) RETURNING ${LINK_COLUMNS}`,
+    [link.id, link.path, link.createdBy, link.expiresAt],
+  );
+  return toLink(rows[0] ?? {});
+}
+
+/**
+ * One compare-and-set UPDATE: of any number of concurrent consumers, on any
+ * number of instances, exactly one sees its row come back. The others then
+ * read the row to say why.
+ */
+export async function consumeLink(q: Queryable, id: string, now: Date = new Date()): Promise<ConsumeResult> {
+  assertDate(now, 'now');
+  if (typeof id !== 'string' || id === '') return { status: 'not_found' };
+  const consumed = await q.query(
+    `UPDATE single_use_links SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2 RETURNING ${LINK_COLUMNS}`,
+    [id, now],
+  );
+  if (consumed[0] !== undefined) return { status: 'consumed', link: toLink(consumed[0]) };
+  const rows = await q.query(`SELECT ${LINK_COLUMNS} FROM single_use_links WHERE id = $1`, [id]);
+  if (rows[0] === undefined) return { status: 'not_found' };
+  const link = toLink(rows[0]);
+  if (link.usedAt !== null) return { status: 'used', link };
+  if (link.expiresAt.getTime() <= now.getTime()) return { status: 'expired', link };
+  // Unused and unexpired yet not consumed: only possible if `now` moved between the two reads.
+  throw new CallfsError('SERVICE_UNAVAILABLE', 'the link changed while it was being consumed; retry', { retryAfterSeconds: 1 });
+}
+
+export async function purgeLinks(q: Queryable, before: Date): Promise<number> {
+  assertDate(before, 'before');
+  const rows = await q.query(
+    'WITH gone AS (DELETE FROM single_use_links WHERE expires_at < $1 OR used_at < $1 RETURNING 1) SELECT count(*) AS n FROM gone',
+    [before],
+  );
+  return Number(rows[0]?.n ?? 0);
+}

@@ -1,0 +1,234 @@
+import { CallfsError, notFound } from '../errors.js';
+import { ancestorsOf, assertCanonical, baseName, isWithin } from '../paths.js';
+import type { Queryable } from './driver.js';
+import { ENTRY_COLUMNS, toEntry } from './rows.js';
+import { lockNamespace, type TxState } from './tx-state.js';
+import type { CreateOptions, EntryPatch, MoveOptions, NewEntry } from './types.js';
+import { assertAttributes, assertCount, assertNewEntry, assertPatch } from './validate.js';
+
+/**
+ * The namespace queries: one function per operation, over any Queryable.
+ * Writes run inside a transaction (the caller opens it) and record which
+ * cached paths they make stale in the TxState.
+ */
+
+export type StoredEntry = ReturnType<typeof toEntry>;
+
+const notADirectory = (path: string): CallfsError => new CallfsError('NOT_A_DIRECTORY', `not a directory: ${path}`);
+const alreadyExists = (path: string): CallfsError => new CallfsError('FILE_ALREADY_EXISTS', `already exists: ${path}`);
+
+/** Depth (segment count) of a canonical path. */
+export function depthOf(path: string): number {
+  return path === '/' ? 0 : path.split('/').length - 1;
+}
+
+/**
+ * Exclusive bounds of the strict descendants of `path` in "C" order: every
+ * descendant starts with path + '/', and '0' is the byte after '/'. Range
+ * predicates on the unique index need no escaping, unlike LIKE.
+ */
+export function subtreeBounds(path: string): [string, string] {
+  return path === '/' ? ['/', '0'] : [path + '/', path + '0'];
+}
+
+export async function getEntry(q: Queryable, path: string, lock = ''): Promise<StoredEntry | null> {
+  const rows = await q.query(`SELECT ${ENTRY_COLUMNS} FROM inodes WHERE path = $1 ${lock}`, [path]);
+  return rows[0] === undefined ? null : toEntry(rows[0]);
+}
+
+export async function getChain(q: Queryable, path: string): Promise<StoredEntry[]> {
+  assertCanonical(path);
+  const wanted = [...ancestorsOf(path), path];
+  const rows = await q.query(`SELECT ${ENTRY_COLUMNS} FROM inodes WHERE path = ANY($1::text[])`, [wanted]);
+  const byPath = new Map(rows.map((r) => [String(r.path), toEntry(r)]));
+  const chain: StoredEntry[] = [];
+  for (const p of wanted) {
+    const entry = byPath.get(p);
+    if (entry === undefined) break;
+    chain.push(entry);
+  }
+  return chain;
+}
+
+async function hasChildren(q: Queryable, id: string): Promise<boolean> {
+  return (await q.query('SELECT 1 FROM inodes WHERE parent_id = $1 LIMIT 1', [id])).length > 0;
+}
+
+/** Insert a directory unless the path exists; a concurrent creator's directory is fine, its file is not. */
+async function ensureDirectory(q: Queryable, path: string, parent: StoredEntry, attrs: { mode: number; uid: number; gid: number }): Promise<StoredEntry> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const inserted = await q.query(
+      `INSERT INTO inodes (path, parent_id, name, depth, type, mode, uid, gid)
+       VALUES ($1, $2, $3, $4, 'directory', $5, $6, $7)
+       ON CONFLICT (path) DO NOTHING RETURNING ${ENTRY_COLUMNS}`,
+      [path, parent.id, baseName(path), depthOf(path), attrs.mode, attrs.uid, attrs.gid],
+    );
+    // A conflicting row was committed by someone else: read it with a fresh snapshot.
+    const entry = inserted[0] !== undefined ? toEntry(inserted[0]) : await getEntry(q, path);
+    if (entry === null) continue; // it was deleted again in between: try the insert once more
+    if (entry.type !== 'directory') throw notADirectory(path);
+    return entry;
+  }
+  throw new CallfsError('SERVICE_UNAVAILABLE', `could not create ${path}: it keeps changing; retry`, { retryAfterSeconds: 1 });
+}
+
+/**
+ * The parent directory of `path`, creating missing ancestors when `parents`
+ * is given. FILE_NOT_FOUND for a missing parent otherwise, NOT_A_DIRECTORY
+ * when an ancestor is a file. Needs the namespace lock (shared at least).
+ */
+async function ensureParent(q: Queryable, path: string, parents: CreateOptions['parents']): Promise<StoredEntry> {
+  const ancestors = ancestorsOf(path);
+  const rows = await q.query(`SELECT ${ENTRY_COLUMNS} FROM inodes WHERE path = ANY($1::text[])`, [ancestors]);
+  const byPath = new Map(rows.map((r) => [String(r.path), toEntry(r)]));
+  let parent: StoredEntry | null = null;
+  for (const ancestor of ancestors) {
+    const existing = byPath.get(ancestor);
+    if (existing !== undefined) {
+      if (existing.type !== 'directory') throw notADirectory(ancestor);
+      parent = existing;
+      continue;
+    }
+    if (parents === undefined || parent === null) throw notFound(ancestor);
+    parent = await ensureDirectory(q, ancestor, parent, parents);
+  }
+  if (parent === null) throw notFound('/');
+  return parent;
+}
+
+export async function createEntry(q: Queryable, state: TxState, entry: NewEntry, options: CreateOptions = {}): Promise<StoredEntry> {
+  assertCanonical(entry.path);
+  assertNewEntry(entry);
+  if (options.parents !== undefined) assertAttributes(options.parents);
+  if (entry.path === '/') throw alreadyExists('/');
+  await lockNamespace(q, state, 'shared');
+  const parent = await ensureParent(q, entry.path, options.parents);
+  const rows = await q.query(
+    `INSERT INTO inodes (path, parent_id, name, depth, type, size, mode, uid, gid, mtime, backend, instance_id, blob_id, etag)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10::timestamptz, now()), $11, $12, $13, $14)
+     ON CONFLICT (path) DO NOTHING RETURNING ${ENTRY_COLUMNS}`,
+    [entry.path, parent.id, baseName(entry.path), depthOf(entry.path), entry.type, entry.size ?? 0, entry.mode, entry.uid, entry.gid,
+      entry.mtime ?? null, entry.backend ?? null, entry.instanceId ?? null, entry.blobId ?? null, entry.etag ?? null],
+  );
+  if (rows[0] === undefined) throw alreadyExists(entry.path);
+  // No invalidation: no instance can hold a cached entry for a path that did not exist.
+  return toEntry(rows[0]);
+}
+
+const PATCH_COLUMNS: ReadonlyArray<[keyof EntryPatch, string]> = [
+  ['size', 'size'], ['mode', 'mode'], ['uid', 'uid'], ['gid', 'gid'], ['mtime', 'mtime'], ['atime', 'atime'],
+  ['backend', 'backend'], ['instanceId', 'instance_id'], ['blobId', 'blob_id'], ['etag', 'etag'],
+];
+
+export async function updateEntry(q: Queryable, state: TxState, path: string, expectedVersion: number, patch: EntryPatch): Promise<StoredEntry> {
+  assertCanonical(path);
+  assertCount(expectedVersion, 'expectedVersion');
+  assertPatch(patch);
+  const params: unknown[] = [path, expectedVersion];
+  const sets: string[] = [];
+  for (const [key, column] of PATCH_COLUMNS) {
+    const value = patch[key];
+    if (value === undefined) continue;
+    params.push(value);
+    sets.push(`${column} = $${params.length}`);
+  }
+  sets.push('version = version + 1', 'ctime = now()', 'updated_at = now()');
+  const rows = await q.query(`UPDATE inodes SET ${sets.join(', ')} WHERE path = $1 AND version = $2 RETURNING ${ENTRY_COLUMNS}`, params);
+  if (rows[0] === undefined) {
+    const current = await getEntry(q, path);
+    if (current === null) throw notFound(path);
+    throw new CallfsError('PRECONDITION_FAILED', `${path} changed (version ${current.version}, expected ${expectedVersion})`);
+  }
+  state.invalidations.exact.add(path);
+  return toEntry(rows[0]);
+}
+
+export async function moveEntry(
+  q: Queryable,
+  state: TxState,
+  from: string,
+  to: string,
+  options: MoveOptions = {},
+): Promise<{ entry: StoredEntry; replaced: StoredEntry | null }> {
+  assertCanonical(from);
+  assertCanonical(to);
+  if (options.parents !== undefined) assertAttributes(options.parents);
+  if (from === '/' || to === '/') throw new CallfsError('BAD_REQUEST', "the root cannot be moved, and nothing can be moved onto '/'");
+  if (isWithin(to, from)) throw new CallfsError('BAD_REQUEST', `cannot move ${from} into itself (${to})`);
+
+  // Peek without locks to choose the namespace lock, then read again under it.
+  const peek = await q.query('SELECT path, type FROM inodes WHERE path = ANY($1::text[])', [[from, to]]);
+  if (!peek.some((r) => r.path === from)) throw notFound(from);
+  await lockNamespace(q, state, peek.some((r) => r.type === 'directory') ? 'exclusive' : 'shared');
+
+  const source = await getEntry(q, from, 'FOR UPDATE');
+  if (source === null) throw notFound(from);
+  if (source.type === 'directory') await lockNamespace(q, state, 'exclusive');
+  const parent = await ensureParent(q, to, options.parents);
+
+  let replaced: StoredEntry | null = null;
+  const target = await getEntry(q, to, 'FOR UPDATE');
+  if (target !== null) {
+    if (options.overwrite !== true) throw alreadyExists(to);
+    if (target.type === 'directory') {
+      await lockNamespace(q, state, 'exclusive');
+      if (await hasChildren(q, target.id)) throw new CallfsError('FILE_ALREADY_EXISTS', `destination ${to} is a non-empty directory`);
+    }
+    await q.query('DELETE FROM inodes WHERE id = $1', [target.id]);
+    replaced = target;
+  }
+
+  if (source.type === 'directory') {
+    const [lo, hi] = subtreeBounds(from);
+    // Rewrites descendants' paths and depths only: ids, and so parent_ids, stay; no blob column is
+    // assigned, so the reference-count trigger does not fire.
+    await q.query(
+      `UPDATE inodes SET path = $1::text || substr(path, char_length($2::text) + 1), depth = depth + $3::int
+       WHERE path > $4 AND path < $5`,
+      [to, from, depthOf(to) - depthOf(from), lo, hi],
+    );
+  }
+  const rows = await q.query(
+    `UPDATE inodes SET path = $2, name = $3, parent_id = $4, depth = $5, version = version + 1, ctime = now(), updated_at = now()
+     WHERE id = $1 RETURNING ${ENTRY_COLUMNS}`,
+    [source.id, to, baseName(to), parent.id, depthOf(to)],
+  );
+  if (rows[0] === undefined) throw notFound(from);
+  (source.type === 'directory' ? state.invalidations.subtree : state.invalidations.exact).add(from);
+  state.invalidations.exact.add(to);
+  return { entry: toEntry(rows[0]), replaced };
+}
+
+export async function deleteEntry(
+  q: Queryable,
+  state: TxState,
+  path: string,
+  options: { recursive?: boolean; expectedVersion?: number } = {},
+): Promise<StoredEntry[]> {
+  assertCanonical(path);
+  if (options.expectedVersion !== undefined) assertCount(options.expectedVersion, 'expectedVersion');
+  if (path === '/') throw new CallfsError('BAD_REQUEST', 'the root cannot be deleted');
+  const peek = await getEntry(q, path);
+  if (peek === null) throw notFound(path);
+  if (peek.type === 'directory') await lockNamespace(q, state, 'exclusive');
+  const entry = await getEntry(q, path, 'FOR UPDATE');
+  if (entry === null) throw notFound(path);
+  if (entry.type === 'directory') await lockNamespace(q, state, 'exclusive');
+  if (options.expectedVersion !== undefined && entry.version !== options.expectedVersion) {
+    throw new CallfsError('PRECONDITION_FAILED', `${path} changed (version ${entry.version}, expected ${options.expectedVersion})`);
+  }
+  if (entry.type === 'file' || options.recursive !== true) {
+    if (entry.type === 'directory' && (await hasChildren(q, entry.id))) throw new CallfsError('DIRECTORY_NOT_EMPTY', `directory not empty: ${path}`);
+    await q.query('DELETE FROM inodes WHERE id = $1', [entry.id]);
+    state.invalidations.exact.add(path);
+    return [entry];
+  }
+  const [lo, hi] = subtreeBounds(path);
+  const rows = await q.query(
+    `WITH removed AS (DELETE FROM inodes WHERE path = $1 OR (path > $2 AND path < $3) RETURNING ${ENTRY_COLUMNS})
+     SELECT * FROM removed ORDER BY path`,
+    [path, lo, hi],
+  );
+  state.invalidations.subtree.add(path);
+  return rows.map(toEntry);
+}

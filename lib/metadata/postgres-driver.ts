@@ -1,0 +1,232 @@
+import pg from 'pg';
+import type { Logger } from '../log/index.js';
+import { describeDsn, isConnectionError } from './db-errors.js';
+import type { ListenHandlers, ListenSubscription, Row, SqlDriver, TransactionQueryable } from './driver.js';
+
+export interface PostgresDriverOptions {
+  /** postgres:// URL or key=value connection string. */
+  dsn: string;
+  logger: Logger;
+  /** Connections in the pool (default 10). */
+  poolSize?: number;
+  /** Server-side statement timeout in ms (default 30000; 0 disables). */
+  statementTimeoutMs?: number;
+  /** How long to wait for a connection, new or from the pool, in ms (default 5000). */
+  connectTimeoutMs?: number;
+}
+
+const IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000;
+const LISTEN_BACKOFF_MIN_MS = 100;
+const LISTEN_BACKOFF_MAX_MS = 5000;
+// A listener connection that silently died (no RST) is noticed by this heartbeat.
+const LISTEN_HEARTBEAT_MS = 10_000;
+// A sync slower than this means the listening connection is in trouble: give it up and reconnect.
+const LISTEN_SYNC_TIMEOUT_MS = 1000;
+
+/**
+ * A driver over a pg Pool. The pool drops broken connections and opens new
+ * ones on demand, so it recovers by itself when the database comes back.
+ */
+export function createPostgresDriver(options: PostgresDriverOptions): SqlDriver {
+  const { logger } = options;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+  const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
+  const clientConfig: pg.ClientConfig = {
+    connectionString: options.dsn,
+    connectionTimeoutMillis: connectTimeoutMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    application_name: 'callfs',
+    ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {}),
+    // A transaction left open by a stuck caller would hold row and namespace locks: the server ends it.
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  };
+  const pool = new pg.Pool({ ...clientConfig, max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 });
+  // An idle client losing its connection emits here; without a listener Node would crash.
+  pool.on('error', (err) => logger.warn({ err }, 'metadata store: idle database connection failed'));
+
+  const subscriptions = new Set<ListenSubscription>();
+
+  return {
+    kind: 'postgres',
+    description: describeDsn(options.dsn),
+
+    async query<R extends Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
+      const result = await pool.query(sql, params as unknown[]);
+      return result.rows as R[];
+    },
+
+    async transaction<T>(fn: (tx: TransactionQueryable) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      let open = true;
+      const tx: TransactionQueryable = {
+        async query<R extends Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
+          if (!open) throw new Error('the transaction is already finished');
+          return (await client.query(sql, params as unknown[])).rows as R[];
+        },
+        async exec(sql: string): Promise<void> {
+          if (!open) throw new Error('the transaction is already finished');
+          await client.query(sql);
+        },
+      };
+      try {
+        await client.query('BEGIN');
+      } catch (err) {
+        client.release(err instanceof Error ? err : true);
+        throw err;
+      }
+      let result: T;
+      try {
+        result = await fn(tx);
+      } catch (err) {
+        open = false;
+        try {
+          await client.query('ROLLBACK');
+          client.release();
+        } catch (rollbackErr) {
+          client.release(rollbackErr instanceof Error ? rollbackErr : true);
+        }
+        throw err;
+      }
+      open = false;
+      try {
+        const commit = await client.query('COMMIT');
+        // COMMIT of a transaction that hit an error (and whose caller swallowed it) rolls back.
+        if (commit.command === 'ROLLBACK') throw new Error('the transaction was rolled back because one of its statements failed');
+        client.release();
+      } catch (err) {
+        client.release(isConnectionError(err) && err instanceof Error ? err : undefined);
+        throw err;
+      }
+      return result;
+    },
+
+    async listen(channel: string, handlers: ListenHandlers): Promise<ListenSubscription> {
+      const listener = startListener(clientConfig, channel, handlers, logger);
+      const subscription: ListenSubscription = {
+        sync: listener.sync,
+        async stop() {
+          subscriptions.delete(subscription);
+          await listener.stop();
+        },
+      };
+      subscriptions.add(subscription);
+      await listener.firstAttempt;
+      return subscription;
+    },
+
+    async close(): Promise<void> {
+      await Promise.all([...subscriptions].map((s) => s.stop()));
+      await pool.end();
+    },
+  };
+}
+
+/**
+ * A dedicated connection running LISTEN, re-established with exponential
+ * backoff whenever it drops.
+ */
+function startListener(
+  config: pg.ClientConfig,
+  channel: string,
+  handlers: ListenHandlers,
+  logger: Logger,
+): { firstAttempt: Promise<void>; sync: () => Promise<void>; stop: () => Promise<void> } {
+  let stopped = false;
+  let client: pg.Client | null = null;
+  let retryTimer: NodeJS.Timeout | null = null;
+  let heartbeat: NodeJS.Timeout | null = null;
+  let backoff = LISTEN_BACKOFF_MIN_MS;
+  let up = false;
+  let resolveFirst: () => void = () => {};
+  const firstAttempt = new Promise<void>((resolve) => (resolveFirst = resolve));
+  // The statement timeout does not apply to a listener that only waits.
+  const { statement_timeout: _ignored, ...listenerConfig } = config;
+
+  const lost = (c: pg.Client, err: unknown): void => {
+    if (client !== c) return;
+    client = null;
+    if (heartbeat !== null) clearInterval(heartbeat);
+    heartbeat = null;
+    c.removeAllListeners('notification');
+    c.on('error', () => {});
+    void c.end().catch(() => {});
+    if (up) {
+      up = false;
+      handlers.onDown(err);
+    }
+    if (stopped) return;
+    logger.warn({ err, retryInMs: backoff }, 'metadata store: notification listener lost; metadata cache bypassed until it is back');
+    retryTimer = setTimeout(connect, backoff);
+    backoff = Math.min(backoff * 2, LISTEN_BACKOFF_MAX_MS);
+  };
+
+  const connect = (): void => {
+    retryTimer = null;
+    if (stopped) return;
+    const c = new pg.Client(listenerConfig);
+    client = c;
+    c.on('error', (err) => lost(c, err));
+    c.on('end', () => lost(c, new Error('notification connection ended')));
+    c.on('notification', (msg) => {
+      if (msg.channel === channel) handlers.onNotify(msg.payload ?? '');
+    });
+    c.connect()
+      .then(() => c.query(`LISTEN ${pg.escapeIdentifier(channel)}`))
+      .then(() => {
+        if (client !== c || stopped) return;
+        backoff = LISTEN_BACKOFF_MIN_MS;
+        up = true;
+        handlers.onUp();
+        heartbeat = setInterval(() => {
+          roundTrip(c).catch(() => {});
+        }, LISTEN_HEARTBEAT_MS);
+        heartbeat.unref();
+      })
+      .catch((err: unknown) => lost(c, err))
+      .finally(resolveFirst);
+  };
+
+  /** SELECT 1 on the listening connection; one that does not answer in time is given up for lost. */
+  const roundTrip = async (c: pg.Client): Promise<void> => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`notification connection did not answer within ${LISTEN_SYNC_TIMEOUT_MS} ms`)), LISTEN_SYNC_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([c.query('SELECT 1'), timeout]);
+    } catch (err) {
+      lost(c, err);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  connect();
+  return {
+    firstAttempt,
+    sync: async () => {
+      const c = client;
+      if (c === null || !up) throw new Error('not listening');
+      await roundTrip(c);
+    },
+    stop: async () => {
+      stopped = true;
+      if (retryTimer !== null) clearTimeout(retryTimer);
+      if (heartbeat !== null) clearInterval(heartbeat);
+      const c = client;
+      client = null;
+      if (up) {
+        up = false;
+        handlers.onDown(new Error('listener stopped'));
+      }
+      resolveFirst();
+      if (c !== null) {
+        c.removeAllListeners('notification');
+        c.on('error', () => {});
+        await c.end().catch(() => {});
+      }
+    },
+  };
+}

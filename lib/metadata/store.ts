@@ -1,0 +1,231 @@
+import type { CallfsError } from '../errors.js';
+import type { Logger } from '../log/index.js';
+import type { Metrics } from '../metrics/index.js';
+import { assertCanonical } from '../paths.js';
+import * as blobs from './blobs-links-sql.js';
+import type { EntryCache } from './cache.js';
+import { isRetryableDbError, mapDbError } from './db-errors.js';
+import type { Queryable, SqlDriver } from './driver.js';
+import type { Invalidator, PendingDelivery } from './invalidation.js';
+import * as listing from './listing-sql.js';
+import * as ns from './namespace-sql.js';
+import { plainEntry } from './rows.js';
+import { newTxState, type TxState } from './tx-state.js';
+import type { Entry, MetadataOps, MetadataStore } from './types.js';
+
+/** What both factories hand to createStore. */
+export interface StoreParts {
+  driver: SqlDriver;
+  cache: EntryCache;
+  invalidator: Invalidator;
+  logger: Logger;
+  metrics?: Metrics;
+  /** Rows per keyset page of listings. */
+  listPageSize: number;
+}
+
+// Standalone writes are re-run (whole transaction) after a deadlock or serialization failure.
+const WRITE_ATTEMPTS = 3;
+
+/** The MetadataStore over a driver: caching, transactions, error mapping and metrics. */
+export function createStore(parts: StoreParts): MetadataStore {
+  const { driver, cache, invalidator, metrics, listPageSize } = parts;
+  let closing: Promise<void> | null = null;
+
+  const count = (operation: string, outcome: string): void => {
+    metrics?.metadataOperations.inc({ operation, outcome });
+  };
+  const outcomeOf = (err: CallfsError): string => err.code.toLowerCase();
+
+  async function instrument<T>(operation: string, fn: () => Promise<T>, passThrough?: (err: unknown) => boolean): Promise<T> {
+    try {
+      const result = await fn();
+      count(operation, 'ok');
+      return result;
+    } catch (err) {
+      if (passThrough?.(err) === true) {
+        count(operation, 'aborted');
+        throw err;
+      }
+      const mapped = mapDbError(err, driver.description);
+      count(operation, outcomeOf(mapped));
+      throw mapped;
+    }
+  }
+
+  async function* instrumentStream<T>(operation: string, source: () => AsyncGenerator<T>): AsyncGenerator<T> {
+    try {
+      yield* source();
+      count(operation, 'ok');
+    } catch (err) {
+      const mapped = mapDbError(err, driver.description);
+      count(operation, outcomeOf(mapped));
+      throw mapped;
+    }
+  }
+
+  /** One transaction with invalidation around its commit. */
+  async function inTransaction<T>(fn: (q: Queryable, state: TxState) => Promise<T>): Promise<T> {
+    const state = newTxState();
+    let pending: PendingDelivery | null = null;
+    let committed = false;
+    try {
+      const result = await driver.transaction(async (q) => {
+        const value = await fn(q, state);
+        pending = await invalidator.beforeCommit(q, state.invalidations);
+        return value;
+      });
+      committed = true;
+      return result;
+    } finally {
+      // Also after a failure: a COMMIT whose answer was lost may still have committed.
+      await invalidator.afterCommit(state.invalidations, pending, committed);
+    }
+  }
+
+  /** A standalone write: its own transaction, re-run after a deadlock or serialization failure. */
+  async function write<T>(fn: (q: Queryable, state: TxState) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await inTransaction(fn);
+      } catch (err) {
+        if (attempt >= WRITE_ATTEMPTS || !isRetryableDbError(err)) throw err;
+        parts.logger.debug({ err, attempt }, 'metadata store: retrying a write after a transaction conflict');
+      }
+    }
+  }
+
+  /** Operations bound to an open transaction: no cache, writes record their invalidations. */
+  function transactionOps(q: Queryable, state: TxState): MetadataOps {
+    return {
+      get: (path) => instrument('get', async () => {
+        assertCanonical(path);
+        const e = await ns.getEntry(q, path);
+        return e === null ? null : plainEntry(e);
+      }),
+      getChain: (path) => instrument('getChain', async () => (await ns.getChain(q, path)).map(plainEntry)),
+      listChildren: (path, options = {}) => instrumentStream('listChildren', () => listing.listChildren(q, path, options, listPageSize)),
+      listRecursive: (path, options) => instrumentStream('listRecursive', () => listing.listRecursive(q, path, options, listPageSize)),
+      create: (entry, options) => instrument('create', async () => plainEntry(await ns.createEntry(q, state, entry, options))),
+      update: (path, version, patch) => instrument('update', async () => plainEntry(await ns.updateEntry(q, state, path, version, patch))),
+      move: (from, to, options) => instrument('move', async () => movedResult(await ns.moveEntry(q, state, from, to, options))),
+      delete: (path, options) => instrument('delete', async () => ({ removed: (await ns.deleteEntry(q, state, path, options)).map(plainEntry) })),
+      recordBlob: (blob) => instrument('recordBlob', () => blobs.recordBlob(q, blob)),
+      getBlob: (instanceId, sha256) => instrument('getBlob', () => blobs.getBlob(q, instanceId, sha256)),
+      createLink: (link) => instrument('createLink', () => blobs.createLink(q, link)),
+      consumeLink: (id, now) => instrument('consumeLink', () => blobs.consumeLink(q, id, now)),
+    };
+  }
+
+  /** Cache hits only after the invalidator says every committed invalidation has been applied. */
+  async function cachedOrNull<T>(paths: string[], read: () => T): Promise<T | null> {
+    if (!paths.every((p) => cache.has(p))) return null;
+    if (!(await invalidator.beforeCacheRead())) return null;
+    return paths.every((p) => cache.has(p)) ? read() : null;
+  }
+
+  async function readThrough(path: string): Promise<Entry | null> {
+    const hit = await cachedOrNull([path], () => cache.get(path));
+    if (hit !== null && hit !== undefined) {
+      metrics?.metadataCache.inc({ result: 'hit' });
+      return hit;
+    }
+    metrics?.metadataCache.inc({ result: cache.usable ? 'miss' : 'bypass' });
+    const generation = cache.generation();
+    const stored = await ns.getEntry(driver, path);
+    if (stored === null) return null;
+    const entry = plainEntry(stored);
+    cache.set(entry, generation);
+    return entry;
+  }
+
+  async function chainThrough(path: string): Promise<Entry[]> {
+    const paths = [...ancestorsWithSelf(path)];
+    const hit = await cachedOrNull(paths, () => paths.map((p) => cache.get(p)));
+    if (hit !== null && hit.every((e) => e !== undefined)) {
+      metrics?.metadataCache.inc({ result: 'hit' });
+      return hit as Entry[];
+    }
+    metrics?.metadataCache.inc({ result: cache.usable ? 'miss' : 'bypass' });
+    const generation = cache.generation();
+    const chain = (await ns.getChain(driver, path)).map(plainEntry);
+    for (const entry of chain) cache.set(entry, generation);
+    return chain;
+  }
+
+  return {
+    get: (path) => instrument('get', async () => {
+      assertCanonical(path);
+      return readThrough(path);
+    }),
+    getChain: (path) => instrument('getChain', async () => {
+      assertCanonical(path);
+      return chainThrough(path);
+    }),
+    listChildren: (path, options = {}) => instrumentStream('listChildren', () => listing.listChildren(driver, path, options, listPageSize)),
+    listRecursive: (path, options) => instrumentStream('listRecursive', () => listing.listRecursive(driver, path, options, listPageSize)),
+    count: (path, recursive) => instrument('count', () => listing.countListing(driver, path, recursive)),
+    create: (entry, options) => instrument('create', async () => plainEntry(await write((q, state) => ns.createEntry(q, state, entry, options)))),
+    update: (path, version, patch) =>
+      instrument('update', async () => plainEntry(await write((q, state) => ns.updateEntry(q, state, path, version, patch)))),
+    move: (from, to, options) => instrument('move', async () => movedResult(await write((q, state) => ns.moveEntry(q, state, from, to, options)))),
+    delete: (path, options) => instrument('delete', async () => ({ removed: (await write((q, state) => ns.deleteEntry(q, state, path, options))).map(plainEntry) })),
+    recordBlob: (blob) => instrument('recordBlob', () => blobs.recordBlob(driver, blob)),
+    getBlob: (instanceId, sha256) => instrument('getBlob', () => blobs.getBlob(driver, instanceId, sha256)),
+    createLink: (link) => instrument('createLink', () => blobs.createLink(driver, link)),
+    consumeLink: (id, now) => instrument('consumeLink', () => blobs.consumeLink(driver, id, now)),
+    transaction: (fn) => {
+      // What the caller's function throws is the caller's business: rethrown as is, after the rollback.
+      const fromCaller = new WeakSet<object>();
+      return instrument(
+        'transaction',
+        () =>
+          inTransaction(async (q, state) => {
+            try {
+              return await fn(transactionOps(q, state));
+            } catch (err) {
+              if (typeof err === 'object' && err !== null) fromCaller.add(err);
+              throw err;
+            }
+          }),
+        (err) => typeof err === 'object' && err !== null && fromCaller.has(err),
+      );
+    },
+    listCollectableBlobs: (instanceId, olderThan, limit) =>
+      instrument('listCollectableBlobs', () => blobs.listCollectableBlobs(driver, instanceId, olderThan, limit)),
+    forgetBlob: (instanceId, sha256, olderThan) => instrument('forgetBlob', () => blobs.forgetBlob(driver, instanceId, sha256, olderThan)),
+    listBlobsForScrub: (instanceId, limit) => instrument('listBlobsForScrub', () => blobs.listBlobsForScrub(driver, instanceId, limit)),
+    markBlobVerified: (instanceId, sha256, ok) => instrument('markBlobVerified', () => blobs.markBlobVerified(driver, instanceId, sha256, ok)),
+    listBlobs: (instanceId) => instrumentStream('listBlobs', () => blobs.listBlobs(driver, instanceId, listPageSize)),
+    purgeLinks: (before) => instrument('purgeLinks', () => blobs.purgeLinks(driver, before)),
+    ping: () => instrument('ping', async () => {
+      await driver.query('SELECT 1');
+    }),
+    close: () => {
+      closing ??= (async () => {
+        try {
+          await invalidator.stop();
+        } finally {
+          cache.setUsable(false);
+          await driver.close();
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+function* ancestorsWithSelf(path: string): Generator<string> {
+  yield '/';
+  if (path === '/') return;
+  let at = path.indexOf('/', 1);
+  while (at > 0) {
+    yield path.slice(0, at);
+    at = path.indexOf('/', at + 1);
+  }
+  yield path;
+}
+
+function movedResult(moved: { entry: Entry; replaced: Entry | null }): { entry: Entry; replaced: Entry | null } {
+  return { entry: plainEntry(moved.entry), replaced: moved.replaced === null ? null : plainEntry(moved.replaced) };
+}

@@ -1,0 +1,231 @@
+import { openSync, closeSync, readSync, writeSync } from 'node:fs';
+import { basename } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { loopMountsAvailable, requireComponent } from '../support/services.js';
+import {
+  INSTANCE_ID,
+  MiB,
+  blobFiles,
+  eventually,
+  forceCleanRoot,
+  makeTempRoot,
+  openCas,
+  quarantineFiles,
+  sha256Hex,
+  tmpFiles,
+  type CasUnderTest,
+} from '../fixtures/cas-helpers.js';
+import { readAll, rejectionOf, streamOf } from './backend-contract.js';
+
+/** Flip one byte of a stored blob in place (as bit rot or a stray writer would). */
+function flipByte(path: string, offset: number): void {
+  const fd = openSync(path, 'r+');
+  try {
+    const one = Buffer.alloc(1);
+    readSync(fd, one, 0, 1, offset);
+    one[0] = one[0]! ^ 0xff;
+    writeSync(fd, one, 0, 1, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const blobFileOf = (root: string, sha: string): string => {
+  const file = blobFiles(root).find((f) => basename(f) === sha);
+  if (file === undefined) throw new Error(`no file for ${sha}`);
+  return file;
+};
+
+const codeOf = (err: unknown): unknown => (err as { code?: unknown } | undefined)?.code;
+
+async function counter(cas: CasUnderTest, name: 'casIntegrityErrors' | 'casBlobsCollected' | 'casBytesScrubbed'): Promise<number> {
+  const metric = await cas.metrics[name].get();
+  return metric.values[0]?.value ?? 0;
+}
+
+for (const mode of ['loop', 'dir'] as const) {
+  describe(`CAS store behaviour (${mode} mode)`, function () {
+    let root = '';
+    let cas: CasUnderTest | undefined;
+    const backend = (): CasUnderTest => {
+      if (cas === undefined) throw new Error('no CAS');
+      return cas;
+    };
+
+    before(function () {
+      if (mode === 'loop') requireComponent(this, loopMountsAvailable());
+    });
+
+    beforeEach(async function () {
+      root = makeTempRoot(`store-${mode}`);
+      cas = await openCas(root, { mode, imageSizeBytes: 256 * MiB, minFreeBytes: 16 * MiB });
+    });
+
+    afterEach(async function () {
+      try {
+        await cas?.backend.close();
+      } finally {
+        cas = undefined;
+        forceCleanRoot(root);
+      }
+    });
+
+    describe('dedup', function () {
+      it('stores 50 concurrent identical uploads once, with one index row', async function () {
+        const { backend: cas, index, metrics } = backend();
+        const data = randomBytes(1 * MiB + 13);
+        const results = await Promise.all(Array.from({ length: 50 }, () => cas.put(streamOf(data, 50_000))));
+        const sha = sha256Hex(data);
+        expect(new Set(results.map((r) => r.id))).to.deep.equal(new Set([sha]));
+        expect(blobFiles(root).map((f) => basename(f))).to.deep.equal([sha]);
+        expect(tmpFiles(root)).to.deep.equal([]);
+        expect(index.all().map((r) => r.sha256)).to.deep.equal([sha]);
+        const ops = await metrics.backendOperations.get();
+        const dedups = ops.values.find((v) => v.labels.operation === 'put' && v.labels.outcome === 'dedup')?.value;
+        expect(dedups).to.equal(49);
+        expect((await readAll((await cas.open(sha)).stream)).equals(data)).to.equal(true);
+      });
+    });
+
+    describe('integrity', function () {
+      it('breaks a full read of flipped bytes with INTEGRITY_ERROR and never releases the last chunk', async function () {
+        const { backend: cas, index } = backend();
+        const data = randomBytes(3 * MiB);
+        const { id } = await cas.put(streamOf(data));
+        flipByte(blobFileOf(root, id), 100);
+
+        const opened = await cas.open(id);
+        let received = 0;
+        const err = await rejectionOf(
+          (async () => {
+            for await (const chunk of opened.stream) received += (chunk as Buffer).length;
+          })(),
+        );
+        expect(codeOf(err)).to.equal('INTEGRITY_ERROR');
+        expect(received).to.be.lessThan(data.length);
+        expect(await counter(backend(), 'casIntegrityErrors')).to.equal(1);
+
+        // Quarantined: out of blobs/, flagged in the index, later opens fail before the first byte.
+        await eventually(() => quarantineFiles(root).length === 1, 5000, 'quarantine');
+        expect(blobFiles(root)).to.deep.equal([]);
+        expect((await index.getBlob(INSTANCE_ID, id))?.quarantined).to.equal(true);
+        expect(codeOf(await rejectionOf(cas.open(id)))).to.equal('INTEGRITY_ERROR');
+        expect(await cas.stat(id)).to.equal(null);
+
+        // Uploading the good bytes again heals it.
+        await cas.put(streamOf(data));
+        expect((await readAll((await cas.open(id)).stream)).equals(data)).to.equal(true);
+      });
+
+      it('withholds even the only chunk of a small corrupted blob', async function () {
+        const { backend: cas } = backend();
+        const { id } = await cas.put(streamOf(randomBytes(5000)));
+        flipByte(blobFileOf(root, id), 4999);
+        const opened = await cas.open(id);
+        const chunks: Buffer[] = [];
+        opened.stream.on('data', (c: Buffer) => chunks.push(c));
+        const err = await new Promise((resolve) => opened.stream.once('error', resolve));
+        expect(codeOf(err)).to.equal('INTEGRITY_ERROR');
+        expect(chunks.length).to.equal(0);
+      });
+
+      it('does not verify partial ranges (they cannot be hashed) but serves them', async function () {
+        const { backend: cas } = backend();
+        const data = randomBytes(10_000);
+        const { id } = await cas.put(streamOf(data));
+        flipByte(blobFileOf(root, id), 0);
+        const opened = await cas.open(id, { range: { start: 1, end: 9999 } });
+        expect((await readAll(opened.stream)).equals(data.subarray(1))).to.equal(true);
+      });
+
+      it('refuses an expected sha256 that is not the id', async function () {
+        const { backend: cas } = backend();
+        const { id } = await cas.put(streamOf(randomBytes(100)));
+        expect(codeOf(await rejectionOf(cas.open(id, { sha256: sha256Hex(Buffer.from('other')) })))).to.equal('INTEGRITY_ERROR');
+        await readAll((await cas.open(id, { sha256: id })).stream);
+      });
+
+      it('finds corrupted blobs by scrubbing, and marks the good ones verified', async function () {
+        const { backend: cas, index } = backend();
+        const ids: string[] = [];
+        for (let i = 0; i < 5; i++) ids.push((await cas.put(streamOf(randomBytes(200_000 + i)))).id);
+        flipByte(blobFileOf(root, ids[2]!), 123_456);
+        const result = await cas.scrub();
+        expect(result).to.deep.include({ checked: 5, ok: 4, corrupted: 1, missing: 0 });
+        expect(await counter(backend(), 'casIntegrityErrors')).to.equal(1);
+        expect(await counter(backend(), 'casBytesScrubbed')).to.equal(result.bytes);
+        expect(quarantineFiles(root).map((f) => basename(f))).to.deep.equal([ids[2]]);
+        for (const [i, id] of ids.entries()) {
+          const row = await index.getBlob(INSTANCE_ID, id);
+          if (i === 2) expect(row?.quarantined).to.equal(true);
+          else expect(row?.lastVerifiedAt).to.be.instanceOf(Date);
+        }
+        // A second pass looks at each remaining blob once more and finds nothing new.
+        expect(await cas.scrub()).to.deep.include({ checked: 4, ok: 4, corrupted: 0 });
+      });
+
+      it('reports a referenced blob whose file vanished', async function () {
+        const { backend: cas, index } = backend();
+        const { id } = await cas.put(streamOf(randomBytes(1000)));
+        index.setRefCount(INSTANCE_ID, id, 1);
+        const { rmSync } = await import('node:fs');
+        rmSync(blobFileOf(root, id));
+        expect(await cas.scrub()).to.deep.include({ checked: 1, missing: 1 });
+        expect(await counter(backend(), 'casIntegrityErrors')).to.equal(1);
+      });
+
+      it('scrubs no faster than the rate asked for', async function () {
+        const { backend: cas } = backend();
+        for (let i = 0; i < 3; i++) await cas.put(streamOf(randomBytes(MiB)));
+        const started = Date.now();
+        const result = await cas.scrub({ bytesPerSecond: 2 * MiB });
+        expect(result.bytes).to.equal(3 * MiB);
+        expect(Date.now() - started).to.be.greaterThanOrEqual(1400);
+      });
+    });
+
+    describe('collector', function () {
+      it('collects unreferenced blobs past the grace period and keeps the rest', async function () {
+        const { backend: cas, index } = backend();
+        const keep = await cas.put(streamOf(randomBytes(100_000)));
+        const drop = await cas.put(streamOf(randomBytes(200_000)));
+        const young = await cas.put(streamOf(randomBytes(300_000)));
+        index.setRefCount(INSTANCE_ID, keep.id, 1);
+        const old = new Date(Date.now() - 60_000);
+        index.setTouchedAt(INSTANCE_ID, keep.id, old);
+        index.setTouchedAt(INSTANCE_ID, drop.id, old);
+        index.setTouchedAt(INSTANCE_ID, young.id, new Date(Date.now() + 60_000));
+
+        const result = await cas.gc();
+        expect(result.collected).to.equal(1);
+        expect(result.bytesFreed).to.equal(200_000);
+        expect(await counter(backend(), 'casBlobsCollected')).to.equal(1);
+        expect(codeOf(await rejectionOf(cas.open(drop.id)))).to.equal('FILE_NOT_FOUND');
+        expect(await index.getBlob(INSTANCE_ID, drop.id)).to.equal(null);
+        await readAll((await cas.open(keep.id)).stream);
+        await readAll((await cas.open(young.id)).stream);
+        expect(blobFiles(root)).to.have.length(2);
+      });
+
+      it('never deletes a blob that a concurrent upload deduplicated against', async function () {
+        const { backend: cas, index } = backend();
+        const bodies = Array.from({ length: 40 }, () => randomBytes(20_000));
+        for (let round = 0; round < 3; round++) {
+          const ids = [];
+          for (const body of bodies) ids.push((await cas.put(streamOf(body))).id);
+          for (const id of ids) index.setTouchedAt(INSTANCE_ID, id, new Date(Date.now() - 60_000));
+          // Re-upload every other blob while the collector runs over all of them.
+          const reput = bodies.filter((_, i) => i % 2 === 0);
+          const [, puts] = await Promise.all([cas.gc(), Promise.all(reput.map((b) => cas.put(streamOf(b, 4096))))]);
+          for (const [i, put] of puts.entries()) {
+            const back = await readAll((await cas.open(put.id)).stream);
+            expect(back.equals(reput[i]!), `round ${round} blob ${i}`).to.equal(true);
+            expect(await index.getBlob(INSTANCE_ID, put.id)).to.not.equal(null);
+          }
+          await cas.gc();
+        }
+      });
+    });
+  });
+}

@@ -1,0 +1,208 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import pg from 'pg';
+import { createSilentLogger } from '../../lib/log/index.js';
+import { createEmbeddedMetadataStore, createPostgresMetadataStore } from '../../lib/metadata/index.js';
+import type { MetadataStore } from '../../lib/metadata/types.js';
+import { createMetrics, type Metrics } from '../../lib/metrics/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { ensurePostgres, requireComponent } from '../support/services.js';
+import { metadataStoreContract } from './metadata-contract.js';
+import { DIR_ATTRS, dir, expectCode, file } from './metadata-helpers.js';
+
+const logger = createSilentLogger();
+
+let pgDatabase: TestDatabase | undefined;
+metadataStoreContract('Postgres (pg)', {
+  unavailable: () => ensurePostgres(),
+  async open() {
+    pgDatabase = await createTestDatabase();
+    return createPostgresMetadataStore({ dsn: pgDatabase.dsn, logger, poolSize: 8, listPageSize: 7 });
+  },
+  async cleanup() {
+    await pgDatabase?.drop();
+  },
+});
+
+let embeddedDir: string | undefined;
+metadataStoreContract('embedded (PGlite)', {
+  unavailable: async () => null,
+  async open() {
+    embeddedDir = await mkdtemp(join(tmpdir(), 'callfs-pglite-'));
+    return createEmbeddedMetadataStore({ dataDir: embeddedDir, logger, listPageSize: 7 });
+  },
+  async cleanup() {
+    if (embeddedDir !== undefined) await rm(embeddedDir, { recursive: true, force: true });
+  },
+});
+
+const cacheCount = async (metrics: Metrics, result: string): Promise<number> =>
+  (await metrics.metadataCache.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
+
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('Postgres metadata store across instances', function () {
+  let db: TestDatabase | undefined;
+  const stores: MetadataStore[] = [];
+  let a: MetadataStore;
+  let b: MetadataStore;
+  let metricsB: Metrics;
+
+  before(async function () {
+    requireComponent(this, await ensurePostgres());
+    db = await createTestDatabase();
+    metricsB = createMetrics({ defaultMetrics: false });
+    // Opened together: the second waits for the first one's migration and finds nothing to do.
+    [a, b] = await Promise.all([
+      createPostgresMetadataStore({ dsn: db.dsn, logger }),
+      createPostgresMetadataStore({ dsn: db.dsn, logger, metrics: metricsB }),
+    ]);
+    stores.push(a, b);
+  });
+
+  after(async () => {
+    try {
+      await Promise.all(stores.map((s) => s.close()));
+    } finally {
+      await db?.drop();
+    }
+  });
+
+  it('migrated once even though two instances opened concurrently', async () => {
+    const client = new pg.Client({ connectionString: db?.dsn });
+    await client.connect();
+    try {
+      const { rows } = await client.query('SELECT version FROM callfs_migrations ORDER BY version');
+      expect(rows.map((r: { version: number }) => r.version)).to.deep.equal([1]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('never serves a stale entry on B right after a write on A', async () => {
+    await a.create(file('/x/f', { size: 0 }), { parents: DIR_ATTRS });
+    for (let i = 1; i <= 20; i++) {
+      const hitsBefore = await cacheCount(metricsB, 'hit');
+      await b.get('/x/f');
+      await b.get('/x/f');
+      expect(await cacheCount(metricsB, 'hit'), 'B serves from its cache').to.be.above(hitsBefore);
+      const current = await a.get('/x/f');
+      await a.update('/x/f', current?.version ?? 0, { size: i });
+      expect((await b.get('/x/f'))?.size).to.equal(i);
+    }
+    await b.getChain('/x/f');
+    await a.move('/x', '/y');
+    expect(await b.get('/x/f')).to.equal(null);
+    expect((await b.getChain('/x/f')).map((e) => e.path)).to.deep.equal(['/']);
+    await b.get('/y/f');
+    await a.delete('/y', { recursive: true });
+    expect(await b.get('/y/f')).to.equal(null);
+  });
+
+  it('recovers the pool and the listener after every connection is killed', async function () {
+    this.timeout(30_000);
+    await a.create(dir('/r'));
+    await b.get('/r');
+    const admin = new pg.Client({ connectionString: db?.dsn });
+    await admin.connect();
+    try {
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+    } finally {
+      await admin.end();
+    }
+    await eventually(async () => (await a.ping().then(() => true)) && (await b.ping().then(() => true)));
+    const r = await a.get('/r');
+    await a.update('/r', r?.version ?? 0, { mode: 0o700 });
+    expect((await b.get('/r'))?.mode).to.equal(0o700);
+    // B's listener comes back and its cache serves hits again, still invalidated by A's writes.
+    await eventually(async () => {
+      const before = await cacheCount(metricsB, 'hit');
+      await b.get('/r');
+      await b.get('/r');
+      return (await cacheCount(metricsB, 'hit')) > before;
+    });
+    const r2 = await a.get('/r');
+    await a.update('/r', r2?.version ?? 0, { mode: 0o750 });
+    expect((await b.get('/r'))?.mode).to.equal(0o750);
+  });
+});
+
+describe('Postgres metadata store when the database is down', () => {
+  it('fails to open with SERVICE_UNAVAILABLE naming the host, quickly, without the password', async () => {
+    const port = await closedPort();
+    const started = Date.now();
+    const err = await expectCode(createPostgresMetadataStore({ dsn: `postgres://callfs:s3cret-pw@127.0.0.1:${port}/meta`, logger }), 'SERVICE_UNAVAILABLE');
+    expect(Date.now() - started).to.be.below(3000);
+    expect(err.message).to.include(`127.0.0.1:${port}`);
+    expect(err.message).to.not.include('s3cret-pw');
+  });
+});
+
+describe('embedded metadata store', () => {
+  let dataDir: string;
+  beforeEach(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'callfs-pglite-'));
+  });
+  afterEach(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('keeps its data across reopen and refuses a second opener of the same directory', async () => {
+    const first = await createEmbeddedMetadataStore({ dataDir, logger });
+    try {
+      await first.create(file('/kept', { size: 5 }));
+      await expectCode(createEmbeddedMetadataStore({ dataDir, logger }), 'SERVICE_UNAVAILABLE');
+    } finally {
+      await first.close();
+    }
+    const second = await createEmbeddedMetadataStore({ dataDir, logger });
+    try {
+      expect((await second.get('/kept'))?.size).to.equal(5);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('isolates concurrent transactions on its single connection', async () => {
+    const store = await createEmbeddedMetadataStore({ dataDir, logger });
+    try {
+      const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+      const failing = store.transaction(async (tx) => {
+        await tx.create(dir('/one'));
+        await sleep(30);
+        throw new Error('roll back');
+      });
+      const succeeding = store.transaction(async (tx) => {
+        await tx.create(dir('/two'));
+        await sleep(30);
+      });
+      const plain = store.create(dir('/three'));
+      await Promise.allSettled([failing, succeeding, plain]);
+      expect(await store.get('/one')).to.equal(null);
+      expect(await store.get('/two')).to.not.equal(null);
+      expect(await store.get('/three')).to.not.equal(null);
+      // Using the store instead of the transaction inside it would wait for itself forever: refused instead.
+      await expectCode(store.transaction(() => store.get('/not-cached')), 'INTERNAL_ERROR');
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -1,0 +1,97 @@
+import { expect } from 'chai';
+import https from 'node:https';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { stringify } from 'yaml';
+import { startCliServer, type CliServer } from '../support/cli.js';
+import { tempDir } from '../support/tmp.js';
+import { KEYS, TEST_USERS } from '../support/callfs.js';
+
+const GIB = 1024 ** 3;
+const RSS_LIMIT = 200 * 1024 * 1024;
+
+/** Deterministic pseudo-random bytes, generated as they are sent (the client holds no copy). */
+function generated(total: number): Readable {
+  let sent = 0;
+  let counter = 0;
+  return new Readable({
+    read() {
+      if (sent >= total) return void this.push(null);
+      const size = Math.min(1024 * 1024, total - sent);
+      const chunk = Buffer.allocUnsafe(size);
+      for (let off = 0; off < size; off += 32) createHash('sha256').update(String(counter++)).digest().copy(chunk, off);
+      sent += size;
+      this.push(chunk);
+    },
+  });
+}
+
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m === null ? 0 : Number(m[1]) * 1024;
+}
+
+describe('a 1 GiB upload and download streamed through the real server', function () {
+  this.timeout(600_000);
+  let tmp: ReturnType<typeof tempDir>;
+  let server: CliServer;
+  before(async () => {
+    tmp = tempDir('callfs-large-');
+    writeFileSync(join(tmp.dir, 'config.yaml'), stringify({
+      server: { listen_addr: '127.0.0.1:0', data_dir: join(tmp.dir, 'data') },
+      metrics: { listen_addr: '' },
+      auth: { users: TEST_USERS },
+      backend: { cas: { mode: 'dir' } },
+      log: { level: 'info' },
+    }));
+    server = await startCliServer(['-c', join(tmp.dir, 'config.yaml')], { cwd: tmp.dir });
+  });
+  after(async () => {
+    await server?.stop();
+    tmp?.remove();
+  });
+
+  it('keeps the server’s RSS under 200 MiB both ways, and the bytes are exact', async () => {
+    const pid = server.child.pid as number;
+    let peak = rssOf(pid);
+    const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 100);
+    try {
+      const sentHash = createHash('sha256');
+      const body = generated(GIB);
+      body.on('data', (c: Buffer) => sentHash.update(c));
+      const put = await new Promise<{ status: number; json: any }>((resolve, reject) => {
+        const u = new URL(`${server.url}/v1/files/large/one-gib.bin`);
+        const req = https.request({ method: 'PUT', hostname: u.hostname, port: u.port, path: u.pathname, rejectUnauthorized: false, headers: { authorization: `Bearer ${KEYS.alice}`, 'content-length': String(GIB) } }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }));
+        });
+        req.on('error', reject);
+        body.pipe(req);
+      });
+      expect(put.status).to.equal(201);
+      const expected = sentHash.digest('hex');
+      expect(put.json.etag).to.equal(expected);
+      const got = await new Promise<{ size: number; hash: string }>((resolve, reject) => {
+        https.get(`${server.url}/v1/files/large/one-gib.bin`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${KEYS.alice}` } }, (res) => {
+          const hash = createHash('sha256');
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            hash.update(c);
+          });
+          res.on('end', () => resolve({ size, hash: hash.digest('hex') }));
+          res.on('error', reject);
+        }).on('error', reject);
+      });
+      expect(got.size).to.equal(GIB);
+      expect(got.hash).to.equal(expected);
+    } finally {
+      clearInterval(sampler);
+    }
+    console.log(`      server peak RSS during 1 GiB up+down: ${(peak / 1024 / 1024).toFixed(1)} MiB`);
+    expect(peak).to.be.below(RSS_LIMIT);
+  });
+});
