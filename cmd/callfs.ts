@@ -7,6 +7,8 @@ import { tlsFiles } from '../lib/config/embedded.js';
 import { createLogger } from '../lib/log/index.js';
 import { isCallfsError } from '../lib/errors.js';
 import { startCallfs } from './compose.js';
+import { migrateDatabase } from '../lib/metadata/index.js';
+import { join } from 'node:path';
 
 /** Print one clear line per problem and exit non-zero; never a stack trace for a user's mistake. */
 function fail(err: unknown): never {
@@ -47,6 +49,7 @@ async function serverCommand(opts: { config?: string }): Promise<void> {
       ].join('\n') + '\n',
     );
   }
+  logger.info({ url: running.url, metrics_port: running.metricsPort, metadata: settings.metadataType, locks: settings.dlmType, instance_id: settings.config.instance_discovery.instance_id }, 'CallFS is listening');
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -92,6 +95,13 @@ function validateCommand(opts: { config?: string }): void {
   process.stdout.write('\nEffective settings:\n' + toYaml(effective) + '\n' + toYaml(redactConfig(settings.config)));
 }
 
+async function migrateCommand(opts: { config?: string }): Promise<void> {
+  const { settings } = load(opts, false);
+  const target = settings.metadataType === 'postgres' ? { dsn: settings.config.metadata_store.dsn } : { dataDir: join(settings.dataDir, 'metadata') };
+  const applied = await migrateDatabase(target);
+  process.stdout.write(applied.length === 0 ? 'The metadata schema is up to date\n' : `Applied migrations: ${applied.join(', ')}\n`);
+}
+
 const program = new Command();
 program.name('callfs').description('CallFS: a TLS REST filesystem over Postgres metadata and a loop-image content-addressed store').showHelpAfterError();
 program
@@ -99,6 +109,11 @@ program
   .description('start the CallFS server')
   .option('-c, --config <file>', 'configuration file (YAML or JSON)')
   .action((opts: { config?: string }) => serverCommand(opts).catch(fail));
+program
+  .command('migrate')
+  .description('apply pending metadata schema migrations (safe to run from several instances at once)')
+  .option('-c, --config <file>', 'configuration file (YAML or JSON)')
+  .action((opts: { config?: string }) => migrateCommand(opts).catch(fail));
 const config = program.command('config').description('configuration tools');
 config
   .command('validate')

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Settings } from '../lib/config/index.js';
 import { tlsFiles, ensureSelfSignedCertificate } from '../lib/config/embedded.js';
 import { parseListenAddr } from '../lib/config/formats.js';
-import { createApp } from '../lib/http/app.js';
+import { createApp, routesOf, type RouteInfo } from '../lib/http/app.js';
 import { createHttpServer, listen, closeGracefully } from '../lib/http/server.js';
 import { createMetrics, type Metrics } from '../lib/metrics/index.js';
 import type { Logger } from '../lib/log/index.js';
@@ -17,6 +17,8 @@ import { createEngine, type Engine } from '../lib/engine/index.js';
 import { filesRoutes } from '../lib/http/routes/files.js';
 import { directoriesRoutes } from '../lib/http/routes/directories.js';
 import { adminRoutes } from '../lib/http/routes/admin.js';
+import { linksRoutes } from '../lib/http/routes/links.js';
+import { createLinkService, startLinkPurge } from '../lib/links/index.js';
 import { CallfsError } from '../lib/errors.js';
 import { join } from 'node:path';
 
@@ -34,6 +36,8 @@ export interface RunningCallfs {
   metrics: Metrics;
   store: MetadataStore;
   cas: CasBackend;
+  /** The routes the app serves. */
+  routes: RouteInfo[];
   engine: Engine;
   /** Graceful shutdown: stop accepting, finish in-flight requests up to the deadline, close stores. */
   close(): Promise<void>;
@@ -162,6 +166,9 @@ async function assemble(
     backends: { cas: () => cas.check() },
   };
   const { nameOf, uidOf } = userNames(users);
+  const links = createLinkService({ store, engine, userByName: (name) => users.byName(name), secret: config.auth.single_use_link_secret, externalUrl: settings.externalUrl, metrics });
+  const linkPurge = startLinkPurge({ store, intervalMs: config.links.purge_interval, logger });
+  closers.push(() => linkPurge.stop());
 
   const app = createApp({
     logger,
@@ -173,6 +180,7 @@ async function assemble(
       filesRoutes({ engine, nameOf, uidOf, requireAuth, maxUploadBytes: config.server.max_upload_bytes }),
       directoriesRoutes({ engine, nameOf, requireAuth, count: (path, recursive) => store.count(path, recursive) }),
       adminRoutes({ cas, requireAuth }),
+      linksRoutes({ links, requireAuth, generateRateLimit: config.links.generate_rate_limit, downloadRateLimit: config.links.download_rate_limit }),
     ],
   });
   const server = createHttpServer({ app, tls, readTimeoutMs: config.server.read_timeout, writeTimeoutMs: config.server.write_timeout });
@@ -201,7 +209,6 @@ async function assemble(
 
   const host = addr.host === '' || addr.host === '0.0.0.0' ? '127.0.0.1' : addr.host.includes(':') ? `[${addr.host}]` : addr.host;
   const url = `${tls === null ? 'http' : 'https'}://${host}:${port}`;
-  logger.info({ url, metrics_port: metricsPort, metadata: settings.metadataType, locks: settings.dlmType, instance_id: config.instance_discovery.instance_id }, 'CallFS is listening');
 
   let closing: Promise<void> | null = null;
   return {
@@ -212,6 +219,7 @@ async function assemble(
     store,
     cas,
     engine,
+    routes: routesOf(app),
     close() {
       closing ??= (async () => {
         await closeGracefully(server, config.server.shutdown_timeout, logger);

@@ -3,7 +3,7 @@ import type { User } from '../auth/users.js';
 import { assertAccess } from '../auth/permissions.js';
 import type { PutResult } from '../backends/types.js';
 import type { BackendType, Entry, MetadataOps } from '../metadata/types.js';
-import { CallfsError } from '../errors.js';
+import { CallfsError, isCallfsError } from '../errors.js';
 import { baseName } from '../paths.js';
 import { CONTENT_ADDRESSED, backendOf, checkPreconditions, lockKey, resolve, type EngineDeps, type WritePreconditions } from './context.js';
 
@@ -125,26 +125,40 @@ function lockOptions(options: { signal?: AbortSignal }): { signal?: AbortSignal 
  * FILE_ALREADY_EXISTS.
  */
 export async function makeDirectory(deps: EngineDeps, user: User, path: string, options: { mode?: number; signal?: AbortSignal } = {}): Promise<WriteResult> {
+  const existing = async (ops: MetadataOps): Promise<WriteResult | null> => {
+    const r = await resolve(ops, user, path);
+    const entry = path === '/' ? await ops.get('/') : r.entry;
+    if (entry === null) return null;
+    if (entry.type !== 'directory') throw new CallfsError('FILE_ALREADY_EXISTS', `a file exists at ${path}`);
+    return { entry, created: false };
+  };
   return deps.locks.withLock(
     [lockKey(path)],
-    (signal) =>
-      deps.store.transaction(async (tx) => {
-        const r = await resolve(tx, user, path);
-        if (path === '/' || r.entry !== null) {
-          const entry = r.entry ?? (await tx.get('/'));
-          if (entry === null || entry.type !== 'directory') throw new CallfsError('FILE_ALREADY_EXISTS', `a file exists at ${path}`);
-          return { entry, created: false };
-        }
-        const parent = r.ancestors[r.ancestors.length - 1];
-        if (parent !== undefined) assertAccess(user, parent, 'w');
-        const gid = groupFor(user, parent);
-        const entry = await tx.create(
-          { path, type: 'directory', mode: options.mode ?? DEFAULT_DIR_MODE, uid: user.uid, gid },
-          { parents: { mode: DEFAULT_DIR_MODE, uid: user.uid, gid } },
-        );
-        signal.throwIfAborted();
-        return { entry, created: true };
-      }),
+    async (signal) => {
+      try {
+        return await deps.store.transaction(async (tx) => {
+          const found = await existing(tx);
+          if (found !== null) return found;
+          const r = await resolve(tx, user, path);
+          const parent = r.ancestors[r.ancestors.length - 1];
+          if (parent !== undefined) assertAccess(user, parent, 'w');
+          const gid = groupFor(user, parent);
+          const entry = await tx.create(
+            { path, type: 'directory', mode: options.mode ?? DEFAULT_DIR_MODE, uid: user.uid, gid },
+            { parents: { mode: DEFAULT_DIR_MODE, uid: user.uid, gid } },
+          );
+          signal.throwIfAborted();
+          return { entry, created: true };
+        });
+      } catch (err) {
+        // A concurrent mkdir -p of a deeper path (another lock key) may have created this
+        // directory as one of its ancestors after we looked: that is success, not a conflict.
+        if (!isCallfsError(err, 'FILE_ALREADY_EXISTS')) throw err;
+        const found = await existing(deps.store);
+        if (found === null) throw err;
+        return found;
+      }
+    },
     lockOptions(options),
   );
 }

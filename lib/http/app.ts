@@ -21,6 +21,23 @@ export interface AppDeps {
   routers?: (auth: ReturnType<typeof requireAuth>) => Router<RequestState>[];
 }
 
+/** A served route in OpenAPI's notation (`/v1/files/{path}`), with its methods. */
+export interface RouteInfo {
+  path: string;
+  methods: string[];
+}
+
+const served = new WeakMap<Koa<RequestState>, RouteInfo[]>();
+
+/** The routes an app serves (for the OpenAPI drift test and docs). */
+export function routesOf(app: Koa<RequestState>): RouteInfo[] {
+  return served.get(app) ?? [];
+}
+
+function toOpenApiPath(path: string): string {
+  return path.replace(/\{\/\*(\w+)\}$/, '/{$1}').replace(/:(\w+)/g, '{$1}');
+}
+
 /** The Koa application: context, error envelope, system routes, feature routes, 404/405. */
 export function createApp(deps: AppDeps): Koa<RequestState> {
   const app = new Koa<RequestState>();
@@ -32,6 +49,14 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
   app.use(errorEnvelope());
   const routers = [systemRoutes({ registry: deps.metrics.registry, readiness: deps.readiness, requireAuth: auth }), ...(deps.routers?.(auth) ?? [])];
   for (const router of routers) app.use(router.routes());
+  const table = new Map<string, Set<string>>();
+  for (const layer of routers.flatMap((r) => r.stack)) {
+    const path = toOpenApiPath(String(layer.path));
+    const methods = table.get(path) ?? new Set<string>();
+    for (const m of layer.methods) methods.add(m);
+    table.set(path, methods);
+  }
+  served.set(app, [...table].map(([path, methods]) => ({ path, methods: [...methods] })));
   // Nothing matched: authenticate first (no route discovery without a key), then 405 or 404.
   app.use(auth);
   app.use((ctx) => {

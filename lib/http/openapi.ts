@@ -91,6 +91,45 @@ export const openApiDocument = {
     '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'Prometheus text format' }, '401': error('AUTHENTICATION_FAILED') } } },
     '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
     '/v1/files/{path}': filesPath,
+    '/v1/cas/images': {
+      get: { summary: 'The CAS loop images: state, size, used, free, inodes, blob count (root only)', responses: { '200': { description: '{mode, images: [{id, state, size, used, free, inodes_total, inodes_free, blob_count, allocated}]}' }, '401': error('AUTHENTICATION_FAILED'), '403': error('PERMISSION_DENIED') } },
+    },
+    '/v1/blobs/{sha256}': {
+      parameters: [{ name: 'sha256', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{64}$' } }],
+      get: { summary: 'A CAS blob’s bytes by hash, verified (root only)', responses: { '200': bytes, '400': error('BAD_REQUEST (not 64 lowercase hex)'), '401': error('AUTHENTICATION_FAILED'), '403': error('PERMISSION_DENIED'), '404': error('FILE_NOT_FOUND') } },
+    },
+    '/v1/links/generate': {
+      post: {
+        summary: 'Create a single-use download link to a file the caller may read (rate limited per client IP)',
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { type: 'object', required: ['path'], properties: { path: { type: 'string' }, expiry_seconds: { type: 'integer', minimum: 1, maximum: 86400, default: 3600 } } } } },
+        },
+        responses: {
+          '201': { description: 'the link', content: { 'application/json': { schema: { type: 'object', properties: { url: { type: 'string' }, token: { type: 'string' }, expires: { type: 'string', format: 'date-time' }, expires_at: { type: 'string', format: 'date-time' } } } } } },
+          '429': error('RATE_LIMIT_EXCEEDED (with Retry-After)'),
+          ...common,
+          '400': error('BAD_REQUEST (bad JSON, expiry_seconds outside 1..86400, a directory) or INVALID_PATH'),
+        },
+      },
+    },
+    '/download/{token}': {
+      parameters: [{ name: 'token', in: 'path', required: true, description: 'The token of a single-use link.', schema: { type: 'string' } }],
+      get: {
+        summary: 'Download the file of a single-use link, once (no auth: the token is the credential)',
+        security: [],
+        responses: {
+          '200': { description: 'the bytes, with Content-Disposition: attachment', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+          '403': error('PERMISSION_DENIED (the link\u2019s creator may no longer read the file)'),
+          '404': error('LINK_NOT_FOUND (unknown, tampered or malformed token) or FILE_NOT_FOUND (the file is gone; the link stays usable)'),
+          '405': error('METHOD_NOT_ALLOWED (HEAD: it would neither burn the link nor tell whether it is used)'),
+          '410': error('LINK_EXPIRED or LINK_USED'),
+          '429': error('RATE_LIMIT_EXCEEDED (with Retry-After)'),
+          '502': error('BAD_GATEWAY'),
+          '503': error('SERVICE_UNAVAILABLE (with Retry-After)'),
+        },
+      },
+    },
     '/v1/directories/{path}': {
       parameters: [pathParam],
       get: {

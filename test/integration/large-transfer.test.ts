@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import https from 'node:https';
-import { createHash } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -8,22 +8,21 @@ import { stringify } from 'yaml';
 import { startCliServer, type CliServer } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
 import { KEYS, TEST_USERS } from '../support/callfs.js';
+import { ensurePostgres, ensureRedis, loopMountsAvailable, requireComponent } from '../support/services.js';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 
 const GIB = 1024 ** 3;
 const RSS_LIMIT = 200 * 1024 * 1024;
 
-/** Deterministic pseudo-random bytes, generated as they are sent (the client holds no copy). */
+/** Random bytes generated as they are sent (the client holds no copy; the test hashes what it sent). */
 function generated(total: number): Readable {
   let sent = 0;
-  let counter = 0;
   return new Readable({
     read() {
       if (sent >= total) return void this.push(null);
       const size = Math.min(1024 * 1024, total - sent);
-      const chunk = Buffer.allocUnsafe(size);
-      for (let off = 0; off < size; off += 32) createHash('sha256').update(String(counter++)).digest().copy(chunk, off);
       sent += size;
-      this.push(chunk);
+      this.push(randomFillSync(Buffer.allocUnsafe(size)));
     },
   });
 }
@@ -33,23 +32,36 @@ function rssOf(pid: number): number {
   return m === null ? 0 : Number(m[1]) * 1024;
 }
 
+/**
+ * The server runs as the CLI child process, as a user runs it, on Postgres,
+ * Redis and the loop-image CAS (the embedded PGlite alone takes several
+ * hundred MiB of WebAssembly memory, which says nothing about streaming).
+ */
 describe('a 1 GiB upload and download streamed through the real server', function () {
   this.timeout(600_000);
   let tmp: ReturnType<typeof tempDir>;
+  let db: TestDatabase;
   let server: CliServer;
-  before(async () => {
+  before(async function () {
+    requireComponent(this, await ensurePostgres());
+    requireComponent(this, await ensureRedis());
+    requireComponent(this, loopMountsAvailable());
     tmp = tempDir('callfs-large-');
+    db = await createTestDatabase('callfs_large');
     writeFileSync(join(tmp.dir, 'config.yaml'), stringify({
       server: { listen_addr: '127.0.0.1:0', data_dir: join(tmp.dir, 'data') },
       metrics: { listen_addr: '' },
-      auth: { users: TEST_USERS },
-      backend: { cas: { mode: 'dir' } },
+      metadata_store: { dsn: db.dsn },
+      dlm: { redis_addr: '127.0.0.1:6379' },
+      auth: { users: TEST_USERS, internal_proxy_secret: 'proxy-secret-0123456789abcdef', single_use_link_secret: 'link-secret-0123456789abcdef' },
+      backend: { cas: { mode: 'loop', image_size: '3GiB', min_free_bytes: '64MiB' } },
       log: { level: 'info' },
     }));
     server = await startCliServer(['-c', join(tmp.dir, 'config.yaml')], { cwd: tmp.dir });
   });
   after(async () => {
     await server?.stop();
+    await db?.drop();
     tmp?.remove();
   });
 

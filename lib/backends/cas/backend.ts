@@ -79,6 +79,7 @@ export async function createCasBackend(options: CasBackendOptions): Promise<CasB
       logger,
       metrics: options.metrics,
       readChunkBytes: positive('readChunkBytes', options.readChunkBytes ?? DEFAULTS.readChunkBytes, 4096),
+      background: new Set(),
     };
     const backend = new LoopImageCasBackend(ctx, mode, lock, {
       gcGraceMs: positive('gcGraceMs', options.gcGraceMs ?? DEFAULTS.gcGraceMs, 0),
@@ -269,6 +270,7 @@ class LoopImageCasBackend implements CasBackend {
     for (const stream of this.streams) stream.destroy(unavailable('CAS (closing)'));
     const deadline = Date.now() + CLOSE_DRAIN_MS;
     while (this.puts > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await Promise.allSettled([...this.ctx.background]);
     try {
       await this.ctx.images.close();
     } finally {

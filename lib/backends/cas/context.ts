@@ -20,4 +20,6 @@ export interface CasContext {
   logger: Logger;
   metrics: Metrics;
   readChunkBytes: number;
+  /** Work started outside any call (quarantine after a failed read); close() waits for it. */
+  background: Set<Promise<unknown>>;
 }

@@ -164,6 +164,10 @@ export async function openBlob(ctx: CasContext, id: string, options: OpenOptions
     if (await ctx.locator.isQuarantined(id)) throw integrityError(id, 'quarantined');
     throw new CallfsError('FILE_NOT_FOUND', `no blob ${id}`);
   }
+  if (signal?.aborted) {
+    await closeFd(blob.fd).catch(() => undefined);
+    throw signal.reason;
+  }
   let start = 0;
   let end = blob.size - 1;
   if (range !== undefined) {
@@ -183,7 +187,10 @@ export async function openBlob(ctx: CasContext, id: string, options: OpenOptions
     chunkBytes: ctx.readChunkBytes,
     expectedSha256: whole ? id : null,
     onMismatch: (detail) => {
-      quarantine(ctx, id, blob, detail).catch((err: unknown) => ctx.logger.error({ err, sha256: id }, 'quarantine failed'));
+      const task = quarantine(ctx, id, blob, detail)
+        .catch((err: unknown) => ctx.logger.error({ err, sha256: id }, 'quarantine failed'))
+        .finally(() => ctx.background.delete(task));
+      ctx.background.add(task);
       return integrityError(id, detail);
     },
   });

@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, Transform, pipeline, type Readable } from 'node:stream';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CallfsError } from '../../errors.js';
+import type { ByteRange, OpenOptions, OpenResult } from '../types.js';
+import { classifyS3Error } from './errors.js';
+
+export interface ReadContext {
+  client: S3Client;
+  bucket: string;
+  /** Called when a full read does not match its sha256 (metrics, log). */
+  onIntegrityError(key: string, detail: string): void;
+}
+
+/** Total object size from `Content-Range: bytes a-b/total`, or null. */
+function totalFromContentRange(header: string | undefined): number | null {
+  const m = header === undefined ? null : /\/(\d+)\s*$/.exec(header);
+  return m === null ? null : Number(m[1]);
+}
+
+const unsatisfiable = (key: string, size: number): CallfsError =>
+  new CallfsError('RANGE_NOT_SATISFIABLE', `range not satisfiable for a ${size}-byte object ${key}`);
+
+/**
+ * Keep bytes [start, end] of a stream that starts at byte 0: for a server
+ * that ignores the Range header and answers 200 with the whole object.
+ */
+function slice(start: number, end: number): Transform {
+  let offset = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      const from = Math.max(0, start - offset);
+      const to = Math.min(chunk.length, end + 1 - offset);
+      offset += chunk.length;
+      callback(null, from < to ? chunk.subarray(from, to) : undefined);
+    },
+  });
+}
+
+/**
+ * Verify a whole object against its sha256 and size while it streams. The
+ * last chunk is held back until the hash is known, so a mismatch never
+ * reaches the reader as a complete, cleanly ended body.
+ */
+function verifier(key: string, sha256: string, size: number, onMismatch: (detail: string) => void): Transform {
+  const hash = createHash('sha256');
+  let seen = 0;
+  let held: Buffer | null = null;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      seen += chunk.length;
+      const release = held;
+      held = chunk;
+      callback(null, release ?? undefined);
+    },
+    flush(callback) {
+      const actual = hash.digest('hex');
+      if (seen !== size || actual !== sha256) {
+        const detail = seen !== size ? `${seen} bytes instead of ${size}` : `sha256 ${actual}`;
+        onMismatch(detail);
+        callback(new CallfsError('INTEGRITY_ERROR', `stored bytes of ${key} do not match their sha256 (${detail})`));
+        return;
+      }
+      callback(null, held ?? undefined);
+    },
+  });
+}
+
+/**
+ * GET an object (or one range of it). Resolves once S3 has answered with the
+ * headers: a missing key or an unsatisfiable range is an error before the
+ * first byte. Aborting the signal later destroys the returned stream with
+ * the signal's reason (and the S3 response with it).
+ */
+export async function readObject(ctx: ReadContext, key: string, options: OpenOptions): Promise<OpenResult> {
+  const { range, signal, sha256 } = options;
+  signal?.throwIfAborted();
+  if (range !== undefined && (range.start < 0 || range.end < range.start || !Number.isSafeInteger(range.start))) {
+    throw new CallfsError('RANGE_NOT_SATISFIABLE', `invalid range ${range.start}-${range.end}`);
+  }
+  // Our own controller: the caller's signal cancels the request until the
+  // headers are in; after that it destroys the stream we hand out.
+  const request = new AbortController();
+  const beforeHeaders = (): void => request.abort(signal?.reason);
+  signal?.addEventListener('abort', beforeHeaders, { once: true });
+  let response;
+  try {
+    response = await ctx.client.send(
+      new GetObjectCommand({ Bucket: ctx.bucket, Key: key, ...(range === undefined ? {} : { Range: `bytes=${range.start}-${range.end}` }) }),
+      { abortSignal: request.signal },
+    );
+  } catch (err) {
+    throw classifyS3Error(err, { id: key, signal });
+  } finally {
+    signal?.removeEventListener('abort', beforeHeaders);
+  }
+  const body = response.Body as Readable | undefined;
+  const ranged = response.ContentRange !== undefined;
+  const size = totalFromContentRange(response.ContentRange) ?? response.ContentLength ?? null;
+  if (body === undefined || size === null) {
+    body?.destroy();
+    throw new CallfsError('SERVICE_UNAVAILABLE', `the S3 backend answered without a body or a size for ${key}`, { retryAfterSeconds: 5 });
+  }
+  if (range !== undefined && range.start >= size) {
+    body.destroy();
+    throw unsatisfiable(key, size);
+  }
+  return { size, stream: deliver(ctx, key, body, { size, ranged, range, sha256, signal }) };
+}
+
+function deliver(
+  ctx: ReadContext,
+  key: string,
+  body: Readable,
+  how: { size: number; ranged: boolean; range: ByteRange | undefined; sha256: string | undefined; signal: AbortSignal | undefined },
+): Readable {
+  const stages: (Readable | Transform)[] = [body];
+  if (how.range !== undefined && !how.ranged) stages.push(slice(how.range.start, Math.min(how.range.end, how.size - 1)));
+  if (how.range === undefined && how.sha256 !== undefined) stages.push(verifier(key, how.sha256, how.size, (detail) => ctx.onIntegrityError(key, detail)));
+  const out = new PassThrough();
+  const { signal } = how;
+  const onAbort = (): void => {
+    out.destroy(signal?.reason);
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  out.once('close', () => signal?.removeEventListener('abort', onAbort));
+  // pipeline destroys every stage when one fails or `out` is destroyed by its consumer.
+  pipeline([...stages, out], () => undefined);
+  if (signal?.aborted) onAbort();
+  return out;
+}
