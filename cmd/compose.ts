@@ -13,6 +13,7 @@ import { createEmbeddedMetadataStore, createPostgresMetadataStore, type Metadata
 import { createLocalLockManager, createRedlockLockManager, type LockManager } from '../lib/locks/index.js';
 import { createCasBackend, resolveCasMode } from '../lib/backends/cas/index.js';
 import type { CasBackend } from '../lib/backends/cas/types.js';
+import { createS3Backend, s3OptionsFromConfig } from '../lib/backends/s3/index.js';
 import { createEngine, type Engine } from '../lib/engine/index.js';
 import { filesRoutes } from '../lib/http/routes/files.js';
 import { directoriesRoutes } from '../lib/http/routes/directories.js';
@@ -20,6 +21,8 @@ import { adminRoutes } from '../lib/http/routes/admin.js';
 import { linksRoutes } from '../lib/http/routes/links.js';
 import { createLinkService, startLinkPurge } from '../lib/links/index.js';
 import { CallfsError } from '../lib/errors.js';
+import { createPeerDirectory } from '../lib/backends/proxy/peers.js';
+import { createRemoteBytes } from '../lib/backends/proxy/remote-bytes.js';
 import { join } from 'node:path';
 
 /**
@@ -150,12 +153,32 @@ async function assemble(
     scrubIntervalMs: config.backend.cas.scrub_interval,
   });
   closers.push(() => cas.close());
+  const s3Options = s3OptionsFromConfig(config.backend, { logger, metrics });
+  const s3 = s3Options === null ? null : createS3Backend(s3Options);
+  if (s3 !== null) {
+    closers.push(() => s3.close());
+    logger.info({ bucket: s3.bucket, prefix: s3.prefix, endpoint: config.backend.s3_endpoint || 'AWS' }, 'S3 backend');
+  }
 
+  const peers = Object.keys(config.instance_discovery.peer_endpoints).some((id) => id !== instanceId)
+    ? createPeerDirectory({
+        selfId: instanceId,
+        endpoints: config.instance_discovery.peer_endpoints,
+        secret: config.auth.internal_proxy_secret,
+        caFile: config.backend.internal_proxy_ca_file,
+        skipTlsVerify: config.backend.internal_proxy_skip_tls_verify,
+        idleTimeoutMs: Math.max(config.server.read_timeout, config.server.write_timeout),
+        logger,
+        metrics,
+      })
+    : undefined;
+  if (peers !== undefined) closers.push(async () => peers.close());
   const engine = createEngine({
+    ...(peers === undefined ? {} : { remote: createRemoteBytes(peers) }),
     store,
     locks,
-    backends: { cas },
-    defaultBackend: settings.defaultBackend === 's3' ? 'cas' : 'cas',
+    backends: s3 === null ? { cas } : { cas, s3 },
+    defaultBackend: settings.defaultBackend,
     instanceId,
     maxUploadBytes: config.server.max_upload_bytes,
     logger,
@@ -163,7 +186,8 @@ async function assemble(
   const readiness: ReadinessChecks = {
     metadata: () => store.ping(),
     locks: () => locks.check(),
-    backends: { cas: () => cas.check() },
+    backends: s3 === null ? { cas: () => cas.check() } : { cas: () => cas.check(), s3: () => s3.check() },
+    ...(peers === undefined ? {} : { peers: Object.fromEntries(peers.ids.map((id) => [id, () => peers.check(id)])) }),
   };
   const { nameOf, uidOf } = userNames(users);
   const links = createLinkService({ store, engine, userByName: (name) => users.byName(name), secret: config.auth.single_use_link_secret, externalUrl: settings.externalUrl, metrics });
@@ -174,10 +198,11 @@ async function assemble(
     logger,
     metrics,
     authenticate: (header) => users.authenticate(header),
+    ...(peers === undefined ? {} : { peerAuth: { secret: config.auth.internal_proxy_secret, userByName: (name: string) => users.byName(name) } }),
     readiness,
     tls: tls !== null,
     routers: (requireAuth) => [
-      filesRoutes({ engine, nameOf, uidOf, requireAuth, maxUploadBytes: config.server.max_upload_bytes }),
+      filesRoutes({ engine, nameOf, uidOf, requireAuth, maxUploadBytes: config.server.max_upload_bytes, externalUrl: settings.externalUrl, ...(peers === undefined ? {} : { peers }) }),
       directoriesRoutes({ engine, nameOf, requireAuth, count: (path, recursive) => store.count(path, recursive) }),
       adminRoutes({ cas, requireAuth }),
       linksRoutes({ links, requireAuth, generateRateLimit: config.links.generate_rate_limit, downloadRateLimit: config.links.download_rate_limit }),

@@ -2,6 +2,7 @@ import type { Backend } from '../backends/types.js';
 import type { LockManager } from '../locks/types.js';
 import type { BackendType, Entry, MetadataOps, MetadataStore } from '../metadata/types.js';
 import type { Logger } from '../log/index.js';
+import type { RemoteBytes } from '../backends/proxy/remote-bytes.js';
 import type { User } from '../auth/users.js';
 import { assertSearchPath } from '../auth/permissions.js';
 import { CallfsError, notFound } from '../errors.js';
@@ -19,7 +20,14 @@ export interface EngineDeps {
   instanceId: string;
   /** Largest accepted upload in bytes. */
   maxUploadBytes: number;
+  /** Bytes of CAS files held by other instances (the peer proxy); absent without peers. */
+  remote?: RemoteBytes;
   logger: Logger;
+}
+
+/** The instance holding an entry's bytes when that is another instance (instance-local backends only). */
+export function heldElsewhere(deps: EngineDeps, entry: Entry): string | null {
+  return entry.type === 'file' && CONTENT_ADDRESSED.has(entry.backend as BackendType) && entry.instanceId !== null && entry.instanceId !== deps.instanceId ? entry.instanceId : null;
 }
 
 /** Backends whose ids are content hashes: uploads can run before the path lock is taken. */

@@ -5,6 +5,7 @@ import { CallfsError } from '../errors.js';
 import { isWithin, parentOf } from '../paths.js';
 import { backendOf, checkPreconditions, lockKey, resolve, resolveExisting, type EngineDeps, type WritePreconditions } from './context.js';
 import { DEFAULT_DIR_MODE } from './write.js';
+import { moveFollowingKeys } from './follow-keys.js';
 
 export interface MoveOptions {
   overwrite?: boolean;
@@ -20,13 +21,16 @@ export interface MoveOptions {
 export async function move(deps: EngineDeps, user: User, from: string, to: string, options: MoveOptions = {}): Promise<Entry> {
   if (from === '/' || to === '/') throw new CallfsError('BAD_REQUEST', 'the root cannot be moved or replaced');
   if (to !== from && isWithin(to, from)) throw new CallfsError('BAD_REQUEST', 'cannot move a directory into itself');
-  return deps.locks.withLock(
+  // S3 objects are named after paths: moveFollowingKeys moves them with their entries (see follow-keys.ts).
+  return moveFollowingKeys(
+    deps,
+    from,
+    to,
     [lockKey(from), lockKey(to)],
-    (signal) =>
-      deps.store.transaction(async (tx) => {
+    async (tx, signal) => {
         const source = await resolveExisting(tx, user, from);
         if (source.parent !== null) assertRemoveFromDirectory(user, source.parent, source.entry);
-        if (to === from) return source.entry;
+        if (to === from) return { entry: source.entry, replaced: null };
         const dest = await resolve(tx, user, to);
         const destParent = dest.ancestors[dest.ancestors.length - 1];
         if (!dest.parentExists && options.createParents !== true) throw new CallfsError('FILE_NOT_FOUND', `no such directory: ${parentOf(to)}`);
@@ -41,9 +45,9 @@ export async function move(deps: EngineDeps, user: User, from: string, to: strin
         const parents = options.createParents === true ? { parents: { mode: DEFAULT_DIR_MODE, uid: user.uid, gid: user.gid } } : {};
         const moved = await tx.move(from, to, { overwrite: options.overwrite === true, ...parents });
         signal.throwIfAborted();
-        return moved.entry;
-      }),
-    options.signal === undefined ? {} : { signal: options.signal },
+        return moved;
+    },
+    options.signal,
   );
 }
 

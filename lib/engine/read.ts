@@ -5,7 +5,7 @@ import type { ByteRange } from '../backends/types.js';
 import type { Entry, ListCursor } from '../metadata/types.js';
 import { CallfsError } from '../errors.js';
 import { ancestorsOf } from '../paths.js';
-import { backendOf, resolveExisting, type EngineDeps } from './context.js';
+import { backendOf, heldElsewhere, resolveExisting, type EngineDeps } from './context.js';
 
 /** stat: the entry at `path` (search permission on every ancestor; no read permission needed, as in POSIX). */
 export async function stat(deps: EngineDeps, user: User, path: string): Promise<Entry> {
@@ -21,10 +21,22 @@ export async function statForRead(deps: EngineDeps, user: User, path: string): P
 
 /**
  * Open a file's bytes (whole, or one range). A whole read is verified against
- * the entry's sha256 by backends that can. The caller consumes or destroys the stream.
+ * the entry's sha256 by backends that can. Bytes held by another instance are
+ * read from it through the peer proxy, acting for `as`. The caller consumes or
+ * destroys the stream.
  */
-export async function openContent(deps: EngineDeps, entry: Entry, options: { range?: ByteRange; signal?: AbortSignal } = {}): Promise<Readable> {
+export async function openContent(deps: EngineDeps, entry: Entry, options: { range?: ByteRange; signal?: AbortSignal; as?: User } = {}): Promise<Readable> {
   if (entry.type !== 'file' || entry.backend === null || entry.blobId === null) throw new CallfsError('IS_A_DIRECTORY', `is a directory: ${entry.path}`);
+  const holder = heldElsewhere(deps, entry);
+  if (holder !== null) {
+    if (deps.remote === undefined) throw new CallfsError('BAD_GATEWAY', `the bytes of ${entry.path} are on instance ${holder}, which is not a configured peer`);
+    if (options.as === undefined) throw new CallfsError('INTERNAL_ERROR', 'a remote read needs the identity it acts for');
+    return deps.remote.open(entry, {
+      onBehalfOf: options.as.name,
+      ...(options.range === undefined ? {} : { range: options.range }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+  }
   const backend = backendOf(deps, entry.backend);
   const opened = await backend.open(entry.blobId, {
     ...(options.range === undefined ? {} : { range: options.range }),

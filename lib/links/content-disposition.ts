@@ -19,9 +19,10 @@ function encodeExtValue(value: string): string {
 /**
  * Printable ASCII without the characters that are special inside a quoted
  * string (`"` `\`) or that some browsers decode or treat as a path (`%` `/`),
- * each replaced by `_`. An empty or all-dots result becomes "download".
+ * each replaced by `_`. A result without a letter or digit (a name written
+ * wholly in another script) becomes "download".
  */
 function asciiFallback(name: string): string {
   const safe = name.replace(/[^\x20-\x7e]|["\\%/]/gu, '_');
-  return /^[.\s]*$/.test(safe) ? 'download' : safe;
+  return /[A-Za-z0-9]/.test(safe) ? safe : 'download';
 }

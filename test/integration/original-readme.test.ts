@@ -33,7 +33,7 @@ describe('the original README’s curl examples', function () {
     return { status: Number(stdout.slice(i + 1)), body: stdout.slice(0, i) };
   }
 
-  it('upload, download, list, recursive list and create with POST work as written', async () => {
+  it('upload, download, list, recursive list, single-use link and create with POST work as written', async () => {
     const upload = await curl(['-X', 'PUT', '-H', 'Authorization: Bearer your-api-key', '-H', 'Content-Type: application/octet-stream', '--data-binary', '@localfile.txt', 'https://localhost:8443/v1/files/documents/myfile.txt']);
     expect(upload.status).to.equal(201);
     const download = await curl(['-H', 'Authorization: Bearer your-api-key', 'https://localhost:8443/v1/files/documents/myfile.txt']);
@@ -45,6 +45,15 @@ describe('the original README’s curl examples', function () {
     const recursive = await curl(['-H', 'Authorization: Bearer your-api-key', 'https://localhost:8443/v1/directories/documents/?recursive=true&max_depth=3']);
     expect(recursive.status).to.equal(200);
     expect(JSON.parse(recursive.body).recursive).to.equal(true);
+    const link = await curl(['-X', 'POST', '-H', 'Authorization: Bearer your-api-key', '-H', 'Content-Type: application/json', '-d', '{"path":"/documents/myfile.txt","expiry_seconds":3600}', 'https://localhost:8443/v1/links/generate']);
+    expect(link.status).to.equal(201);
+    const { url } = JSON.parse(link.body);
+    // server.external_url defaults to localhost:8443, as in the original.
+    expect(url).to.match(/^https:\/\/localhost:8443\/download\/[\w-]+\.[\w-]+\.[\w-]+$/);
+    const viaLink = await curl([url]);
+    expect(viaLink.status).to.equal(200);
+    expect(viaLink.body).to.equal('contents of localfile.txt\n');
+    expect((await curl([url])).status).to.equal(410);
     const create = await curl(['-X', 'POST', '-H', 'Authorization: Bearer your-api-key', '-H', 'Content-Type: application/json', '-d', '{"type":"file"}', 'https://localhost:8443/v1/files/shared/newfile.txt']);
     expect(create.status).to.equal(201);
   });

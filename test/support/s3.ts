@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import S3rver from 's3rver';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -16,6 +18,10 @@ export interface S3TestServer {
   endpoint: string;
   port: number;
   bucket: string;
+  /** s3rver's data directory. */
+  dir: string;
+  /** Part files of multipart uploads s3rver holds (s3rver cannot abort uploads; real S3 can). */
+  uploadedParts(): string[];
   /** A client for inspecting the bucket from the test (not the one the backend uses). */
   client: S3Client;
   /** backend.s3_* config keys for startTestServer. */
@@ -93,6 +99,12 @@ export async function startS3rver(bucket = `callfs-${randomBytes(4).toString('he
     endpoint,
     port,
     bucket,
+    dir: tmp.dir,
+    uploadedParts() {
+      const uploads = join(tmp.dir, bucket, '._S3rver_uploads');
+      if (!existsSync(uploads)) return [];
+      return readdirSync(uploads).flatMap((id) => readdirSync(join(uploads, id)).filter((f) => /^\d+$/.test(f)).map((f) => `${id}/${f}`));
+    },
     client,
     config: (extra = {}) => ({
       s3_bucket_name: bucket,

@@ -12,8 +12,14 @@ export interface ReadContext {
   onIntegrityError(key: string, detail: string): void;
 }
 
-/** Total object size from `Content-Range: bytes a-b/total`, or null. */
-function totalFromContentRange(header: string | undefined): number | null {
+/** `Content-Range: bytes a-b/total` parsed, or null. */
+function parseContentRange(header: string | undefined): { start: number; end: number; total: number } | null {
+  const m = header === undefined ? null : /^bytes (\d+)-(\d+)\/(\d+)\s*$/.exec(header);
+  return m === null ? null : { start: Number(m[1]), end: Number(m[2]), total: Number(m[3]) };
+}
+
+/** `Content-Range: bytes *\/total` (an unsatisfiable range, as some servers answer with 206/200) or a parsed range. */
+function totalOf(header: string | undefined): number | null {
   const m = header === undefined ? null : /\/(\d+)\s*$/.exec(header);
   return m === null ? null : Number(m[1]);
 }
@@ -21,10 +27,7 @@ function totalFromContentRange(header: string | undefined): number | null {
 const unsatisfiable = (key: string, size: number): CallfsError =>
   new CallfsError('RANGE_NOT_SATISFIABLE', `range not satisfiable for a ${size}-byte object ${key}`);
 
-/**
- * Keep bytes [start, end] of a stream that starts at byte 0: for a server
- * that ignores the Range header and answers 200 with the whole object.
- */
+/** Keep bytes [start, end] (offsets into the stream) and drop the rest. */
 function slice(start: number, end: number): Transform {
   let offset = 0;
   return new Transform({
@@ -96,8 +99,7 @@ export async function readObject(ctx: ReadContext, key: string, options: OpenOpt
     signal?.removeEventListener('abort', beforeHeaders);
   }
   const body = response.Body as Readable | undefined;
-  const ranged = response.ContentRange !== undefined;
-  const size = totalFromContentRange(response.ContentRange) ?? response.ContentLength ?? null;
+  const size = totalOf(response.ContentRange) ?? response.ContentLength ?? null;
   if (body === undefined || size === null) {
     body?.destroy();
     throw new CallfsError('SERVICE_UNAVAILABLE', `the S3 backend answered without a body or a size for ${key}`, { retryAfterSeconds: 5 });
@@ -106,17 +108,30 @@ export async function readObject(ctx: ReadContext, key: string, options: OpenOpt
     body.destroy();
     throw unsatisfiable(key, size);
   }
-  return { size, stream: deliver(ctx, key, body, { size, ranged, range, sha256, signal }) };
+  // The bytes the server sent: the range it says it served, or the whole object.
+  let window: { start: number; end: number } | null = null;
+  if (range !== undefined) {
+    const served = parseContentRange(response.ContentRange) ?? { start: 0, end: size - 1 };
+    const wantedEnd = Math.min(range.end, size - 1);
+    if (served.start > range.start || served.end < wantedEnd) {
+      body.destroy();
+      throw new CallfsError('SERVICE_UNAVAILABLE', `the S3 backend served bytes ${served.start}-${served.end} of ${key} for a request of ${range.start}-${wantedEnd}`, { retryAfterSeconds: 5 });
+    }
+    // Servers that ignore or widen the range (s3rver turns "0-0" into the
+    // whole object) are cut back to what was asked.
+    if (served.start !== range.start || served.end !== wantedEnd) window = { start: range.start - served.start, end: wantedEnd - served.start };
+  }
+  return { size, stream: deliver(ctx, key, body, { size, window, range, sha256, signal }) };
 }
 
 function deliver(
   ctx: ReadContext,
   key: string,
   body: Readable,
-  how: { size: number; ranged: boolean; range: ByteRange | undefined; sha256: string | undefined; signal: AbortSignal | undefined },
+  how: { size: number; window: { start: number; end: number } | null; range: ByteRange | undefined; sha256: string | undefined; signal: AbortSignal | undefined },
 ): Readable {
   const stages: (Readable | Transform)[] = [body];
-  if (how.range !== undefined && !how.ranged) stages.push(slice(how.range.start, Math.min(how.range.end, how.size - 1)));
+  if (how.window !== null) stages.push(slice(how.window.start, how.window.end));
   if (how.range === undefined && how.sha256 !== undefined) stages.push(verifier(key, how.sha256, how.size, (detail) => ctx.onIntegrityError(key, detail)));
   const out = new PassThrough();
   const { signal } = how;

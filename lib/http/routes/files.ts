@@ -12,6 +12,9 @@ import { entryJson, notModified, parseMode, parseRange, setEntryHeaders, writePr
 import { jsonListingStream } from '../json-stream.js';
 import { readJsonBody } from '../json-body.js';
 import { uploadBody } from '../upload-body.js';
+import { forwardToPeer } from '../peer-forward.js';
+import type { PeerDirectory } from '../../backends/proxy/peers.js';
+import { encodePath } from '../../backends/proxy/remote-bytes.js';
 
 export interface FilesRoutesOptions {
   engine: Engine;
@@ -20,6 +23,10 @@ export interface FilesRoutesOptions {
   uidOf: (owner: unknown) => number;
   requireAuth: Middleware<RequestState>;
   maxUploadBytes: number;
+  /** The cluster's other instances (absent on a single instance). */
+  peers?: PeerDirectory;
+  /** Base URL of this server, for CROSS_SERVER_CONFLICT's update_url. */
+  externalUrl: string;
 }
 
 type Ctx = Context & { state: RequestState };
@@ -72,14 +79,14 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
       return;
     }
     if (range.kind === 'range') {
-      const stream = await engine.openContent(entry, { range: range.range, signal: signal(ctx) });
+      const stream = await engine.openContent(entry, { range: range.range, signal: signal(ctx), as: user(ctx) });
       ctx.status = 206;
       ctx.body = stream;
       ctx.set('Content-Range', `bytes ${range.range.start}-${range.range.end}/${entry.size}`);
       ctx.length = range.range.end - range.range.start + 1;
       return;
     }
-    const stream = await engine.openContent(entry, { signal: signal(ctx) });
+    const stream = await engine.openContent(entry, { signal: signal(ctx), as: user(ctx) });
     ctx.status = 200;
     ctx.body = stream;
     ctx.length = entry.size;
@@ -99,9 +106,28 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
     return header === '' ? undefined : parseMode(header, 'X-CallFS-Mode');
   }
 
+  /** The peer to forward a write to: the holder of the file's bytes, unless a peer sent it already. */
+  async function forwardTarget(ctx: Ctx, path: string): Promise<string | null> {
+    if (options.peers === undefined || ctx.state.viaPeer === true) return null;
+    return engine.remoteHolder(path);
+  }
+
   async function create(ctx: Ctx): Promise<void> {
     const { path, trailingSlash } = requestPath(ctx, PREFIX);
     const mode = newMode(ctx);
+    const holder = await engine.remoteHolder(path);
+    if (holder !== null) {
+      ctx.req.resume();
+      throw new CallfsError('CROSS_SERVER_CONFLICT', `${path} exists on instance ${holder}`, {
+        details: {
+          existing_path: path,
+          instance_id: holder,
+          backend_type: 'cas',
+          suggestion: 'use PUT to replace its content (it is forwarded to the instance that holds it), or choose another path',
+          update_url: `${options.externalUrl}${PREFIX}${encodePath(path)}`,
+        },
+      });
+    }
     if (trailingSlash) {
       ctx.req.resume();
       const result = await engine.makeDirectory(user(ctx), path, { ...(mode === undefined ? {} : { mode }), signal: signal(ctx) });
@@ -131,6 +157,12 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
       ctx.set('Connection', 'close');
       throw new CallfsError('IS_A_DIRECTORY', 'PUT needs a file path (it ends with "/")');
     }
+    const holder = await forwardTarget(ctx, path);
+    if (holder !== null) {
+      uploadLimit(ctx);
+      await forwardToPeer(ctx, options.peers as PeerDirectory, holder, 'write');
+      return;
+    }
     await upload(ctx, path, newMode(ctx), false);
   }
 
@@ -142,6 +174,10 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
     if (unknown.length > 0) throw new CallfsError('BAD_REQUEST', `unknown field(s): ${unknown.join(', ')}`);
     const u = user(ctx);
     const pre = writePreconditions(ctx);
+    // Checked before anything changes, so that a bad value changes nothing.
+    if (body.instance !== undefined) throw new CallfsError('BAD_REQUEST', 'moving bytes between instances is not available on this server yet');
+    const backendTarget = typeof body.backend === 'string' && Object.hasOwn(BACKEND_ALIASES, body.backend) ? BACKEND_ALIASES[body.backend] : undefined;
+    if (body.backend !== undefined && backendTarget === undefined) throw new CallfsError('BAD_REQUEST', '"backend" must be cas, localfs or s3');
     let target = path;
     if (body.name !== undefined || body.destination !== undefined) {
       if (body.name !== undefined && body.destination !== undefined) throw new CallfsError('BAD_REQUEST', 'give either "name" or "destination", not both');
@@ -151,15 +187,15 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
       target = body.name !== undefined ? (parentOf(path) === '/' ? '' : parentOf(path)) + '/' + assertPlainName(body.name) : pathFromUrl(String(body.destination));
       await engine.move(u, path, target, { overwrite: body.overwrite === true, createParents: body.create_parents === true, signal: signal(ctx) });
     }
-    if (body.backend !== undefined && (typeof body.backend !== 'string' || !(body.backend in BACKEND_ALIASES))) throw new CallfsError('BAD_REQUEST', '"backend" must be cas, localfs or s3');
-    if (body.backend !== undefined || body.instance !== undefined) throw new CallfsError('BAD_REQUEST', 'moving bytes between backends or instances is not available on this server yet');
+    // The bytes move (streamed, under the path's lock) after any rename, to where the file now is.
+    if (backendTarget !== undefined) await engine.transfer(u, target, backendTarget, { ...pre, signal: signal(ctx) });
     const change: { mode?: number; uid?: number; gid?: number } = {};
     if (body.mode !== undefined) change.mode = parseMode(body.mode, '"mode"');
     if (body.owner !== undefined) change.uid = options.uidOf(body.owner);
     if (body.group !== undefined) change.gid = parseGid(body.group);
     if (Object.keys(change).length > 0) await engine.setAttributes(u, target, change, { ...pre, signal: signal(ctx) });
-    if (target === path && Object.keys(change).length === 0 && body.name === undefined && body.destination === undefined) {
-      throw new CallfsError('BAD_REQUEST', 'nothing to change: give name, destination, mode, owner or group');
+    if (target === path && Object.keys(change).length === 0 && body.name === undefined && body.destination === undefined && backendTarget === undefined) {
+      throw new CallfsError('BAD_REQUEST', 'nothing to change: give name, destination, mode, owner, group or backend');
     }
     ctx.status = 200;
     ctx.body = { path: target };
@@ -178,8 +214,8 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
     return next();
   };
   const pattern = `${PREFIX}{/*path}`;
-  router.get(pattern, route, options.requireAuth, (ctx) => get(ctx as Ctx, false));
-  router.head(pattern, route, options.requireAuth, (ctx) => get(ctx as Ctx, true));
+  // @koa/router serves HEAD with the GET route.
+  router.get(pattern, route, options.requireAuth, (ctx) => get(ctx as Ctx, ctx.method === 'HEAD'));
   router.post(pattern, route, options.requireAuth, (ctx) => create(ctx as Ctx));
   router.put(pattern, route, options.requireAuth, (ctx) => put(ctx as Ctx));
   router.patch(pattern, route, options.requireAuth, (ctx) => patch(ctx as Ctx));

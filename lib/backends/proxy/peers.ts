@@ -1,0 +1,146 @@
+import https from 'node:https';
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { Logger } from '../../log/index.js';
+import type { Metrics } from '../../metrics/index.js';
+import { CallfsError } from '../../errors.js';
+
+export interface PeerDirectoryOptions {
+  /** This instance's id (never a peer of itself). */
+  selfId: string;
+  /** Peer id → base URL ("https://host:8443"). */
+  endpoints: Record<string, string>;
+  /** Bearer secret peers accept from each other. */
+  secret: string;
+  /** CA certificate file peers' certificates are verified against ('' = system CAs). */
+  caFile?: string;
+  /** Skip TLS verification (testing only). */
+  skipTlsVerify?: boolean;
+  /** A peer that does not accept a connection within this is down (502). */
+  connectTimeoutMs?: number;
+  /** A transfer that stops moving for this long is cut (502); a moving one never is. */
+  idleTimeoutMs?: number;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export interface PeerRequest {
+  method: string;
+  /** Path and query, already encoded ("/v1/files/a%20b?x=1"). */
+  path: string;
+  headers?: Record<string, string>;
+  /** The caller this request acts for (X-CallFS-On-Behalf-Of). */
+  onBehalfOf: string;
+  body?: Readable | Buffer;
+  signal?: AbortSignal;
+  /** Label for metrics (get, put, patch, …). */
+  operation: string;
+}
+
+/** The other instances of the cluster, reached over HTTPS with keep-alive connections. */
+export interface PeerDirectory {
+  readonly ids: string[];
+  has(id: string): boolean;
+  /**
+   * Send a request to a peer; resolves with its response (any status) once
+   * the headers arrive. The caller consumes or destroys the response. Throws
+   * BAD_GATEWAY when the peer cannot be reached or stops answering.
+   */
+  request(peerId: string, req: PeerRequest): Promise<http.IncomingMessage>;
+  /** Liveness of one peer (its /health), for /ready. */
+  check(peerId: string): Promise<void>;
+  close(): void;
+}
+
+export const ON_BEHALF_OF = 'x-callfs-on-behalf-of';
+
+export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirectory {
+  const endpoints = new Map(Object.entries(options.endpoints).filter(([id]) => id !== options.selfId).map(([id, url]) => [id, new URL(url)]));
+  const ca = options.caFile !== undefined && options.caFile !== '' ? readFileSync(options.caFile) : undefined;
+  const agentOptions = { keepAlive: true, maxSockets: 64, maxFreeSockets: 16 };
+  const httpsAgent = new https.Agent({ ...agentOptions, ...(ca === undefined ? {} : { ca }), rejectUnauthorized: options.skipTlsVerify !== true });
+  const httpAgent = new http.Agent(agentOptions);
+  const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+
+  const gateway = (peerId: string, why: string, cause?: unknown): CallfsError =>
+    new CallfsError('BAD_GATEWAY', `peer instance ${peerId} ${why}`, { cause });
+
+  function request(peerId: string, req: PeerRequest): Promise<http.IncomingMessage> {
+    const base = endpoints.get(peerId);
+    if (base === undefined) return Promise.reject(gateway(peerId, 'is not a configured peer (instance_discovery.peer_endpoints)'));
+    const count = (outcome: string): void => options.metrics.proxyOperations.inc({ peer: peerId, operation: req.operation, outcome });
+    return new Promise((resolve, reject) => {
+      const isHttps = base.protocol === 'https:';
+      const outgoing = (isHttps ? https : http).request({
+        method: req.method,
+        hostname: base.hostname,
+        port: base.port,
+        path: req.path,
+        agent: isHttps ? httpsAgent : httpAgent,
+        headers: { ...req.headers, authorization: `Bearer ${options.secret}`, [ON_BEHALF_OF]: req.onBehalfOf },
+        ...(req.signal === undefined ? {} : { signal: req.signal }),
+      });
+      let settled = false;
+      const fail = (err: CallfsError): void => {
+        if (settled) return;
+        settled = true;
+        count('unreachable');
+        outgoing.destroy();
+        reject(err);
+      };
+      // A socket from the keep-alive pool is already connected; a new one must connect in time.
+      outgoing.once('socket', (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(() => fail(gateway(peerId, `did not accept a connection within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+        socket.once('connect', () => clearTimeout(timer));
+        socket.once('close', () => clearTimeout(timer));
+      });
+      outgoing.setTimeout(idleTimeoutMs, () => fail(gateway(peerId, `stopped answering for ${idleTimeoutMs} ms`)));
+      outgoing.once('error', (err: NodeJS.ErrnoException) => {
+        if (req.signal?.aborted === true) {
+          if (!settled) {
+            settled = true;
+            reject(req.signal.reason);
+          }
+          return;
+        }
+        fail(gateway(peerId, `is unreachable (${err.code ?? err.message})`, err));
+      });
+      outgoing.once('response', (res) => {
+        if (settled) {
+          res.destroy();
+          return;
+        }
+        settled = true;
+        count(res.statusCode !== undefined && res.statusCode >= 500 ? 'error' : 'ok');
+        // Once streaming, a stalled peer breaks the transfer rather than hanging it.
+        res.socket?.setTimeout(idleTimeoutMs, () => res.destroy(gateway(peerId, `stopped sending for ${idleTimeoutMs} ms`)));
+        resolve(res);
+      });
+      const body = req.body;
+      if (body === undefined) outgoing.end();
+      else if (Buffer.isBuffer(body)) outgoing.end(body);
+      else {
+        body.once('error', (err) => outgoing.destroy(err));
+        body.pipe(outgoing);
+      }
+    });
+  }
+
+  return {
+    ids: [...endpoints.keys()],
+    has: (id) => endpoints.has(id),
+    request,
+    async check(peerId) {
+      const res = await request(peerId, { method: 'GET', path: '/health', onBehalfOf: '', operation: 'health' });
+      res.resume();
+      if (res.statusCode !== 200) throw gateway(peerId, `answered ${res.statusCode} to /health`);
+    },
+    close() {
+      httpsAgent.destroy();
+      httpAgent.destroy();
+    },
+  };
+}
