@@ -8,6 +8,7 @@ import { createLogger } from '../lib/log/index.js';
 import { isCallfsError } from '../lib/errors.js';
 import { startCallfs } from './compose.js';
 import { migrateDatabase } from '../lib/metadata/index.js';
+import { resolveCasMode } from '../lib/backends/cas/index.js';
 import { join } from 'node:path';
 
 /** Print one clear line per problem and exit non-zero; never a stack trace for a user's mistake. */
@@ -74,7 +75,7 @@ async function serverCommand(opts: { config?: string }): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-function validateCommand(opts: { config?: string }): void {
+async function validateCommand(opts: { config?: string }): Promise<void> {
   const prepared = load(opts, false);
   const { settings } = prepared;
   process.stdout.write('Configuration is valid\n');
@@ -87,12 +88,19 @@ function validateCommand(opts: { config?: string }): void {
     default_backend: settings.defaultBackend,
     data_dir: settings.dataDir,
     cas_root: settings.casRoot,
+    cas_mode: await casModeLine(settings.config.backend.cas.mode),
     tls: tls === null ? 'off (server.protocol: http)' : tls.generated ? `self-signed, generated under ${settings.dataDir}/tls on first start` : tls.certFile,
     secrets: settings.metadataType === 'embedded' && (prepared.usesGeneratedSecrets || settings.config.auth.internal_proxy_secret === '')
       ? `generated on first start into ${settings.dataDir}/secrets.json`
       : 'from configuration',
   };
   process.stdout.write('\nEffective settings:\n' + toYaml(effective) + '\n' + toYaml(redactConfig(settings.config)));
+}
+
+async function casModeLine(mode: 'auto' | 'loop' | 'dir'): Promise<string> {
+  const resolved = await resolveCasMode(mode);
+  if (resolved.problem !== null) throw new ConfigError([`backend.cas.mode: loop was asked for, but ${resolved.problem}`]);
+  return `${resolved.mode} (${resolved.reason})`;
 }
 
 async function migrateCommand(opts: { config?: string }): Promise<void> {
@@ -119,12 +127,6 @@ config
   .command('validate')
   .description('validate the configuration and print the effective settings (secrets redacted)')
   .option('-c, --config <file>', 'configuration file (YAML or JSON)')
-  .action((opts: { config?: string }) => {
-    try {
-      validateCommand(opts);
-    } catch (err) {
-      fail(err);
-    }
-  });
+  .action((opts: { config?: string }) => validateCommand(opts).catch(fail));
 
 program.parseAsync(process.argv).catch(fail);

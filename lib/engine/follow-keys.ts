@@ -82,7 +82,6 @@ function lockKeysOf(s3: PathKeyedBackend, followers: Follower[]): string[] {
 }
 
 const RETRY = Symbol('retry');
-const DRY_RUN = Symbol('dry run');
 
 /**
  * Run a move (see modify.ts) so that the S3 objects of the moved files follow
@@ -168,13 +167,15 @@ async function moveLocked(deps: EngineDeps, s3: PathKeyedBackend, move: LockedMo
 
 /** The metadata move in a transaction that never commits: refusals surface before any copy. */
 async function dryRun(store: MetadataStore, work: (tx: MetadataOps) => Promise<unknown>): Promise<void> {
+  // A CallfsError, so that the store rethrows it as it is.
+  const rollback = new CallfsError('INTERNAL_ERROR', 'dry run: rolled back on purpose');
   try {
     await store.transaction(async (tx) => {
       await work(tx);
-      throw DRY_RUN;
+      throw rollback;
     });
   } catch (err) {
-    if (err !== DRY_RUN) throw err;
+    if (err !== rollback) throw err;
   }
 }
 

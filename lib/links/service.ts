@@ -50,7 +50,7 @@ export interface LinkService {
 }
 
 export interface LinkServiceOptions {
-  store: Pick<MetadataStore, 'createLink' | 'consumeLink'>;
+  store: Pick<MetadataStore, 'createLink' | 'getLink' | 'consumeLink'>;
   engine: Pick<Engine, 'statForRead' | 'openContent'>;
   /** The configured user of a name (the link's creator must still exist with the same uid). */
   userByName: (name: string) => User | undefined;
@@ -99,6 +99,20 @@ export function createLinkService(options: LinkServiceOptions): LinkService {
         status = isCallfsError(err, 'LINK_EXPIRED') ? 'expired' : 'not_found';
         throw err;
       });
+      // A cheap look first: a used or expired link is refused without touching the file.
+      const row = await store.getLink(claims.id);
+      if (row === null) {
+        status = 'not_found';
+        throw new CallfsError('LINK_NOT_FOUND', 'no such link');
+      }
+      if (row.usedAt !== null) {
+        status = 'used';
+        throw new CallfsError('LINK_USED', 'this link has already been used');
+      }
+      if (row.expiresAt.getTime() <= now().getTime()) {
+        status = 'expired';
+        throw new CallfsError('LINK_EXPIRED', 'this link has expired');
+      }
       const creator = options.userByName(claims.user);
       if (creator === undefined || creator.uid !== claims.uid) {
         status = 'denied';

@@ -100,6 +100,12 @@ export async function createLink(q: Queryable, link: { id: string; path: string;
  * number of instances, exactly one sees its row come back. The others then
  * read the row to say why.
  */
+export async function getLink(q: Queryable, id: string): Promise<SingleUseLink | null> {
+  if (typeof id !== 'string' || id === '') return null;
+  const rows = await q.query(`SELECT ${LINK_COLUMNS} FROM single_use_links WHERE id = $1`, [id]);
+  return rows[0] === undefined ? null : toLink(rows[0]);
+}
+
 export async function consumeLink(q: Queryable, id: string, now: Date = new Date()): Promise<ConsumeResult> {
   assertDate(now, 'now');
   if (typeof id !== 'string' || id === '') return { status: 'not_found' };

@@ -113,6 +113,7 @@ export function createStore(parts: StoreParts): MetadataStore {
       recordBlob: (blob) => instrument('recordBlob', () => blobs.recordBlob(q, blob)),
       getBlob: (instanceId, sha256) => instrument('getBlob', () => blobs.getBlob(q, instanceId, sha256)),
       createLink: (link) => instrument('createLink', () => blobs.createLink(q, link)),
+      getLink: (id) => instrument('getLink', () => blobs.getLink(q, id)),
       consumeLink: (id, now) => instrument('consumeLink', () => blobs.consumeLink(q, id, now)),
     };
   }
@@ -173,6 +174,7 @@ export function createStore(parts: StoreParts): MetadataStore {
     recordBlob: (blob) => instrument('recordBlob', () => blobs.recordBlob(driver, blob)),
     getBlob: (instanceId, sha256) => instrument('getBlob', () => blobs.getBlob(driver, instanceId, sha256)),
     createLink: (link) => instrument('createLink', () => blobs.createLink(driver, link)),
+    getLink: (id) => instrument('getLink', () => blobs.getLink(driver, id)),
     consumeLink: (id, now) => instrument('consumeLink', () => blobs.consumeLink(driver, id, now)),
     transaction: (fn) => {
       // What the caller's function throws is the caller's business: rethrown as is, after the rollback.

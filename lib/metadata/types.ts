@@ -216,6 +216,9 @@ export interface MetadataOps {
   /** Create a single-use link row. */
   createLink(link: { id: string; path: string; createdBy: number; expiresAt: Date }): Promise<SingleUseLink>;
 
+  /** A link row as it is now, or null (a read only: consumeLink is what decides). */
+  getLink(id: string): Promise<SingleUseLink | null>;
+
   /** Compare-and-set: mark the link used iff it exists, is unused and unexpired at `now`. */
   consumeLink(id: string, now?: Date): Promise<ConsumeResult>;
 }

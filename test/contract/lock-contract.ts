@@ -255,9 +255,15 @@ export function lockManagerContract(name: string, setup: (ctx: Mocha.Context) =>
     it('after close(), wakes waiters and refuses new work with SERVICE_UNAVAILABLE', async function () {
       const locks = create();
       const release = deferred();
-      const holder = locks.withLock(['k'], () => release.promise);
-      await delay(20);
+      const acquired = deferred();
+      const holder = locks.withLock(['k'], () => {
+        acquired.resolve();
+        return release.promise;
+      });
+      // A cold connection can take longer than any fixed pause: wait until the lock is really held.
+      await acquired.promise;
       const waiting = locks.withLock(['k'], async () => 1, { waitMs: 10_000 });
+      await delay(20);
       const closed = locks.close();
       const err = await rejectionOf(waiting);
       expect(isCallfsError(err, 'SERVICE_UNAVAILABLE'), String(err)).to.equal(true);

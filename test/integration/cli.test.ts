@@ -30,6 +30,7 @@ describe('callfs CLI', () => {
       expect(res.stdout.split('\n')[0]).to.equal('Configuration is valid');
       expect(res.stdout).to.include('metadata_store: embedded');
       expect(res.stdout).to.match(/cas_root: .*data\/cas/);
+      expect(res.stdout).to.match(/cas_mode: (loop|dir) \(auto: /);
       expect(res.stdout).not.to.include(KEY);
       expect(res.stdout).not.to.include('link-secret-0123456789');
       expect(res.stdout).to.include('[redacted]');

@@ -17,6 +17,10 @@ function memoryLinkStore(): LinkServiceOptions['store'] {
       rows.set(link.id, row);
       return row;
     },
+    async getLink(id) {
+      const link = rows.get(id);
+      return link === undefined ? null : { ...link };
+    },
     async consumeLink(id, now = new Date()): Promise<ConsumeResult> {
       const link = rows.get(id);
       if (link === undefined) return { status: 'not_found' };
@@ -109,7 +113,8 @@ describe('link service', () => {
     expect(outcomes.filter((o) => o.status === 'rejected').map((o) => (o.reason as CallfsError).code)).to.deep.equal(Array(9).fill('LINK_USED'));
     const winner = (won[0] as PromiseFulfilledResult<{ stream: Readable }>).value.stream;
     expect(fs.opened.filter((s) => s !== winner).every((s) => s.destroyed)).to.equal(true);
-    expect(fs.opened).to.have.length(10);
+    // Losers that looked after the winner burned the link never opened the file at all.
+    expect(fs.opened.length).to.be.within(1, 10);
     expect([await count('consumed'), await count('used')]).to.deep.equal([1, 9]);
   });
 
