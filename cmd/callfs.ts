@@ -7,6 +7,7 @@ import { tlsFiles } from '../lib/config/embedded.js';
 import { createLogger } from '../lib/log/index.js';
 import { isCallfsError } from '../lib/errors.js';
 import { startCallfs } from './compose.js';
+import { casCommand } from './cas-admin.js';
 import { migrateDatabase } from '../lib/metadata/index.js';
 import { resolveCasMode } from '../lib/backends/cas/index.js';
 import { join } from 'node:path';
@@ -94,7 +95,7 @@ async function validateCommand(opts: { config?: string }): Promise<void> {
       ? `generated on first start into ${settings.dataDir}/secrets.json`
       : 'from configuration',
   };
-  process.stdout.write('\nEffective settings:\n' + toYaml(effective) + '\n' + toYaml(redactConfig(settings.config)));
+  process.stdout.write('\nEffective settings:\n' + toYaml(effective, { lineWidth: 0 }) + '\n' + toYaml(redactConfig(settings.config), { lineWidth: 0 }));
 }
 
 async function casModeLine(mode: 'auto' | 'loop' | 'dir'): Promise<string> {
@@ -122,6 +123,22 @@ program
   .description('apply pending metadata schema migrations (safe to run from several instances at once)')
   .option('-c, --config <file>', 'configuration file (YAML or JSON)')
   .action((opts: { config?: string }) => migrateCommand(opts).catch(fail));
+const cas = program.command('cas').description('the loop-image content-addressed store (through the running server, or directly when none runs)');
+for (const [verb, description] of [
+  ['images', 'each image: state, size, used, free, inodes, blob count'],
+  ['scrub', 're-verify every blob against its SHA-256 now'],
+  ['gc', 'collect unreferenced blobs past the grace period now, and return the space to the host'],
+] as const) {
+  cas
+    .command(verb)
+    .description(description)
+    .option('-c, --config <file>', 'configuration file (YAML or JSON)')
+    .action((opts: { config?: string }) =>
+      casCommand(load(opts, false).settings, verb)
+        .then((text) => void process.stdout.write(text + '\n'))
+        .catch(fail),
+    );
+}
 const config = program.command('config').description('configuration tools');
 config
   .command('validate')

@@ -94,6 +94,16 @@ export const openApiDocument = {
     '/v1/cas/images': {
       get: { summary: 'The CAS loop images: state, size, used, free, inodes, blob count (root only)', responses: { '200': { description: '{mode, images: [{id, state, size, used, free, inodes_total, inodes_free, blob_count, allocated}]}' }, '401': error('AUTHENTICATION_FAILED'), '403': error('PERMISSION_DENIED') } },
     },
+    '/v1/cas/gc': {
+      post: { summary: 'Collect unreferenced blobs past the grace period now (root only)', responses: { '200': { description: '{collected, bytes_freed, trimmed_images}' }, '401': error('AUTHENTICATION_FAILED'), '403': error('PERMISSION_DENIED') } },
+    },
+    '/v1/cas/scrub': {
+      post: {
+        summary: 'Re-verify blobs against their SHA-256 now (root only)',
+        parameters: [{ name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1 } }],
+        responses: { '200': { description: '{checked, ok, corrupted, missing, bytes}' }, '401': error('AUTHENTICATION_FAILED'), '403': error('PERMISSION_DENIED') },
+      },
+    },
     '/v1/blobs/{sha256}': {
       parameters: [{ name: 'sha256', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{64}$' } }],
       get: { summary: 'A CAS blob’s bytes by hash, verified (root only)', responses: { '200': bytes, '400': error('BAD_REQUEST (not 64 lowercase hex)'), '401': error('AUTHENTICATION_FAILED'), '403': error('PERMISSION_DENIED'), '404': error('FILE_NOT_FOUND') } },

@@ -30,7 +30,7 @@ describe('callfs CLI', () => {
       expect(res.stdout.split('\n')[0]).to.equal('Configuration is valid');
       expect(res.stdout).to.include('metadata_store: embedded');
       expect(res.stdout).to.match(/cas_root: .*data\/cas/);
-      expect(res.stdout).to.match(/cas_mode: (loop|dir) \(auto: /);
+      expect(res.stdout).to.match(/cas_mode: "?(loop|dir) \(auto: /);
       expect(res.stdout).not.to.include(KEY);
       expect(res.stdout).not.to.include('link-secret-0123456789');
       expect(res.stdout).to.include('[redacted]');
@@ -97,9 +97,19 @@ describe('callfs CLI', () => {
         expect(health.status).to.equal(200);
         expect((await request(`${first.url}/metrics`, { ca: pem, token: key })).status).to.equal(200);
         expect((await request(`${first.url}/metrics`, { ca: pem, token: 'x'.repeat(32) })).status).to.equal(401);
+        // Admin verbs go through the running server (as the generated root user).
+        const images = await runCli(['cas', 'images'], { cwd: tmp.dir, env: { ...env, CALLFS_SERVER_LISTEN_ADDR: `127.0.0.1:${new URL(first.url).port}` } });
+        expect(images.code, images.stderr).to.equal(0);
+        const listed = JSON.parse(images.stdout);
+        expect(listed.mode).to.equal('dir');
+        expect(listed.images[0]).to.include({ state: 'active' });
       } finally {
         expect(await first.stop('SIGTERM')).to.equal(0);
       }
+      // With no server running they work on the store directly.
+      const gc = await runCli(['cas', 'gc'], { cwd: tmp.dir, env });
+      expect(gc.code, gc.stderr).to.equal(0);
+      expect(JSON.parse(gc.stdout)).to.have.property('collected', 0);
       const second = await startCliServer([], { cwd: tmp.dir, env });
       try {
         expect(second.output()).not.to.include('generated an API key');

@@ -16,7 +16,7 @@ const requireRoot: Middleware<RequestState> = async (ctx, next) => {
   await next();
 };
 
-/** Root-only views of the CAS: its images, and a blob's bytes by hash. */
+/** Root-only views and jobs of the CAS: its images, a blob's bytes by hash, collection and scrubbing on demand. */
 export function adminRoutes(options: AdminRoutesOptions): Router<RequestState> {
   const router = new Router<RequestState>();
   router.get('/v1/cas/images', (ctx, next) => ((ctx.state.route = '/v1/cas/images'), next()), options.requireAuth, requireRoot, async (ctx) => {
@@ -35,6 +35,16 @@ export function adminRoutes(options: AdminRoutesOptions): Router<RequestState> {
         allocated: i.allocatedBytes,
       })),
     };
+  });
+  router.post('/v1/cas/gc', (ctx, next) => ((ctx.state.route = '/v1/cas/gc'), next()), options.requireAuth, requireRoot, async (ctx) => {
+    const result = await options.cas.gc();
+    ctx.body = { collected: result.collected, bytes_freed: result.bytesFreed, trimmed_images: result.trimmedImages };
+  });
+  router.post('/v1/cas/scrub', (ctx, next) => ((ctx.state.route = '/v1/cas/scrub'), next()), options.requireAuth, requireRoot, async (ctx) => {
+    const limit = ctx.query.limit;
+    if (limit !== undefined && (typeof limit !== 'string' || !/^[1-9]\d*$/.test(limit))) throw new CallfsError('BAD_REQUEST', 'limit must be a positive integer');
+    const result = await options.cas.scrub({ ...(limit === undefined ? {} : { limit: Number(limit) }), signal: ctx.state.signal });
+    ctx.body = { checked: result.checked, ok: result.ok, corrupted: result.corrupted, missing: result.missing, bytes: result.bytes };
   });
   router.get('/v1/blobs/:sha256', (ctx, next) => ((ctx.state.route = '/v1/blobs'), next()), options.requireAuth, requireRoot, async (ctx) => {
     const sha = ctx.params.sha256 ?? '';
