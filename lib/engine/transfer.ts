@@ -4,7 +4,7 @@ import { isPathKeyed } from '../backends/s3/types.js';
 import type { Backend, PutResult } from '../backends/types.js';
 import { CallfsError } from '../errors.js';
 import type { BackendType, Entry, MetadataOps } from '../metadata/types.js';
-import { CONTENT_ADDRESSED, backendOf, checkPreconditions, lockKey, resolveExisting, type EngineDeps, type WritePreconditions } from './context.js';
+import { CONTENT_ADDRESSED, backendOf, checkPreconditions, heldElsewhere, lockKey, resolveExisting, type EngineDeps, type WritePreconditions } from './context.js';
 
 export interface TransferOptions extends WritePreconditions {
   signal?: AbortSignal;
@@ -17,6 +17,14 @@ async function inspect(ops: MetadataOps, user: User, path: string, options: Tran
   checkPreconditions(entry, options);
   assertAccess(user, { ...entry, path }, 'w');
   return entry;
+}
+
+/** Bytes on another instance's CAS cannot be read here: the request belongs to that instance. */
+function assertLocal(deps: EngineDeps, entry: Entry): void {
+  const holder = heldElsewhere(deps, entry);
+  if (holder !== null) {
+    throw new CallfsError('CROSS_SERVER_CONFLICT', `the bytes of ${entry.path} are on instance ${holder}; send the request to it`, { details: { existing_path: entry.path, instance_id: holder, backend_type: entry.backend } });
+  }
 }
 
 /**
@@ -35,6 +43,7 @@ export async function transferFile(deps: EngineDeps, user: User, path: string, t
   if (targetBackend === undefined) throw new CallfsError('BAD_REQUEST', `the ${target} backend is not configured on this server`);
   const before = await inspect(deps.store, user, path, options);
   if (before.backend === target) return before;
+  assertLocal(deps, before);
   // A path-keyed source whose key names another path (see follow-keys.ts): its writers must wait too.
   const source = before.backend === null ? null : (deps.backends[before.backend] ?? null);
   const keyPath = source !== null && before.blobId !== null && isPathKeyed(source) ? source.pathOf(before.blobId) : null;
@@ -44,6 +53,7 @@ export async function transferFile(deps: EngineDeps, user: User, path: string, t
     async (signal) => {
       const entry = await inspect(deps.store, user, path, options);
       if (entry.backend === target) return entry;
+      assertLocal(deps, entry);
       if (entry.backend === null || entry.blobId === null || entry.etag === null) throw new CallfsError('INTERNAL_ERROR', `${path} has no stored bytes to move`);
       const from = backendOf(deps, entry.backend);
       const stored = await copyBytes(from, targetBackend, entry, signal);

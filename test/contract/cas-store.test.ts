@@ -117,6 +117,7 @@ for (const mode of ['loop', 'dir'] as const) {
         // Uploading the good bytes again heals it.
         await cas.put(streamOf(data));
         expect((await readAll((await cas.open(id)).stream)).equals(data)).to.equal(true);
+        expect((await index.getBlob(INSTANCE_ID, id))?.quarantined).to.equal(false);
       });
 
       it('withholds even the only chunk of a small corrupted blob', async function () {

@@ -2,12 +2,13 @@ import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { request, type TestResponse } from '../support/http.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
+import { clusterStack, embeddedStack } from '../support/stacks.js';
 import { startS3rver, type S3TestServer } from '../support/s3.js';
 
 const MiB = 1024 * 1024;
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
-describe('files API on the S3 backend (s3rver, default_backend: s3)', function () {
+for (const stack of [embeddedStack, clusterStack]) describe(`files API on the S3 backend (s3rver, default_backend: s3) — ${stack.name}`, function () {
   this.timeout(180_000);
   let s3: S3TestServer;
   let server: TestServer;
@@ -18,9 +19,10 @@ describe('files API on the S3 backend (s3rver, default_backend: s3)', function (
   const keys = (under = ''): Promise<string[]> => s3.keys(`data/${under}`);
 
   before(async function () {
+    await stack.require(this);
     s3 = await startS3rver();
     try {
-      server = await startTestServer({ backend: { default_backend: 's3', ...s3.config({ s3_prefix: 'data' }) } });
+      server = await stack.start({ backend: { default_backend: 's3', ...s3.config({ s3_prefix: 'data' }) } });
     } catch (err) {
       await s3.remove();
       throw err;

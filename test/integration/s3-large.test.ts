@@ -115,7 +115,7 @@ describe('a 64 MiB file through `callfs server` on S3, configured with CALLFS_BA
     const baseline = rssOf(pid);
     let peak = baseline;
     const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 25);
-    let expected = '';
+    let expected: string;
     try {
       const body = generated(SIZE);
       const put = await send('PUT', `${server.url}/v1/files/large/64mib.bin`, body.stream, { 'content-length': String(SIZE) });

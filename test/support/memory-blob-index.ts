@@ -27,11 +27,10 @@ export class MemoryBlobIndex implements BlobIndex {
     const now = this.now();
     const existing = this.rows.get(key);
     if (existing !== undefined) {
-      // Touch; fresh bytes recorded again heal a quarantined row.
+      // Touch, and note where the bytes are now. The quarantine flag stays (markBlobVerified clears it).
       existing.touchedAt = now;
       existing.imageId = blob.imageId;
       existing.size = blob.size;
-      existing.quarantined = false;
       return this.copy(existing);
     }
     const row: BlobRecord = { ...blob, refCount: 0, createdAt: now, lastVerifiedAt: null, touchedAt: now, quarantined: false };
@@ -46,7 +45,7 @@ export class MemoryBlobIndex implements BlobIndex {
 
   async listCollectableBlobs(instanceId: string, olderThan: Date, limit: number): Promise<BlobRecord[]> {
     return [...this.rows.values()]
-      .filter((r) => r.instanceId === instanceId && r.refCount === 0 && r.touchedAt.getTime() <= olderThan.getTime())
+      .filter((r) => r.instanceId === instanceId && r.refCount === 0 && r.touchedAt.getTime() < olderThan.getTime())
       .sort((a, b) => a.touchedAt.getTime() - b.touchedAt.getTime())
       .slice(0, limit)
       .map((r) => this.copy(r));
@@ -56,7 +55,7 @@ export class MemoryBlobIndex implements BlobIndex {
     this.calls.forgetBlob++;
     const key = this.key(instanceId, sha256);
     const row = this.rows.get(key);
-    if (row === undefined || row.refCount !== 0 || row.touchedAt.getTime() > olderThan.getTime()) return false;
+    if (row === undefined || row.refCount !== 0 || row.touchedAt.getTime() >= olderThan.getTime()) return false;
     this.rows.delete(key);
     return true;
   }
@@ -74,8 +73,10 @@ export class MemoryBlobIndex implements BlobIndex {
     this.calls.markBlobVerified++;
     const row = this.rows.get(this.key(instanceId, sha256));
     if (row === undefined) return;
-    if (ok) row.lastVerifiedAt = this.now();
-    else row.quarantined = true;
+    if (ok) {
+      row.lastVerifiedAt = this.now();
+      row.quarantined = false;
+    } else row.quarantined = true;
   }
 
   async *listBlobs(instanceId: string): AsyncIterable<BlobRecord> {

@@ -3,6 +3,7 @@ import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CallfsError, isCallfsError, unavailable } from '../../errors.js';
+import type { BlobRecord } from '../../metadata/types.js';
 import type { PutOptions, PutResult } from '../types.js';
 import type { CasContext } from './context.js';
 import { isFilesystemFailure, isNoSpace } from './fs-util.js';
@@ -128,9 +129,9 @@ async function writeAll(fh: FileHandle, buffers: Buffer[]): Promise<void> {
 
 async function finalize(ctx: CasContext, image: Image, tmp: string, received: Received): Promise<CasPutResult> {
   const { sha256, size, fh } = received;
-  const record = async (imageId: string): Promise<void> => {
+  const record = async (imageId: string): Promise<BlobRecord> => {
     try {
-      await ctx.index.recordBlob({ sha256, instanceId: ctx.instanceId, imageId, size });
+      return await ctx.index.recordBlob({ sha256, instanceId: ctx.instanceId, imageId, size });
     } catch (err) {
       throw isCallfsError(err) ? err : unavailable('CAS blob index', err);
     }
@@ -154,12 +155,16 @@ async function finalize(ctx: CasContext, image: Image, tmp: string, received: Re
     await fh.close();
     // Indexed before the rename: a crash in between leaves a row without a
     // file (collected later), never a file no index knows about (leaked).
-    await record(image.id);
+    const row = await record(image.id);
     const dir = blobDir(image.volume, sha256);
     const firstCreated = await mkdir(dir, { recursive: true, mode: 0o750 });
     await rename(tmp, blobPath(image.volume, sha256));
     ctx.locator.remember(sha256, image);
     await ctx.syncer.sync(dirsToFlush(dir, firstCreated));
+    if (row.quarantined) {
+      // Good bytes (hashed just now) replace a quarantined blob: the row is healthy again.
+      await ctx.index.markBlobVerified(ctx.instanceId, sha256, true).catch((err: unknown) => ctx.logger.warn({ err, sha256 }, 'cannot clear the quarantine flag'));
+    }
     return { id: sha256, sha256, size, deduplicated: false };
   });
 }

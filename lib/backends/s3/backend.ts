@@ -36,7 +36,7 @@ export function createS3Backend(options: S3BackendOptions): S3Backend {
   const copyThreshold = Math.min(options.copyThresholdBytes ?? MAX_SINGLE_COPY_BYTES, MAX_SINGLE_COPY_BYTES);
   let closed = false;
 
-  /** Run one operation, count it and time it; `outcomeOf` names failures that are answers, not errors. */
+  /** Run one operation, count it (outcome ok, not_found or error) and time it. */
   async function measured<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     if (closed) throw new CallfsError('SERVICE_UNAVAILABLE', 'the S3 backend is closed', { retryAfterSeconds: 5 });
     const end = metrics?.backendDuration.startTimer({ backend: 's3', operation });
@@ -75,6 +75,7 @@ export function createS3Backend(options: S3BackendOptions): S3Backend {
     pathOf: (id: string): string | null => pathOfKey(prefix, id),
 
     put(body: Readable, putOptions: PutOptions = {}): Promise<PutResult> {
+      if (closed) body.destroy();
       return measured('put', async () => {
         let key: string;
         try {
