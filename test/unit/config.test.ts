@@ -235,3 +235,25 @@ describe('config documentation', () => {
     }
   });
 });
+
+describe('config/cluster-example', () => {
+  const dir = new URL('../../../config/cluster-example/', import.meta.url).pathname;
+  const env = {
+    CALLFS_AUTH_USERS: '{"admin":{"api_key":"admin-key-0123456789abcdef","uid":0,"gid":0}}',
+    CALLFS_AUTH_INTERNAL_PROXY_SECRET: 'proxy-secret-0123456789abcdef',
+    CALLFS_AUTH_SINGLE_USE_LINK_SECRET: 'link-secret-0123456789abcdef',
+  };
+  for (const i of [1, 2, 3]) {
+    it(`instance-${i}.yaml loads and, with its secrets from the environment, lacks only its certificate files`, () => {
+      const loaded = loadConfig({ file: join(dir, `instance-${i}.yaml`), env });
+      const settings = deriveSettings(loaded.config);
+      expect(settings.metadataType).to.equal('postgres');
+      expect(settings.dlmType).to.equal('redis');
+      expect(settings.redisAddrs).to.have.length(3);
+      expect(loaded.config.instance_discovery.instance_id).to.equal(`callfs-${i}`);
+      const problems = checkConfig(settings).problems;
+      expect(problems.map((p) => p.split(':')[0]).sort()).to.deep.equal(['backend.internal_proxy_ca_file', 'server.cert_file', 'server.key_file']);
+      expect(checkConfig(deriveSettings(loadConfig({ file: join(dir, `instance-${i}.yaml`), env: {} }).config)).problems.some((p) => p.startsWith('auth.internal_proxy_secret'))).to.equal(true);
+    });
+  }
+});
