@@ -79,6 +79,56 @@ describe('callfs CLI', () => {
       noStackTrace(res.stderr);
     });
 
+    it('refuses to start with one clear line when the metadata database is down', async () => {
+      const res = await runCli(['server'], {
+        cwd: tmp.dir,
+        env: {
+          CALLFS_METADATA_STORE_DSN: 'postgres://postgres@127.0.0.1:1/callfs',
+          CALLFS_AUTH_API_KEYS: KEY,
+          CALLFS_AUTH_INTERNAL_PROXY_SECRET: 'proxy-secret-0123456789',
+          CALLFS_AUTH_SINGLE_USE_LINK_SECRET: 'link-secret-0123456789',
+          CALLFS_SERVER_LISTEN_ADDR: '127.0.0.1:0',
+          CALLFS_METRICS_LISTEN_ADDR: '',
+          CALLFS_DLM_TYPE: 'local',
+        },
+      });
+      expect(res.code).to.equal(1);
+      const lines = res.stderr.trim().split('\n');
+      expect(lines).to.have.length(1);
+      expect(lines[0]).to.match(/^callfs: metadata store 127\.0\.0\.1:1\/callfs is unavailable/);
+      noStackTrace(res.stderr);
+    });
+
+    it('finishes an in-flight upload on SIGTERM before exiting 0', async function () {
+      this.timeout(120_000);
+      const env = { CALLFS_SERVER_LISTEN_ADDR: '127.0.0.1:0', CALLFS_METRICS_LISTEN_ADDR: '', CALLFS_BACKEND_CAS_MODE: 'dir', CALLFS_AUTH_API_KEYS: KEY };
+      const server = await startCliServer([], { cwd: tmp.dir, env });
+      const https = await import('node:https');
+      const u = new URL(`${server.url}/v1/files/slow.bin`);
+      const total = 4 * 1024 * 1024;
+      let status = 0;
+      const done = new Promise<void>((resolve) => {
+        const req = https.request({ method: 'PUT', hostname: u.hostname, port: u.port, path: u.pathname, rejectUnauthorized: false, headers: { authorization: `Bearer ${KEY}`, 'content-length': String(total) } }, (res) => {
+          status = res.statusCode ?? 0;
+          res.resume();
+          res.on('end', () => resolve());
+        });
+        req.on('error', () => resolve());
+        let sent = 0;
+        const step = (): void => {
+          if (sent >= total) return void req.end();
+          sent += 256 * 1024;
+          req.write(Buffer.alloc(256 * 1024, 1), () => setTimeout(step, 50));
+        };
+        step();
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      const exit = server.stop('SIGTERM');
+      await done;
+      expect(status).to.equal(201);
+      expect(await exit).to.equal(0);
+    });
+
     it('starts with no config at all, prints a generated key once, serves HTTPS, stops on SIGTERM, reuses its secrets', async function () {
       this.timeout(120_000);
       const env = { CALLFS_SERVER_LISTEN_ADDR: '127.0.0.1:0', CALLFS_METRICS_LISTEN_ADDR: '', CALLFS_BACKEND_CAS_MODE: 'dir' };
