@@ -49,7 +49,8 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
 
   async function get(ctx: Ctx, head: boolean): Promise<void> {
     const { path } = requestPath(ctx, PREFIX);
-    const entry = await engine.statForRead(user(ctx), path);
+    // HEAD is stat(2): search on the ancestors is enough; GET reads, so it needs r.
+    const entry = head ? await engine.stat(user(ctx), path) : await engine.statForRead(user(ctx), path);
     if (entry.type === 'directory') {
       setEntryHeaders(ctx, entry, nameOf);
       if (head) {
