@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { heldElsewhere, type EngineDeps, type WritePreconditions } from './context.js';
 import { listDirectory, listTree, openContent, stat, statForRead } from './read.js';
 import { makeDirectory, writeFile, type WriteFileOptions, type WriteResult } from './write.js';
+import { relocateHere } from './relocate.js';
 import { move, remove, setAttributes, type AttributeChange, type MoveOptions } from './modify.js';
 import { transferFile, type TransferOptions } from './transfer.js';
 
@@ -28,6 +29,8 @@ export interface Engine {
   makeDirectory(user: User, path: string, options?: { mode?: number; signal?: AbortSignal }): Promise<WriteResult>;
   move(user: User, from: string, to: string, options?: MoveOptions): Promise<Entry>;
   setAttributes(user: User, path: string, change: AttributeChange, options?: WritePreconditions & { signal?: AbortSignal }): Promise<Entry>;
+  /** Bring a file's bytes into this instance's CAS (from a peer, S3 or here). */
+  relocateHere(user: User, path: string, options?: WritePreconditions & { signal?: AbortSignal }): Promise<Entry>;
   remove(user: User, path: string, options?: WritePreconditions & { recursive?: boolean; signal?: AbortSignal }): Promise<void>;
   /** Move a file's bytes to another backend (no-op when already there). */
   transfer(user: User, path: string, backend: BackendType, options?: TransferOptions): Promise<Entry>;
@@ -49,6 +52,7 @@ export function createEngine(deps: EngineDeps): Engine {
     makeDirectory: (user, path, options) => makeDirectory(deps, user, path, options),
     move: (user, from, to, options) => move(deps, user, from, to, options),
     setAttributes: (user, path, change, options) => setAttributes(deps, user, path, change, options),
+    relocateHere: (user, path, options) => relocateHere(deps, user, path, options),
     remove: (user, path, options) => remove(deps, user, path, options),
     transfer: (user, path, backend, options) => transferFile(deps, user, path, backend, options),
   };

@@ -2,8 +2,9 @@ import type { User } from '../auth/users.js';
 import { assertAccess, assertChmod, assertChown, assertRemoveFromDirectory, mayRemoveFromDirectory, isRoot } from '../auth/permissions.js';
 import type { Entry } from '../metadata/types.js';
 import { CallfsError } from '../errors.js';
+import { isPathKeyed } from '../backends/s3/types.js';
 import { isWithin, parentOf } from '../paths.js';
-import { backendOf, checkPreconditions, lockKey, resolve, resolveExisting, type EngineDeps, type WritePreconditions } from './context.js';
+import { CONTENT_ADDRESSED, backendOf, checkPreconditions, lockKey, resolve, resolveExisting, type EngineDeps, type WritePreconditions } from './context.js';
 import { DEFAULT_DIR_MODE } from './write.js';
 import { moveFollowingKeys } from './follow-keys.js';
 
@@ -82,10 +83,13 @@ export async function setAttributes(deps: EngineDeps, user: User, path: string, 
  */
 export async function remove(deps: EngineDeps, user: User, path: string, options: WritePreconditions & { recursive?: boolean; signal?: AbortSignal } = {}): Promise<void> {
   if (path === '/') throw new CallfsError('BAD_REQUEST', 'the root cannot be deleted');
-  const removed = await deps.locks.withLock(
-    [lockKey(path)],
-    (signal) =>
-      deps.store.transaction(async (tx) => {
+  // Objects named after paths are deleted after the commit, still under the locks of
+  // those paths: nobody can re-create one of them in between and lose it to the delete.
+  const guarded = await pathKeyedPaths(deps, path, options.recursive === true);
+  await deps.locks.withLock(
+    [lockKey(path), ...[...guarded].map(lockKey)],
+    async (signal) => {
+      const removed = await deps.store.transaction(async (tx) => {
         const { entry, parent } = await resolveExisting(tx, user, path);
         checkPreconditions(entry, options);
         if (parent !== null) assertRemoveFromDirectory(user, parent, entry);
@@ -102,19 +106,43 @@ export async function remove(deps: EngineDeps, user: User, path: string, options
         const result = await tx.delete(path, { recursive: options.recursive === true, expectedVersion: entry.version });
         signal.throwIfAborted();
         return result.removed;
-      }),
+      });
+      // Content-addressed bytes are reference-counted and reclaimed by their collector.
+      for (const entry of removed) {
+        if (entry.type !== 'file' || entry.backend === null || CONTENT_ADDRESSED.has(entry.backend) || entry.blobId === null) continue;
+        const backend = backendOf(deps, entry.backend);
+        const keyPath = isPathKeyed(backend) ? backend.pathOf(entry.blobId) : entry.path;
+        if (!guarded.has(entry.path) || (keyPath !== null && !guarded.has(keyPath))) {
+          // Appeared after we looked: without its lock the delete could hit a new object of the same name.
+          deps.logger.warn({ path: entry.path, backend: entry.backend }, 'left the bytes of a file removed in a concurrent recursive delete; they are orphaned');
+          continue;
+        }
+        await backend.delete(entry.blobId).catch((err: unknown) => deps.logger.warn({ err, path: entry.path, backend: entry.backend }, 'could not delete the bytes of a removed file; they are orphaned'));
+      }
+    },
     options.signal === undefined ? {} : { signal: options.signal },
   );
-  // Path-keyed bytes go once the entries are gone; content-addressed ones are
-  // reference-counted and reclaimed by their collector.
-  for (const entry of removed) {
-    if (entry.type !== 'file' || entry.backend === null || entry.backend === 'cas' || entry.blobId === null) continue;
-    try {
-      await backendOf(deps, entry.backend).delete(entry.blobId);
-    } catch (err) {
-      deps.logger.warn({ err, path: entry.path, backend: entry.backend }, 'could not delete the bytes of a removed file; they are orphaned');
-    }
-  }
+}
+
+/** Most path-keyed files one delete locks individually. */
+const MAX_GUARDED_OBJECTS = 10_000;
+
+/** The paths (entry paths and the paths their object keys name) of the path-keyed files a delete will remove. */
+async function pathKeyedPaths(deps: EngineDeps, path: string, recursive: boolean): Promise<Set<string>> {
+  const out = new Set<string>();
+  const add = (e: Entry): void => {
+    if (e.type !== 'file' || e.backend === null || CONTENT_ADDRESSED.has(e.backend) || e.blobId === null) return;
+    const backend = deps.backends[e.backend];
+    out.add(e.path);
+    const keyPath = backend !== undefined && isPathKeyed(backend) ? backend.pathOf(e.blobId) : null;
+    if (keyPath !== null) out.add(keyPath);
+    if (out.size > MAX_GUARDED_OBJECTS) throw new CallfsError('BAD_REQUEST', `${path} holds more than ${MAX_GUARDED_OBJECTS} S3 files; delete its subdirectories one at a time`);
+  };
+  const entry = await deps.store.get(path);
+  if (entry === null) return out;
+  add(entry);
+  if (entry.type === 'directory' && recursive) for await (const e of deps.store.listRecursive(path, { maxDepth: Number.MAX_SAFE_INTEGER })) add(e);
+  return out;
 }
 
 /** A directory must be readable to know what is in it before removing it. */

@@ -66,7 +66,7 @@ async function commitWrite(deps: EngineDeps, user: User, path: string, options: 
     if (existing !== null) {
       if (existing.backend !== backend) throw new CallfsError('PRECONDITION_FAILED', `${path} moved to another backend during the upload; retry`);
       const entry = await tx.update(path, existing.version, content);
-      signal.throwIfAborted();
+      stopUnlessCommitted(signal, backend);
       return { entry, created: false };
     }
     const gid = groupFor(user, parent);
@@ -74,10 +74,23 @@ async function commitWrite(deps: EngineDeps, user: User, path: string, options: 
       { path, type: 'file', mode: options.mode ?? DEFAULT_FILE_MODE, uid: user.uid, gid, ...content },
       { parents: { mode: DEFAULT_DIR_MODE, uid: user.uid, gid } },
     );
-    // A lock lost while we worked means someone else may be writing: do not commit.
-    signal.throwIfAborted();
+    stopUnlessCommitted(signal, backend);
     return { entry, created: true };
   });
+}
+
+/**
+ * Whether an aborted write still commits its metadata. A lock lost while we
+ * worked means someone else may be writing: never commit then. A client gone
+ * away is different for path-keyed bytes (S3): the object under the key is
+ * already replaced, so the entry must follow it or it would describe bytes
+ * that no longer exist. Content-addressed bytes were written aside; dropping
+ * the commit loses nothing.
+ */
+function stopUnlessCommitted(signal: AbortSignal, backend: BackendType): void {
+  if (!signal.aborted) return;
+  if (!CONTENT_ADDRESSED.has(backend) && !isCallfsError(signal.reason, 'LOCKED')) return;
+  throw signal.reason;
 }
 
 /**

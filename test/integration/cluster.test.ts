@@ -7,6 +7,7 @@ import { request } from '../support/http.js';
 import { KEYS } from '../support/callfs.js';
 import { ensurePostgres, ensureRedis, requireComponent } from '../support/services.js';
 import { startCluster, type TestCluster, type ClusterInstance } from '../support/cluster.js';
+import { startS3rver, type S3TestServer } from '../support/s3.js';
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 const MIB = 1024 * 1024;
@@ -32,6 +33,7 @@ async function rssGrowth(pid: number, work: () => Promise<void>): Promise<number
 describe('peer cluster: three instances, one Postgres, one Redis, a CAS each', function () {
   this.timeout(600_000);
   let cluster: TestCluster;
+  let s3: S3TestServer;
   let a: ClusterInstance;
   let b: ClusterInstance;
   let c: ClusterInstance;
@@ -41,11 +43,13 @@ describe('peer cluster: three instances, one Postgres, one Redis, a CAS each', f
   before(async function () {
     requireComponent(this, await ensurePostgres());
     requireComponent(this, await ensureRedis());
-    cluster = await startCluster(['node-a', 'node-b', 'node-c']);
+    s3 = await startS3rver();
+    cluster = await startCluster(['node-a', 'node-b', 'node-c'], { backend: s3.config() });
     [a, b, c] = cluster.instances as [ClusterInstance, ClusterInstance, ClusterInstance];
   });
   after(async () => {
     await cluster?.stop();
+    await s3?.remove();
   });
 
   it('a file written on A is read byte-exact through B and C, whole and by range', async () => {
@@ -151,6 +155,24 @@ describe('peer cluster: three instances, one Postgres, one Redis, a CAS each', f
     expect(downGrowth).to.be.below(64 * MIB);
   });
 
+  it('moves a file from A’s CAS to B’s with PATCH {"destination", "instance"}, from any instance', async () => {
+    const body = randomBytes(2 * MIB + 3);
+    await on(a, 'PUT', '/v1/files/moving/src.bin', { body });
+    const res = await on(c, 'PATCH', '/v1/files/moving/src.bin', { body: JSON.stringify({ destination: '/moving/on-b.bin', instance: 'node-b' }) });
+    expect(res.status, res.text).to.equal(200);
+    expect(res.json).to.deep.equal({ path: '/moving/on-b.bin' });
+    for (const via of [a, b, c]) {
+      const got = await on(via, 'GET', '/v1/files/moving/on-b.bin');
+      expect(got.status, via.id).to.equal(200);
+      expect(got.body.equals(body), via.id).to.equal(true);
+      expect(got.headers['x-callfs-instance-id']).to.equal('node-b');
+    }
+    expect((await on(b, 'GET', '/v1/files/moving/src.bin')).status).to.equal(404);
+    const unknown = await on(a, 'PATCH', '/v1/files/moving/on-b.bin', { body: JSON.stringify({ instance: 'node-z' }) });
+    expect(unknown.status).to.equal(400);
+    expect((await on(b, 'PATCH', '/v1/files/moving/on-b.bin', { token: KEYS.bob, body: JSON.stringify({ instance: 'node-a' }) })).status).to.equal(403);
+  });
+
   it('counts proxied operations by peer and outcome', async () => {
     const metrics = await on(b, 'GET', '/metrics');
     expect(metrics.text).to.match(/^callfs_proxy_operations_total\{peer="node-a",operation="read",outcome="ok"\} [1-9]/m);
@@ -158,6 +180,8 @@ describe('peer cluster: three instances, one Postgres, one Redis, a CAS each', f
 
   it('with A stopped, B answers 502 for A’s files quickly and keeps serving its own; /ready shows the peer down', async () => {
     await on(b, 'PUT', '/v1/files/shared/on-b.txt', { body: 'from b' });
+    await on(a, 'PUT', '/v1/files/shared/on-s3.txt', { body: 'from a, on s3' });
+    expect((await on(a, 'PATCH', '/v1/files/shared/on-s3.txt', { body: JSON.stringify({ backend: 's3' }) })).status).to.equal(200);
     await a.stop();
     try {
       const started = Date.now();
@@ -166,6 +190,8 @@ describe('peer cluster: three instances, one Postgres, one Redis, a CAS each', f
       expect(res.json.code).to.equal('BAD_GATEWAY');
       expect(Date.now() - started).to.be.below(5000);
       expect((await on(b, 'GET', '/v1/files/shared/on-b.txt')).text).to.equal('from b');
+      expect((await on(c, 'GET', '/v1/files/moving/on-b.bin')).status, 'a file moved to B no longer needs A').to.equal(200);
+      expect((await on(b, 'GET', '/v1/files/shared/on-s3.txt')).text, 'S3 files need no instance').to.equal('from a, on s3');
       expect((await on(b, 'HEAD', '/v1/files/shared/a.bin')).status).to.equal(200);
       const ready = await on(b, 'GET', '/ready');
       expect(ready.json.checks.peers['node-a']).to.match(/^unavailable/);

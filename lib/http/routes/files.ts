@@ -176,7 +176,18 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
     const u = user(ctx);
     const pre = writePreconditions(ctx);
     // Checked before anything changes, so that a bad value changes nothing.
-    if (body.instance !== undefined) throw new CallfsError('BAD_REQUEST', 'moving bytes between instances is not available on this server yet');
+    if (body.instance !== undefined) {
+      if (typeof body.instance !== 'string' || (body.instance !== engine.instanceId && options.peers?.has(body.instance) !== true)) {
+        throw new CallfsError('BAD_REQUEST', '"instance" must be the id of this instance or of a configured peer');
+      }
+      if (body.backend !== undefined && BACKEND_ALIASES[String(body.backend)] !== 'cas') throw new CallfsError('BAD_REQUEST', '"instance" moves bytes into that instance\'s CAS: "backend" can only be cas');
+      // The instance that is to hold the bytes does the whole request.
+      if (body.instance !== engine.instanceId) {
+        if (ctx.state.viaPeer === true) throw new CallfsError('BAD_REQUEST', `this is instance ${engine.instanceId}, not ${body.instance}`);
+        await forwardToPeer(ctx, options.peers as PeerDirectory, body.instance, 'patch', Buffer.from(JSON.stringify(body)));
+        return;
+      }
+    }
     const backendTarget = typeof body.backend === 'string' && Object.hasOwn(BACKEND_ALIASES, body.backend) ? BACKEND_ALIASES[body.backend] : undefined;
     if (body.backend !== undefined && backendTarget === undefined) throw new CallfsError('BAD_REQUEST', '"backend" must be cas, localfs or s3');
     let target = path;
@@ -189,14 +200,15 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
       await engine.move(u, path, target, { overwrite: body.overwrite === true, createParents: body.create_parents === true, signal: signal(ctx) });
     }
     // The bytes move (streamed, under the path's lock) after any rename, to where the file now is.
-    if (backendTarget !== undefined) await engine.transfer(u, target, backendTarget, { ...pre, signal: signal(ctx) });
+    if (body.instance !== undefined) await engine.relocateHere(u, target, { ...pre, signal: signal(ctx) });
+    else if (backendTarget !== undefined) await engine.transfer(u, target, backendTarget, { ...pre, signal: signal(ctx) });
     const change: { mode?: number; uid?: number; gid?: number } = {};
     if (body.mode !== undefined) change.mode = parseMode(body.mode, '"mode"');
     if (body.owner !== undefined) change.uid = options.uidOf(body.owner);
     if (body.group !== undefined) change.gid = parseGid(body.group);
     if (Object.keys(change).length > 0) await engine.setAttributes(u, target, change, { ...pre, signal: signal(ctx) });
-    if (target === path && Object.keys(change).length === 0 && body.name === undefined && body.destination === undefined && backendTarget === undefined) {
-      throw new CallfsError('BAD_REQUEST', 'nothing to change: give name, destination, mode, owner, group or backend');
+    if (target === path && Object.keys(change).length === 0 && body.name === undefined && body.destination === undefined && backendTarget === undefined && body.instance === undefined) {
+      throw new CallfsError('BAD_REQUEST', 'nothing to change: give name, destination, mode, owner, group, backend or instance');
     }
     ctx.status = 200;
     ctx.body = { path: target };

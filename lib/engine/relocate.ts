@@ -1,0 +1,57 @@
+import type { Readable } from 'node:stream';
+import type { User } from '../auth/users.js';
+import { assertAccess } from '../auth/permissions.js';
+import { CallfsError } from '../errors.js';
+import type { Entry, MetadataOps } from '../metadata/types.js';
+import { backendOf, checkPreconditions, heldElsewhere, lockKey, resolveExisting, type EngineDeps, type WritePreconditions } from './context.js';
+
+async function inspect(ops: MetadataOps, user: User, path: string, options: WritePreconditions): Promise<Entry> {
+  const { entry } = await resolveExisting(ops, user, path);
+  if (entry.type !== 'file') throw new CallfsError('BAD_REQUEST', `${path} is a directory: only a file's bytes can move between instances`);
+  checkPreconditions(entry, options);
+  assertAccess(user, { ...entry, path }, 'w');
+  return entry;
+}
+
+/**
+ * Bring a file's bytes into this instance's CAS (PATCH {"instance": <this
+ * instance>}): streamed from wherever they are — another instance's CAS
+ * through the peer proxy, S3, or already here — and switched in one update
+ * against the version that was read, once the copy hashes to the entry's
+ * ETag. The old holder's blob loses its reference (its collector reclaims
+ * it); an old S3 object is deleted after the switch.
+ */
+export async function relocateHere(deps: EngineDeps, user: User, path: string, options: WritePreconditions & { signal?: AbortSignal } = {}): Promise<Entry> {
+  const first = await inspect(deps.store, user, path, options);
+  if (first.backend === 'cas' && heldElsewhere(deps, first) === null) return first;
+  return deps.locks.withLock(
+    [lockKey(path)],
+    async (signal) => {
+      const entry = await inspect(deps.store, user, path, options);
+      const holder = heldElsewhere(deps, entry);
+      if (entry.backend === 'cas' && holder === null) return entry;
+      if (entry.backend === null || entry.blobId === null || entry.etag === null) throw new CallfsError('INTERNAL_ERROR', `${path} has no stored bytes to move`);
+      let source: Readable;
+      if (holder !== null) {
+        if (deps.remote === undefined) throw new CallfsError('BAD_GATEWAY', `instance ${holder} holds ${path} but is not a configured peer`);
+        source = await deps.remote.open(entry, { onBehalfOf: user.name, signal });
+      } else {
+        source = (await backendOf(deps, entry.backend).open(entry.blobId, { sha256: entry.etag, signal })).stream;
+      }
+      const stored = await deps.backends.cas.put(source, { signal });
+      if (stored.sha256 !== entry.etag || stored.size !== entry.size) {
+        throw new CallfsError('INTEGRITY_ERROR', `the bytes of ${path} arrived as sha256 ${stored.sha256}, not ${entry.etag}`);
+      }
+      const updated = await deps.store.transaction(async (tx) => {
+        const result = await tx.update(path, entry.version, { backend: 'cas', blobId: stored.id, etag: stored.sha256, size: stored.size, instanceId: deps.instanceId });
+        signal.throwIfAborted();
+        return result;
+      });
+      if (entry.backend !== 'cas') {
+        await backendOf(deps, entry.backend).delete(entry.blobId).catch((err: unknown) => deps.logger.warn({ err, path, backend: entry.backend }, 'could not delete the old bytes of a relocated file; they are orphaned'));
+      }
+      return updated;
+    },
+    options.signal === undefined ? {} : { signal: options.signal },
+  );
+}
