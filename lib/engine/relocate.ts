@@ -1,17 +1,9 @@
 import type { Readable } from 'node:stream';
 import type { User } from '../auth/users.js';
-import { assertAccess } from '../auth/permissions.js';
 import { CallfsError } from '../errors.js';
-import type { Entry, MetadataOps } from '../metadata/types.js';
-import { backendOf, checkPreconditions, heldElsewhere, lockKey, resolveExisting, type EngineDeps, type WritePreconditions } from './context.js';
-
-async function inspect(ops: MetadataOps, user: User, path: string, options: WritePreconditions): Promise<Entry> {
-  const { entry } = await resolveExisting(ops, user, path);
-  if (entry.type !== 'file') throw new CallfsError('BAD_REQUEST', `${path} is a directory: only a file's bytes can move between instances`);
-  checkPreconditions(entry, options);
-  assertAccess(user, { ...entry, path }, 'w');
-  return entry;
-}
+import type { Entry } from '../metadata/types.js';
+import { backendOf, heldElsewhere, lockKey, type EngineDeps, type WritePreconditions } from './context.js';
+import { inspectMovableFile } from './transfer.js';
 
 /**
  * Bring a file's bytes into this instance's CAS (PATCH {"instance": <this
@@ -22,12 +14,12 @@ async function inspect(ops: MetadataOps, user: User, path: string, options: Writ
  * it); an old S3 object is deleted after the switch.
  */
 export async function relocateHere(deps: EngineDeps, user: User, path: string, options: WritePreconditions & { signal?: AbortSignal } = {}): Promise<Entry> {
-  const first = await inspect(deps.store, user, path, options);
+  const first = await inspectMovableFile(deps.store, user, path, options);
   if (first.backend === 'cas' && heldElsewhere(deps, first) === null) return first;
   return deps.locks.withLock(
     [lockKey(path)],
     async (signal) => {
-      const entry = await inspect(deps.store, user, path, options);
+      const entry = await inspectMovableFile(deps.store, user, path, options);
       const holder = heldElsewhere(deps, entry);
       if (entry.backend === 'cas' && holder === null) return entry;
       if (entry.backend === null || entry.blobId === null || entry.etag === null) throw new CallfsError('INTERNAL_ERROR', `${path} has no stored bytes to move`);

@@ -10,10 +10,10 @@ export interface TransferOptions extends WritePreconditions {
   signal?: AbortSignal;
 }
 
-/** The file at `path`, checked for a transfer: it exists, is a file, and the user may write it. */
-async function inspect(ops: MetadataOps, user: User, path: string, options: TransferOptions): Promise<Entry> {
+/** The file at `path`, checked for moving its bytes: it exists, is a file, and the user may write it. */
+export async function inspectMovableFile(ops: MetadataOps, user: User, path: string, options: WritePreconditions): Promise<Entry> {
   const { entry } = await resolveExisting(ops, user, path);
-  if (entry.type !== 'file') throw new CallfsError('BAD_REQUEST', `${path} is a directory: only a file's bytes can move between backends`);
+  if (entry.type !== 'file') throw new CallfsError('BAD_REQUEST', `${path} is a directory: only a file's bytes can be moved`);
   checkPreconditions(entry, options);
   assertAccess(user, { ...entry, path }, 'w');
   return entry;
@@ -41,7 +41,7 @@ function assertLocal(deps: EngineDeps, entry: Entry): void {
 export async function transferFile(deps: EngineDeps, user: User, path: string, target: BackendType, options: TransferOptions = {}): Promise<Entry> {
   const targetBackend = deps.backends[target];
   if (targetBackend === undefined) throw new CallfsError('BAD_REQUEST', `the ${target} backend is not configured on this server`);
-  const before = await inspect(deps.store, user, path, options);
+  const before = await inspectMovableFile(deps.store, user, path, options);
   if (before.backend === target) return before;
   assertLocal(deps, before);
   // A path-keyed source whose key names another path (see follow-keys.ts): its writers must wait too.
@@ -51,7 +51,7 @@ export async function transferFile(deps: EngineDeps, user: User, path: string, t
   return deps.locks.withLock(
     keys,
     async (signal) => {
-      const entry = await inspect(deps.store, user, path, options);
+      const entry = await inspectMovableFile(deps.store, user, path, options);
       if (entry.backend === target) return entry;
       assertLocal(deps, entry);
       if (entry.backend === null || entry.blobId === null || entry.etag === null) throw new CallfsError('INTERNAL_ERROR', `${path} has no stored bytes to move`);

@@ -1,22 +1,13 @@
 import type { Logger } from '../../log/index.js';
 import type { Metrics } from '../../metrics/index.js';
+import type { Config } from '../../config/schema.js';
 import type { S3BackendOptions, S3Encryption } from './types.js';
 
 /** The backend.s3_* keys of the configuration (the original CallFS's names; CALLFS_BACKEND_S3_* in the environment). */
-export interface S3ConfigKeys {
-  s3_access_key: string;
-  s3_secret_key: string;
-  s3_region: string;
-  s3_bucket_name: string;
-  s3_endpoint: string;
-  s3_prefix: string;
-  s3_force_path_style: boolean;
-  s3_server_side_encryption: string;
-  s3_kms_key_id: string;
-  s3_acl: string;
-  s3_part_size: number;
-  s3_queue_size: number;
-}
+export type S3ConfigKeys = Pick<
+  Config['backend'],
+  's3_access_key' | 's3_secret_key' | 's3_region' | 's3_bucket_name' | 's3_endpoint' | 's3_prefix' | 's3_force_path_style' | 's3_server_side_encryption' | 's3_kms_key_id' | 's3_acl' | 's3_part_size' | 's3_queue_size'
+>;
 
 /** S3 backend options from the configuration, or null when no bucket is configured (S3 disabled). */
 export function s3OptionsFromConfig(keys: S3ConfigKeys, deps: { logger: Logger; metrics?: Metrics }): S3BackendOptions | null {
