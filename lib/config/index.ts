@@ -28,7 +28,7 @@ export interface PreparedConfig {
  */
 export function prepareConfig(options: PrepareConfigOptions = {}): PreparedConfig {
   const loaded = loadConfigLeniently(options);
-  let settings = deriveSettings(loaded.config, options.cwd);
+  let settings = deriveSettings(loaded.config, options.cwd, loaded.explicitKeys);
   const problems = [...loaded.problems];
   let warnings: string[] = [];
   try {

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Config } from './schema.js';
+import { parseListenAddr } from './formats.js';
 
 /** Values derived from the configuration that the rest of the system acts on. */
 export interface Settings {
@@ -16,19 +17,27 @@ export interface Settings {
   casRoot: string;
   /** Redis servers for Redlock ("host:port"). */
   redisAddrs: string[];
-  /** external_url with a scheme. */
+  /**
+   * Base URL for links: server.external_url with a scheme; when it was not
+   * configured, localhost on the configured listen port.
+   */
   externalUrl: string;
 }
 
 /** Backend names accepted in config and in move requests. */
 export const BACKEND_ALIASES: Record<string, 'cas' | 's3'> = { cas: 'cas', localfs: 'cas', s3: 's3' };
 
-/** Resolve derived settings (no validation beyond what is needed to derive them). */
-export function deriveSettings(config: Config, cwd = process.cwd()): Settings {
+/**
+ * Resolve derived settings (no validation beyond what is needed to derive
+ * them). `explicitKeys` are the keys set by the file or the environment.
+ */
+export function deriveSettings(config: Config, cwd = process.cwd(), explicitKeys: ReadonlySet<string> = new Set()): Settings {
   const metadataType = config.metadata_store.type === 'postgres' || (config.metadata_store.type === '' && config.metadata_store.dsn !== '') ? 'postgres' : 'embedded';
   const dlmType = config.dlm.type === 'redis' || (config.dlm.type === '' && metadataType === 'postgres') ? 'redis' : 'local';
   const dataDir = resolve(cwd, config.server.data_dir);
-  const external = config.server.external_url;
+  const port = parseListenAddr(config.server.listen_addr)?.port ?? 0;
+  // The default (localhost:8443) would point links at the wrong port when only listen_addr moved.
+  const external = explicitKeys.has('server.external_url') || port === 0 ? config.server.external_url : `localhost:${port}`;
   return {
     config,
     metadataType,

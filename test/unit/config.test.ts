@@ -108,6 +108,15 @@ describe('config', () => {
     expect(problems.every((p) => !p.includes('unknown key'))).to.equal(true);
   });
 
+  it('points link URLs at the listen port unless server.external_url is set', () => {
+    const moved = loadConfig({ cwd: tmp.dir, env: { CALLFS_SERVER_LISTEN_ADDR: ':9443' } });
+    expect(deriveSettings(moved.config, tmp.dir, moved.explicitKeys).externalUrl).to.equal('https://localhost:9443');
+    const set = loadConfig({ cwd: tmp.dir, env: { CALLFS_SERVER_LISTEN_ADDR: ':9443', CALLFS_SERVER_EXTERNAL_URL: 'files.example.com' } });
+    expect(deriveSettings(set.config, tmp.dir, set.explicitKeys).externalUrl).to.equal('https://files.example.com');
+    const plain = loadConfig({ cwd: tmp.dir, env: {} });
+    expect(deriveSettings(plain.config, tmp.dir, plain.explicitKeys).externalUrl).to.equal('https://localhost:8443');
+  });
+
   it('accepts a valid cluster configuration', () => {
     expect(problemsOf(cluster())).to.deep.equal([]);
   });

@@ -117,6 +117,10 @@ export async function makeExt4(file: string, options: { bytesPerInode: number; l
     '-b', '4096',
     // On metadata corruption stop writing rather than carry on.
     '-e', 'remount-ro',
+    // The file is new and sparse, so it already reads as zeros: zeroing the
+    // journal and inode tables would only allocate host space (517 MiB for a
+    // 64 GiB image, measured; 5 MiB without).
+    '-E', 'lazy_itable_init=1,lazy_journal_init=1',
     '-L', options.label,
     file,
   ]);
