@@ -6,7 +6,7 @@ import { redactConfig } from '../lib/config/validate.js';
 import { tlsFiles } from '../lib/config/embedded.js';
 import { createLogger } from '../lib/log/index.js';
 import { isCallfsError } from '../lib/errors.js';
-import { startCallfs } from './compose.js';
+import { startCallfs, type RunningCallfs } from './compose.js';
 import { casCommand } from './cas-admin.js';
 import { migrateDatabase } from '../lib/metadata/index.js';
 import { resolveCasMode } from '../lib/backends/cas/index.js';
@@ -34,33 +34,13 @@ async function serverCommand(opts: { config?: string }): Promise<void> {
   const { settings } = prepared;
   const logger = createLogger({ level: settings.config.log.level, format: settings.config.log.format });
   for (const warning of prepared.warnings) logger.warn(warning);
-  const running = await startCallfs({ settings, logger });
-  if (prepared.generatedApiKey !== null) {
-    const tls = tlsFiles(settings);
-    process.stdout.write(
-      [
-        '',
-        'CallFS generated an API key for user "admin" (uid 0) on this first start.',
-        `It is shown only now (it is kept, mode 0600, in ${settings.dataDir}/secrets.json):`,
-        '',
-        `    ${prepared.generatedApiKey}`,
-        '',
-        'Try it:',
-        `    curl --cacert ${tls.certFile} -H "Authorization: Bearer ${prepared.generatedApiKey}" ${running.url.replace('127.0.0.1', 'localhost')}/v1/directories/`,
-        '',
-      ].join('\n') + '\n',
-    );
-  }
-  logger.info({ url: running.url, metrics_port: running.metricsPort, metadata: settings.metadataType, locks: settings.dlmType, instance_id: settings.config.instance_discovery.instance_id }, 'CallFS is listening');
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(130);
-    }
-    stopping = true;
+  // Signals are handled from the start: one that arrives while the stores open and
+  // the images mount waits for start-up to finish, then shuts down cleanly (unmounting).
+  let running: RunningCallfs | null = null;
+  let stopping: string | null = null;
+  const shutDown = (server: RunningCallfs, signal: string): void => {
     logger.info({ signal }, 'shutting down');
-    running.close().then(
+    server.close().then(
       () => {
         logger.info('stopped');
         logger.flush?.();
@@ -72,8 +52,40 @@ async function serverCommand(opts: { config?: string }): Promise<void> {
       },
     );
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  const onSignal = (signal: string): void => {
+    if (stopping !== null) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    stopping = signal;
+    if (running !== null) shutDown(running, signal);
+    else logger.info({ signal }, 'stopping once start-up has finished');
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  const started = await startCallfs({ settings, logger });
+  running = started;
+  if (stopping !== null) {
+    shutDown(started, stopping);
+    return;
+  }
+  if (prepared.generatedApiKey !== null) {
+    const tls = tlsFiles(settings);
+    process.stdout.write(
+      [
+        '',
+        'CallFS generated an API key for user "admin" (uid 0) on this first start.',
+        `It is shown only now (it is kept, mode 0600, in ${settings.dataDir}/secrets.json):`,
+        '',
+        `    ${prepared.generatedApiKey}`,
+        '',
+        'Try it:',
+        `    curl --cacert ${tls.certFile} -H "Authorization: Bearer ${prepared.generatedApiKey}" ${started.url.replace('127.0.0.1', 'localhost')}/v1/directories/`,
+        '',
+      ].join('\n') + '\n',
+    );
+  }
+  logger.info({ url: started.url, metrics_port: started.metricsPort, metadata: settings.metadataType, locks: settings.dlmType, instance_id: settings.config.instance_discovery.instance_id }, 'CallFS is listening');
 }
 
 async function validateCommand(opts: { config?: string }): Promise<void> {
