@@ -66,7 +66,7 @@ describe('a server killed in the middle of uploads', function () {
       metadata_store: { dsn: db.dsn },
       dlm: { redis_addr: '127.0.0.1:6379' },
       auth: { users: TEST_USERS, internal_proxy_secret: 'proxy-secret-0123456789abcdef', single_use_link_secret: 'link-secret-0123456789abcdef' },
-      backend: { cas: { mode: 'loop', image_size: '1GiB', min_free_bytes: '64MiB', gc_interval: '0', scrub_interval: '0' } },
+      backend: { cas: { mode: 'loop', image_size: '1GiB', min_free_bytes: '64MiB', gc_grace: '1s', gc_interval: '0', scrub_interval: '0' } },
       log: { level: 'info' },
     }));
   });
@@ -113,15 +113,25 @@ describe('a server killed in the middle of uploads', function () {
     expect(blobFiles.length).to.be.greaterThanOrEqual(ackedBeforeKill.size);
     for (const file of blobFiles) expect(sha256(readFileSync(file)), file).to.equal(file.slice(file.lastIndexOf('/') + 1));
     for (const v of readdirSync(volumes)) expect(filesUnder(join(volumes, v, 'tmp')), `${v}/tmp`).to.deep.equal([]);
-    // Every indexed blob has its file, and every referenced blob is indexed.
+    // Every referenced blob is indexed and has its file. The index row is written just
+    // before the rename, so a kill in between leaves a row without a file: unreferenced,
+    // and removed by the collector once its grace period is over.
     const client = new pg.Client({ connectionString: db.dsn });
     await client.connect();
     try {
-      const indexed = (await client.query('SELECT sha256 FROM blobs')).rows.map((r: { sha256: string }) => r.sha256);
       const onDisk = new Set(blobFiles.map((f) => f.slice(f.lastIndexOf('/') + 1)));
-      for (const sha of indexed) expect(onDisk.has(sha), `indexed blob ${sha} has no file`).to.equal(true);
+      const rows = async (): Promise<{ sha256: string; ref_count: string }[]> => (await client.query('SELECT sha256, ref_count FROM blobs')).rows;
+      for (const row of await rows()) {
+        if (!onDisk.has(row.sha256)) expect(Number(row.ref_count), `indexed blob ${row.sha256} has no file but is referenced`).to.equal(0);
+      }
       const referenced = (await client.query("SELECT DISTINCT blob_id FROM inodes WHERE backend = 'cas'")).rows.map((r: { blob_id: string }) => r.blob_id);
-      for (const sha of referenced) expect(indexed, `referenced blob ${sha}`).to.include(sha);
+      for (const sha of referenced) {
+        expect(onDisk.has(sha), `referenced blob ${sha} has its file`).to.equal(true);
+        expect((await rows()).map((r) => r.sha256), `referenced blob ${sha} is indexed`).to.include(sha);
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await request(`${server.url}/v1/cas/gc`, { method: 'POST', token: KEYS.root })).status).to.equal(200);
+      for (const row of await rows()) expect(onDisk.has(row.sha256), `after collection, indexed blob ${row.sha256} has its file`).to.equal(true);
     } finally {
       await client.end();
     }
