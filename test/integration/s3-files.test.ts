@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { request, type TestResponse } from '../support/http.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
 import { clusterStack, embeddedStack } from '../support/stacks.js';
-import { startS3rver, type S3TestServer } from '../support/s3.js';
+import { startWithS3, type S3TestServer } from '../support/s3.js';
 
 const MiB = 1024 * 1024;
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
@@ -18,22 +18,13 @@ for (const stack of [embeddedStack, clusterStack]) describe(`files API on the S3
     call('PATCH', `/v1/files${path}`, { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
   const keys = (under = ''): Promise<string[]> => s3.keys(`data/${under}`);
 
+  let stopBoth: (() => Promise<void>) | undefined;
   before(async function () {
     await stack.require(this);
-    s3 = await startS3rver();
-    try {
-      server = await stack.start({ backend: { default_backend: 's3', ...s3.config({ s3_prefix: 'data' }) } });
-    } catch (err) {
-      await s3.remove();
-      throw err;
-    }
+    ({ s3, server, stop: stopBoth } = await startWithS3((s) => stack.start({ backend: { default_backend: 's3', ...s.config({ s3_prefix: 'data' }) } })));
   });
   after(async function () {
-    try {
-      await server?.stop();
-    } finally {
-      await s3?.remove();
-    }
+    await stopBoth?.();
   });
 
   it('stores 0-byte and 1-byte files as objects named after their paths', async function () {
@@ -176,21 +167,12 @@ describe('S3 configured, default_backend: cas', function () {
   let s3: S3TestServer;
   let server: TestServer;
 
+  let stopBoth: (() => Promise<void>) | undefined;
   before(async function () {
-    s3 = await startS3rver();
-    try {
-      server = await startTestServer({ backend: { default_backend: 'localfs', ...s3.config() } });
-    } catch (err) {
-      await s3.remove();
-      throw err;
-    }
+    ({ s3, server, stop: stopBoth } = await startWithS3((s) => startTestServer({ backend: { default_backend: 'localfs', ...s.config() } })));
   });
   after(async function () {
-    try {
-      await server?.stop();
-    } finally {
-      await s3?.remove();
-    }
+    await stopBoth?.();
   });
 
   it('puts new files on the CAS, and moves one to S3 and back on request', async function () {

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { request, type TestResponse } from '../support/http.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
-import { startS3rver, type S3TestServer } from '../support/s3.js';
+import { startWithS3, type S3TestServer } from '../support/s3.js';
 
 const MiB = 1024 * 1024;
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
@@ -24,21 +24,12 @@ describe('the S3 backend while S3 is down (s3rver stopped)', function () {
     expect(Number(res.headers['retry-after'])).to.be.above(0);
   }
 
+  let stopBoth: (() => Promise<void>) | undefined;
   before(async function () {
-    s3 = await startS3rver();
-    try {
-      server = await startTestServer({ backend: { default_backend: 's3', ...s3.config() } });
-    } catch (err) {
-      await s3.remove();
-      throw err;
-    }
+    ({ s3, server, stop: stopBoth } = await startWithS3((s) => startTestServer({ backend: { default_backend: 's3', ...s.config() } })));
   });
   after(async function () {
-    try {
-      await server?.stop();
-    } finally {
-      await s3?.remove();
-    }
+    await stopBoth?.();
   });
   afterEach(async function () {
     await s3.start();

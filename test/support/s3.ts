@@ -146,3 +146,29 @@ export async function startS3rver(bucket = `callfs-${randomBytes(4).toString('he
     },
   };
 }
+
+/**
+ * An s3rver and a CallFS server configured for it, started together: when the
+ * server fails to start the s3rver is removed, and stop() takes both down.
+ */
+export async function startWithS3<T extends { stop(): Promise<void> }>(startServer: (s3: S3TestServer) => Promise<T>): Promise<{ s3: S3TestServer; server: T; stop(): Promise<void> }> {
+  const s3 = await startS3rver();
+  let server: T;
+  try {
+    server = await startServer(s3);
+  } catch (err) {
+    await s3.remove();
+    throw err;
+  }
+  return {
+    s3,
+    server,
+    async stop() {
+      try {
+        await server.stop();
+      } finally {
+        await s3.remove();
+      }
+    },
+  };
+}
