@@ -9,7 +9,7 @@ import {
   MiB,
   blobFiles,
   eventually,
-  forceCleanRoot,
+  closeAndClean,
   loopDevicesUnder,
   makeTempRoot,
   mountsUnder,
@@ -35,12 +35,9 @@ describe('CAS images (loop mode)', function () {
   });
 
   afterEach(async function () {
-    try {
-      await cas?.backend.close();
-    } finally {
-      cas = undefined;
-      forceCleanRoot(root);
-    }
+    const closing = cas;
+    cas = undefined;
+    await closeAndClean(closing, root);
   });
 
   it('prepares the next image ahead of time, seals full ones, rolls over, and keeps states across a restart', async function () {
@@ -128,12 +125,9 @@ describe('CAS images (loop mode): retiring', function () {
   });
 
   afterEach(async function () {
-    try {
-      await cas?.backend.close();
-    } finally {
-      cas = undefined;
-      forceCleanRoot(root);
-    }
+    const closing = cas;
+    cas = undefined;
+    await closeAndClean(closing, root);
   });
 
   it('removes a sealed image once the collector has emptied it, and keeps the others', async function () {
@@ -166,12 +160,9 @@ describe('CAS images (dir mode)', function () {
   let cas: CasUnderTest | undefined;
 
   afterEach(async function () {
-    try {
-      await cas?.backend.close();
-    } finally {
-      cas = undefined;
-      forceCleanRoot(root);
-    }
+    const closing = cas;
+    cas = undefined;
+    await closeAndClean(closing, root);
   });
 
   it('keeps one active directory image with the same layout', async function () {

@@ -8,7 +8,7 @@ import {
   MiB,
   blobFiles,
   eventually,
-  forceCleanRoot,
+  closeAndClean,
   makeTempRoot,
   openCas,
   quarantineFiles,
@@ -63,12 +63,9 @@ for (const mode of ['loop', 'dir'] as const) {
     });
 
     afterEach(async function () {
-      try {
-        await cas?.backend.close();
-      } finally {
-        cas = undefined;
-        forceCleanRoot(root);
-      }
+      const closing = cas;
+      cas = undefined;
+      await closeAndClean(closing, root);
     });
 
     describe('dedup', function () {
