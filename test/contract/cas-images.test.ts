@@ -51,6 +51,10 @@ describe('CAS images (loop mode)', function () {
     expect(active?.mountPoint).to.equal(join(root, 'volumes', active?.id ?? ''));
     expect(active?.inodesTotal).to.equal(2048);
     expect(active?.allocatedBytes).to.be.lessThan(8 * MiB); // sparse: only ext4 metadata so far
+    // Loop devices in direct I/O mode: no second copy of every write in the host's page cache.
+    const devices = loopDevicesUnder(root);
+    expect(devices).to.have.length(2);
+    for (const device of devices) expect(readFileSync(`/sys/block/${device.slice('/dev/'.length)}/loop/dio`, 'utf8').trim(), device).to.equal('1');
 
     const bodies = Array.from({ length: 45 }, () => randomBytes(MiB));
     const ids: string[] = [];

@@ -2,7 +2,7 @@ import { mkdir, open, realpath, rm, rmdir, stat } from 'node:fs/promises';
 import type { Logger } from '../../log/index.js';
 import { errnoCode } from './fs-util.js';
 import { imageFile, volumeDir } from './layout.js';
-import { backingFileOf, detachLoop, listMounts, loopDevicesFor, makeExt4, mountAt, mountImage, trimMount, unmount } from './system.js';
+import { backingFileOf, detachLoop, enableDirectIo, listMounts, loopDevicesFor, makeExt4, mountAt, mountImage, trimMount, unmount } from './system.js';
 import type { CasMode } from './types.js';
 
 /**
@@ -40,6 +40,11 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** ext4 images in sparse files, loop-mounted under volumes/. */
 export function createLoopDriver(options: LoopDriverOptions): VolumeDriver {
   const { root, logger } = options;
+
+  function logMount(image: string, mounted: { device: string | null; directIo: boolean }): void {
+    if (mounted.directIo) logger.debug({ image, device: mounted.device }, 'CAS image mounted, loop device in direct I/O mode');
+    else logger.info({ image, device: mounted.device }, 'CAS image mounted; its loop device could not use direct I/O (writes go through the host page cache twice)');
+  }
 
   async function detachAll(file: string): Promise<void> {
     for (let attempt = 0; attempt < 20; attempt++) {
@@ -84,7 +89,7 @@ export function createLoopDriver(options: LoopDriverOptions): VolumeDriver {
       }
       await makeExt4(file, { bytesPerInode: options.bytesPerInode, label: id });
       await mkdir(dir, { recursive: true, mode: 0o750 });
-      await mountImage(file, dir);
+      logMount(id, await mountImage(file, dir));
     },
 
     async attach(id) {
@@ -101,7 +106,7 @@ export function createLoopDriver(options: LoopDriverOptions): VolumeDriver {
       if (mounted !== null) {
         // Left mounted by a crash: reuse it when it is this image.
         if ((await backingFileOf(mounted.source)) === real) {
-          logger.info({ image: id, device: mounted.source }, 'adopted existing mount of CAS image');
+          logger.info({ image: id, device: mounted.source, directIo: await enableDirectIo(mounted.source) }, 'adopted existing mount of CAS image');
           return;
         }
         throw new Error(`CAS image ${id}: ${dir} has ${mounted.source} mounted on it, not ${file}`);
@@ -120,7 +125,7 @@ export function createLoopDriver(options: LoopDriverOptions): VolumeDriver {
         await detachAll(file);
       }
       try {
-        await mountImage(file, dir);
+        logMount(id, await mountImage(file, dir));
       } catch (err) {
         throw new Error(`CAS image ${id} (${file}) failed to mount: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }

@@ -6,13 +6,19 @@ import { CallfsError, isCallfsError, unavailable } from '../../errors.js';
 import type { BlobRecord } from '../../metadata/types.js';
 import type { PutOptions, PutResult } from '../types.js';
 import type { CasContext } from './context.js';
-import { isFilesystemFailure, isNoSpace } from './fs-util.js';
+import { errnoCode, isFilesystemFailure, isNoSpace } from './fs-util.js';
 import type { Image } from './images.js';
 import { quarantineLocked } from './integrity.js';
 import { blobDir, blobPath, tmpDir } from './layout.js';
 
 /** Small request chunks are gathered into writes of about this size. */
-const WRITE_BATCH_BYTES = 256 * 1024;
+const WRITE_BATCH_BYTES = 1024 * 1024;
+/**
+ * Bytes written between background fdatasyncs of a large upload: the final
+ * flush (before the blob gets its name) then has little left to write out,
+ * instead of the whole file at once.
+ */
+const BACKGROUND_SYNC_BYTES = 16 * 1024 * 1024;
 
 export interface CasPutResult extends PutResult {
   /** The bytes were already stored; nothing new was written. */
@@ -63,50 +69,152 @@ interface Received {
   fh: FileHandle;
 }
 
-async function receive(body: Readable, tmp: string, options: PutOptions): Promise<Received> {
+/**
+ * Read the body into the temp file while hashing and counting. The body is
+ * consumed by 'data' events (no re-buffering): chunks are gathered into one
+ * write of about WRITE_BATCH_BYTES, and the next batch is received while that
+ * write runs (the body is paused only when a second batch is ready before the
+ * first is written). Large files are flushed in the background as they grow.
+ */
+function receive(body: Readable, tmp: string, options: PutOptions): Promise<Received> {
   const { signal, maxBytes } = options;
-  const hash = createHash('sha256');
-  let size = 0;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  let fh: FileHandle | null = null;
-  // Destroying the body makes the for-await below throw the signal's reason.
-  const onAbort = (): void => {
-    body.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-  };
-  signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    fh = await open(tmp, 'wx', 0o600);
-    for await (const chunk of body) {
-      const buf: Buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string | Uint8Array);
+  return new Promise<Received>((resolve, reject) => {
+    const hash = createHash('sha256');
+    let size = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let fh: FileHandle | null = null;
+    let opening = true;
+    let writing = false;
+    let ended = false;
+    let failure: unknown = null;
+    let unsynced = 0;
+    let syncing: Promise<void> | null = null;
+    let syncFailure: unknown = null;
+
+    const onAbort = (): void => {
+      fail(signal?.reason ?? new Error('aborted'));
+    };
+    const detach = (): void => {
+      signal?.removeEventListener('abort', onAbort);
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', fail);
+      body.off('close', onClose);
+    };
+    /** Settle once nothing is in flight on the file handle: the caller closes it. */
+    const settle = (): void => {
+      if (opening || writing) return;
+      if (syncing !== null) {
+        void syncing.then(settle);
+        return;
+      }
+      detach();
+      if (failure !== null) {
+        const handle = fh;
+        fh = null;
+        void (handle?.close().catch(() => undefined) ?? Promise.resolve()).then(() => reject(failure));
+        return;
+      }
+      if (syncFailure !== null) {
+        failure = syncFailure;
+        settle();
+        return;
+      }
+      resolve({ sha256: hash.digest('hex'), size, fh: fh as FileHandle });
+    };
+    function fail(err: unknown): void {
+      if (failure !== null) return;
+      failure = err;
+      body.destroy();
+      settle();
+    }
+    const backgroundSync = (handle: FileHandle): void => {
+      if (syncing !== null || unsynced < BACKGROUND_SYNC_BYTES) return;
+      unsynced = 0;
+      syncing = handle.datasync().then(
+        () => { syncing = null; },
+        (err: unknown) => { syncing = null; syncFailure ??= err; },
+      );
+    };
+    const flush = (): void => {
+      if (fh === null || writing || failure !== null) return;
+      if (pendingBytes === 0) {
+        if (ended) settle();
+        return;
+      }
+      const handle = fh;
+      const batch = pending;
+      const bytes = pendingBytes;
+      pending = [];
+      pendingBytes = 0;
+      writing = true;
+      writeAll(handle, batch).then(
+        () => {
+          writing = false;
+          unsynced += bytes;
+          backgroundSync(handle);
+          if (failure !== null) settle();
+          else if (ended || pendingBytes >= WRITE_BATCH_BYTES) flush();
+          else if (body.isPaused()) body.resume();
+        },
+        (err: unknown) => {
+          writing = false;
+          fail(err);
+        },
+      );
+    };
+    function onData(chunk: Buffer | string): void {
+      if (failure !== null) return;
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
       size += buf.length;
       if (maxBytes !== undefined && size > maxBytes) {
-        throw new CallfsError('PAYLOAD_TOO_LARGE', `upload exceeds the limit of ${maxBytes} bytes`);
+        fail(new CallfsError('PAYLOAD_TOO_LARGE', `upload exceeds the limit of ${maxBytes} bytes`));
+        return;
       }
       hash.update(buf);
       pending.push(buf);
       pendingBytes += buf.length;
-      if (pendingBytes >= WRITE_BATCH_BYTES) {
-        await writeAll(fh, pending);
-        pending = [];
-        pendingBytes = 0;
-      }
+      if (pendingBytes < WRITE_BATCH_BYTES) return;
+      if (writing || fh === null) body.pause();
+      else flush();
     }
-    signal?.throwIfAborted();
-    if (pendingBytes > 0) await writeAll(fh, pending);
-    // Read-only once complete: blobs are immutable.
-    await fh.chmod(0o400);
-    const handle = fh;
-    fh = null;
-    // Not flushed yet: a duplicate is dropped without paying for the flush.
-    return { sha256: hash.digest('hex'), size, fh: handle };
-  } catch (err) {
-    body.destroy();
-    if (fh !== null) await fh.close().catch(() => undefined);
-    throw err;
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-  }
+    function onEnd(): void {
+      if (signal?.aborted === true) {
+        fail(signal.reason);
+        return;
+      }
+      ended = true;
+      flush();
+    }
+    function onClose(): void {
+      if (!ended) fail(new Error('the upload stream closed before its end'));
+    }
+
+    if (signal?.aborted === true) {
+      opening = false;
+      fail(signal.reason);
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', fail);
+    body.once('close', onClose);
+    // Created read-only (blobs are immutable); the descriptor still writes.
+    open(tmp, 'wx', 0o400).then(
+      (handle) => {
+        opening = false;
+        fh = handle;
+        if (failure !== null) settle();
+        else if (ended || pendingBytes >= WRITE_BATCH_BYTES) flush();
+      },
+      (err: unknown) => {
+        opening = false;
+        fail(err);
+      },
+    );
+  });
 }
 
 async function writeAll(fh: FileHandle, buffers: Buffer[]): Promise<void> {
@@ -157,8 +265,7 @@ async function finalize(ctx: CasContext, image: Image, tmp: string, received: Re
     // file (collected later), never a file no index knows about (leaked).
     const row = await record(image.id);
     const dir = blobDir(image.volume, sha256);
-    const firstCreated = await mkdir(dir, { recursive: true, mode: 0o750 });
-    await rename(tmp, blobPath(image.volume, sha256));
+    const firstCreated = await renameIntoPlace(tmp, dir, blobPath(image.volume, sha256));
     ctx.locator.remember(sha256, image);
     await ctx.syncer.sync(dirsToFlush(dir, firstCreated));
     if (row.quarantined) {
@@ -167,6 +274,23 @@ async function finalize(ctx: CasContext, image: Image, tmp: string, received: Re
     }
     return { id: sha256, sha256, size, deduplicated: false };
   });
+}
+
+/**
+ * Rename the temp file to its blob name, creating the fan-out directories
+ * only when the rename says they are missing (they exist for nearly every
+ * put). Returns the first directory created, as mkdir -p does.
+ */
+async function renameIntoPlace(tmp: string, dir: string, target: string): Promise<string | undefined> {
+  try {
+    await rename(tmp, target);
+    return undefined;
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
+  const firstCreated = await mkdir(dir, { recursive: true, mode: 0o750 });
+  await rename(tmp, target);
+  return firstCreated;
 }
 
 /** The blob's directory, plus the parents of any directory mkdir just created. */
