@@ -19,6 +19,11 @@ export interface TransactionQueryable extends Queryable {
   exec(sql: string): Promise<void>;
 }
 
+export interface TransactionOptions {
+  /** SQL without parameters run right after BEGIN (one round trip with it on Postgres). */
+  begin?: string;
+}
+
 /** Callbacks of a LISTEN subscription. */
 export interface ListenHandlers {
   /** One notification payload on the channel. */
@@ -48,8 +53,10 @@ export interface SqlDriver extends Queryable {
   /**
    * Run `fn` inside one transaction on one connection: COMMIT when it resolves,
    * ROLLBACK when it throws. Transactions never interleave their statements.
+   * `options.begin`: statements without parameters to run first, in the same
+   * round trip as BEGIN where the driver can (a lock every caller takes).
    */
-  transaction<T>(fn: (tx: TransactionQueryable) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: TransactionQueryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * Subscribe to a notification channel on a dedicated connection that
    * reconnects by itself. Absent when notifications cannot reach other

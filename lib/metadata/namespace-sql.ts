@@ -1,5 +1,5 @@
 import { CallfsError, notFound } from '../errors.js';
-import { ancestorsOf, assertCanonical, baseName, isWithin } from '../paths.js';
+import { ancestorsOf, assertCanonical, baseName, isWithin, parentOf } from '../paths.js';
 import type { Queryable } from './driver.js';
 import { ENTRY_COLUMNS, toEntry } from './rows.js';
 import { lockNamespace, type TxState } from './tx-state.js';
@@ -101,8 +101,10 @@ export async function createEntry(q: Queryable, state: TxState, entry: NewEntry,
   assertNewEntry(entry);
   if (options.parents !== undefined) assertAttributes(options.parents);
   if (entry.path === '/') throw alreadyExists('/');
+  // A parent read before this transaction held the lock may have moved since: read it again.
+  const known = state.namespaceLock !== 'none' && options.parent?.type === 'directory' && options.parent.path === parentOf(entry.path) ? options.parent : null;
   await lockNamespace(q, state, 'shared');
-  const parent = await ensureParent(q, entry.path, options.parents);
+  const parent = known ?? (await ensureParent(q, entry.path, options.parents));
   const rows = await q.query(
     `INSERT INTO inodes (path, parent_id, name, depth, type, size, mode, uid, gid, mtime, backend, instance_id, blob_id, etag)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10::timestamptz, now()), $11, $12, $13, $14)

@@ -3,7 +3,7 @@ import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { CallfsError } from '../errors.js';
-import type { Row, SqlDriver, TransactionQueryable } from './driver.js';
+import type { Row, SqlDriver, TransactionOptions, TransactionQueryable } from './driver.js';
 
 export interface PgliteDriverOptions {
   /** Directory owned by the store: the database lives in `pgdata/` below it. */
@@ -51,19 +51,20 @@ export async function createPgliteDriver(options: PgliteDriverOptions): Promise<
       return (await db.query<R>(sql, params as unknown[])).rows;
     },
 
-    async transaction<T>(fn: (tx: TransactionQueryable) => Promise<T>): Promise<T> {
+    async transaction<T>(fn: (tx: TransactionQueryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
       assertOutsideTransaction();
       return db.transaction((pgTx) =>
-        inTransaction.run(true, () =>
-          fn({
+        inTransaction.run(true, async () => {
+          if (options.begin !== undefined) await pgTx.exec(options.begin);
+          return fn({
             async query<R extends Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
               return (await pgTx.query<R>(sql, params as unknown[])).rows;
             },
             async exec(sql: string): Promise<void> {
               await pgTx.exec(sql);
             },
-          }),
-        ),
+          });
+        }),
       );
     },
 

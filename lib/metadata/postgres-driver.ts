@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Logger } from '../log/index.js';
 import { describeDsn, isConnectionError } from './db-errors.js';
-import type { ListenHandlers, ListenSubscription, Row, SqlDriver, TransactionQueryable } from './driver.js';
+import type { ListenHandlers, ListenSubscription, Row, SqlDriver, TransactionOptions, TransactionQueryable } from './driver.js';
 
 export interface PostgresDriverOptions {
   /** postgres:// URL or key=value connection string. */
@@ -27,6 +27,27 @@ const LISTEN_SYNC_TIMEOUT_MS = 1000;
  * A driver over a pg Pool. The pool drops broken connections and opens new
  * ones on demand, so it recovers by itself when the database comes back.
  */
+/** Most distinct statement texts given a name (their set is fixed by the code; the cap guards against a leak). */
+const MAX_NAMED_STATEMENTS = 512;
+const statementNames = new Map<string, string>();
+
+/**
+ * A parameterised statement as a named one: each connection parses and plans
+ * it once (on first use) and then only binds and executes it, instead of
+ * parsing every time. Statements without parameters stay unnamed.
+ */
+function prepared(text: string, params: readonly unknown[]): pg.QueryConfig {
+  const values = params as unknown[];
+  if (values.length === 0) return { text, values };
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    if (statementNames.size >= MAX_NAMED_STATEMENTS) return { text, values };
+    name = `callfs_${statementNames.size + 1}`;
+    statementNames.set(text, name);
+  }
+  return { name, text, values };
+}
+
 export function createPostgresDriver(options: PostgresDriverOptions): SqlDriver {
   const { logger } = options;
   const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
@@ -52,17 +73,17 @@ export function createPostgresDriver(options: PostgresDriverOptions): SqlDriver 
     description: describeDsn(options.dsn),
 
     async query<R extends Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
-      const result = await pool.query(sql, params as unknown[]);
+      const result = await pool.query(prepared(sql, params));
       return result.rows as R[];
     },
 
-    async transaction<T>(fn: (tx: TransactionQueryable) => Promise<T>): Promise<T> {
+    async transaction<T>(fn: (tx: TransactionQueryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
       const client = await pool.connect();
       let open = true;
       const tx: TransactionQueryable = {
         async query<R extends Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
           if (!open) throw new Error('the transaction is already finished');
-          return (await client.query(sql, params as unknown[])).rows as R[];
+          return (await client.query(prepared(sql, params))).rows as R[];
         },
         async exec(sql: string): Promise<void> {
           if (!open) throw new Error('the transaction is already finished');
@@ -70,7 +91,8 @@ export function createPostgresDriver(options: PostgresDriverOptions): SqlDriver 
         },
       };
       try {
-        await client.query('BEGIN');
+        // A simple-protocol script: BEGIN and the opening statements travel together.
+        await client.query(options.begin === undefined ? 'BEGIN' : `BEGIN; ${options.begin}`);
       } catch (err) {
         client.release(err instanceof Error ? err : true);
         throw err;

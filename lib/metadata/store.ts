@@ -10,7 +10,7 @@ import type { Invalidator, PendingDelivery } from './invalidation.js';
 import * as listing from './listing-sql.js';
 import * as ns from './namespace-sql.js';
 import { plainEntry } from './rows.js';
-import { newTxState, type TxState } from './tx-state.js';
+import { namespaceLockSql, newTxState, type TxState } from './tx-state.js';
 import type { Entry, MetadataOps, MetadataStore } from './types.js';
 
 /** What both factories hand to createStore. */
@@ -65,16 +65,19 @@ export function createStore(parts: StoreParts): MetadataStore {
   }
 
   /** One transaction with invalidation around its commit. */
-  async function inTransaction<T>(fn: (q: Queryable, state: TxState) => Promise<T>): Promise<T> {
-    const state = newTxState();
+  async function inTransaction<T>(fn: (q: Queryable, state: TxState) => Promise<T>, namespaceLock?: 'shared'): Promise<T> {
+    const state = newTxState(namespaceLock);
     let pending: PendingDelivery | null = null;
     let committed = false;
     try {
-      const result = await driver.transaction(async (q) => {
-        const value = await fn(q, state);
-        pending = await invalidator.beforeCommit(q, state.invalidations);
-        return value;
-      });
+      const result = await driver.transaction(
+        async (q) => {
+          const value = await fn(q, state);
+          pending = await invalidator.beforeCommit(q, state.invalidations);
+          return value;
+        },
+        namespaceLock === undefined ? {} : { begin: namespaceLockSql(namespaceLock) },
+      );
       committed = true;
       return result;
     } finally {
@@ -176,7 +179,7 @@ export function createStore(parts: StoreParts): MetadataStore {
     createLink: (link) => instrument('createLink', () => blobs.createLink(driver, link)),
     getLink: (id) => instrument('getLink', () => blobs.getLink(driver, id)),
     consumeLink: (id, now) => instrument('consumeLink', () => blobs.consumeLink(driver, id, now)),
-    transaction: (fn) => {
+    transaction: (fn, options = {}) => {
       // What the caller's function throws is the caller's business: rethrown as is, after the rollback.
       const fromCaller = new WeakSet<object>();
       return instrument(
@@ -189,7 +192,7 @@ export function createStore(parts: StoreParts): MetadataStore {
               if (typeof err === 'object' && err !== null) fromCaller.add(err);
               throw err;
             }
-          }),
+          }, options.namespaceLock),
         (err) => typeof err === 'object' && err !== null && fromCaller.has(err),
       );
     },

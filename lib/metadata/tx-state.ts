@@ -15,8 +15,8 @@ export interface TxState {
   invalidations: Invalidations;
 }
 
-export function newTxState(): TxState {
-  return { namespaceLock: 'none', invalidations: { exact: new Set(), subtree: new Set() } };
+export function newTxState(namespaceLock: TxState['namespaceLock'] = 'none'): TxState {
+  return { namespaceLock, invalidations: { exact: new Set(), subtree: new Set() } };
 }
 
 export function hasInvalidations(inv: Invalidations): boolean {
@@ -45,7 +45,14 @@ const LOCK_NAMESPACE = 2;
  */
 export async function lockNamespace(q: Queryable, state: TxState, mode: 'shared' | 'exclusive'): Promise<void> {
   if (state.namespaceLock === 'exclusive' || state.namespaceLock === mode) return;
-  const fn = mode === 'exclusive' ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared';
-  await q.query(`SELECT ${fn}($1, $2)`, [LOCK_CLASS, LOCK_NAMESPACE]);
+  await q.query(namespaceLockSql(mode));
   state.namespaceLock = mode;
+}
+
+/**
+ * The statement taking the namespace lock (constants only, so that it can
+ * open a transaction in BEGIN's round trip: see MetadataStore.transaction).
+ */
+export function namespaceLockSql(mode: 'shared' | 'exclusive'): string {
+  return `SELECT ${mode === 'exclusive' ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared'}(${LOCK_CLASS}, ${LOCK_NAMESPACE})`;
 }

@@ -71,6 +71,12 @@ export interface CreateOptions {
    * mode/uid/gid. When absent, a missing parent is FILE_NOT_FOUND.
    */
   parents?: { mode: number; uid: number; gid: number };
+  /**
+   * The parent directory as read in this transaction after it took the
+   * namespace lock (`transaction(fn, { namespaceLock: 'shared' })`): it is not
+   * read again. Ignored anywhere else.
+   */
+  parent?: Entry;
 }
 
 /** Fields that `update` may change. `ctime`/`updatedAt`/`version` move by themselves. */
@@ -225,8 +231,13 @@ export interface MetadataOps {
 
 /** The store itself. */
 export interface MetadataStore extends MetadataOps {
-  /** Run `fn` in one database transaction; its writes commit together or not at all. */
-  transaction<T>(fn: (tx: MetadataOps) => Promise<T>): Promise<T>;
+  /**
+   * Run `fn` in one database transaction; its writes commit together or not at all.
+   * `namespaceLock: 'shared'` takes the namespace lock (held by every create and
+   * move) with BEGIN, before `fn` reads anything: what `fn` then reads of the
+   * parent directories stays valid for its creates (see CreateOptions.parent).
+   */
+  transaction<T>(fn: (tx: MetadataOps) => Promise<T>, options?: { namespaceLock?: 'shared' }): Promise<T>;
 
   /** Blobs of `instanceId` with zero references untouched since `olderThan` (for the collector). */
   listCollectableBlobs(instanceId: string, olderThan: Date, limit: number): Promise<BlobRecord[]>;
