@@ -33,7 +33,7 @@ function groupFor(user: User, parent: Entry | undefined): number {
  * Checks of a file write against the namespace as it is now. Run before the
  * body is read (to refuse early) and again under the lock (to decide).
  */
-async function inspectWrite(ops: MetadataOps, user: User, path: string, options: WriteFileOptions): Promise<{ existing: Entry | null; parent: Entry | undefined; parentExists: boolean }> {
+async function inspectWrite(ops: MetadataOps, user: User, path: string, options: WriteFileOptions): Promise<{ existing: Entry | null; parent: Entry | undefined }> {
   if (path === '/') throw new CallfsError('IS_A_DIRECTORY', 'the root is a directory');
   const r = await resolve(ops, user, path);
   const parent = r.ancestors[r.ancestors.length - 1];
@@ -44,18 +44,18 @@ async function inspectWrite(ops: MetadataOps, user: User, path: string, options:
     if (options.mustCreate) throw new CallfsError('FILE_ALREADY_EXISTS', `file exists: ${path}`);
     checkPreconditions(r.entry, options);
     assertAccess(user, { ...r.entry, path }, 'w');
-    return { existing: r.entry, parent, parentExists: r.parentExists };
+    return { existing: r.entry, parent };
   }
   if (options.ifMatch !== undefined) throw new CallfsError('PRECONDITION_FAILED', 'If-Match given but the file does not exist');
   // Creating the entry (and any missing ancestors) writes into the deepest existing directory.
   if (parent !== undefined) assertAccess(user, { ...parent, path: parent.path }, 'w');
-  return { existing: null, parent, parentExists: r.parentExists };
+  return { existing: null, parent };
 }
 
 async function commitWrite(deps: EngineDeps, user: User, path: string, options: WriteFileOptions, backend: BackendType, stored: PutResult, signal: AbortSignal): Promise<WriteResult> {
   // The namespace lock comes with BEGIN, so the parent read here is the one the create inserts under.
   return deps.store.transaction(async (tx) => {
-    const { existing, parent, parentExists } = await inspectWrite(tx, user, path, options);
+    const { existing, parent } = await inspectWrite(tx, user, path, options);
     const content = {
       size: stored.size,
       backend,
@@ -73,7 +73,7 @@ async function commitWrite(deps: EngineDeps, user: User, path: string, options: 
     const gid = groupFor(user, parent);
     const entry = await tx.create(
       { path, type: 'file', mode: options.mode ?? DEFAULT_FILE_MODE, uid: user.uid, gid, ...content },
-      { parents: { mode: DEFAULT_DIR_MODE, uid: user.uid, gid }, ...(parentExists && parent !== undefined ? { parent } : {}) },
+      { parents: { mode: DEFAULT_DIR_MODE, uid: user.uid, gid }, ...(parent === undefined ? {} : { parent }) },
     );
     stopUnlessCommitted(signal, backend);
     return { entry, created: true };

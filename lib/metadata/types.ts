@@ -74,7 +74,8 @@ export interface CreateOptions {
   /**
    * The parent directory as read in this transaction after it took the
    * namespace lock (`transaction(fn, { namespaceLock: 'shared' })`): it is not
-   * read again. Ignored anywhere else.
+   * read again. Ignored outside such a transaction, and when it is not the
+   * entry's parent (a deeper ancestor: the missing ones are created).
    */
   parent?: Entry;
 }
