@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /**
  * The Backend contract: where file bytes live. One contract for the loop-image
@@ -51,6 +51,19 @@ export interface OpenResult {
   size: number;
   /** The bytes (of the range when one was given). The caller consumes or destroys it. */
   stream: Readable;
+}
+
+/**
+ * A stream that can instead write itself into an HTTP response and end it,
+ * reusing its buffers (the CAS reader). Only for a stream nobody has read; on
+ * failure the response is destroyed and `onError` told.
+ */
+export interface DirectSend {
+  sendTo(dest: Writable, onError: (err: Error) => void): void;
+}
+
+export function canSendDirect(stream: Readable): stream is Readable & DirectSend {
+  return typeof (stream as Partial<DirectSend>).sendTo === 'function';
 }
 
 export interface BlobStat {

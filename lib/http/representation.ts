@@ -1,8 +1,10 @@
 import mime from 'mime-types';
 import type { Context } from 'koa';
+import type { Readable } from 'node:stream';
 import type { Entry } from '../metadata/types.js';
-import type { ByteRange } from '../backends/types.js';
+import { canSendDirect, type ByteRange } from '../backends/types.js';
 import { CallfsError } from '../errors.js';
+import type { RequestState } from './state.js';
 
 /** Resolves a uid to a user name for display (falls back to the number). */
 export type NameOf = (uid: number) => string;
@@ -101,4 +103,26 @@ export function writePreconditions(ctx: Context): { ifMatch?: string; ifUnmodifi
   const ius = Date.parse(ctx.get('if-unmodified-since'));
   if (!Number.isNaN(ius)) out.ifUnmodifiedSince = new Date(ius);
   return out;
+}
+
+/**
+ * A file's bytes as the response body, `length` bytes long; status and the
+ * other headers are set before. A CAS read writes itself into the response
+ * with reused buffers, outside Koa's response handling; any other stream (S3,
+ * a peer's response) is piped by Koa. Either way a failure after the headers
+ * went out breaks the transfer rather than ending it cleanly.
+ */
+export function sendContent(ctx: Context, stream: Readable, length: number): void {
+  if (!canSendDirect(stream)) {
+    ctx.body = stream;
+    ctx.length = length;
+    return;
+  }
+  ctx.length = length;
+  ctx.respond = false;
+  const state = ctx.state as RequestState;
+  stream.sendTo(ctx.res, (err) => {
+    if (state.signal?.aborted === true) state.log.debug({ err }, 'response body stopped: the client went away');
+    else state.log.warn({ err }, 'response body failed after the headers were sent');
+  });
 }

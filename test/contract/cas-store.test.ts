@@ -1,7 +1,9 @@
-import { openSync, closeSync, readSync, writeSync } from 'node:fs';
+import { openSync, closeSync, readdirSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { Writable, type Readable } from 'node:stream';
 import { expect } from 'chai';
+import { canSendDirect, type DirectSend } from '../../lib/backends/types.js';
 import { loopMountsAvailable, requireComponent } from '../support/services.js';
 import {
   INSTANCE_ID,
@@ -36,6 +38,49 @@ const blobFileOf = (root: string, sha: string): string => {
   if (file === undefined) throw new Error(`no file for ${sha}`);
   return file;
 };
+
+/**
+ * A slow writer, as a socket under backpressure is: each write completes a
+ * few ms later, and the chunk is checked then to be what it was when it was
+ * written (the writer may keep referring to it until its callback).
+ */
+class SlowCheckingSink extends Writable {
+  readonly received: Buffer[] = [];
+  changedBeforeDone = 0;
+  constructor(private readonly delayMs: number) {
+    super({ highWaterMark: 16 * 1024 });
+  }
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    const atWrite = sha256Hex(chunk);
+    setTimeout(() => {
+      if (sha256Hex(chunk) !== atWrite) this.changedBeforeDone++;
+      this.received.push(Buffer.from(chunk));
+      callback();
+    }, this.delayMs);
+  }
+}
+
+const direct = (stream: Readable): Readable & DirectSend => {
+  if (!canSendDirect(stream)) expect.fail('a CAS read stream can send itself');
+  return stream;
+};
+
+/** Resolves when the sink finished (true) or closed without finishing (false). */
+const outcomeOf = (sink: Writable): Promise<boolean> =>
+  new Promise((resolve) => {
+    sink.once('finish', () => resolve(true));
+    sink.once('close', () => resolve(sink.writableFinished));
+  });
+
+/** How many of this process's file descriptors are open on `path`. */
+const fdsOn = (path: string): number =>
+  readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === path;
+    } catch {
+      return false;
+    }
+  }).length;
 
 const codeOf = (err: unknown): unknown => (err as { code?: unknown } | undefined)?.code;
 
@@ -82,6 +127,80 @@ for (const mode of ['loop', 'dir'] as const) {
         const dedups = ops.values.find((v) => v.labels.operation === 'put' && v.labels.outcome === 'dedup')?.value;
         expect(dedups).to.equal(49);
         expect((await readAll((await cas.open(sha)).stream)).equals(data)).to.equal(true);
+      });
+    });
+
+    describe('sendTo (how HTTP responses are served)', function () {
+      it('writes several blobs at once through slow writers, byte-exact, never touching a buffer before its write is done', async function () {
+        const { backend: cas } = backend();
+        const blobs = [randomBytes(3 * MiB + 517), randomBytes(2 * MiB), randomBytes(70_000)];
+        const ids = await Promise.all(blobs.map(async (data) => (await cas.put(streamOf(data))).id));
+        // Two rounds: the second runs on buffers the first gave back.
+        for (let round = 0; round < 2; round++) {
+          const sinks = blobs.map(() => new SlowCheckingSink(3));
+          const errors: Error[] = [];
+          const opened = await Promise.all(ids.map((id) => cas.open(id, { sha256: id })));
+          const outcomes = sinks.map(outcomeOf);
+          opened.forEach((o, i) => direct(o.stream).sendTo(sinks[i]!, (err) => errors.push(err)));
+          expect(await Promise.all(outcomes)).to.deep.equal([true, true, true]);
+          expect(errors).to.deep.equal([]);
+          sinks.forEach((sink, i) => {
+            expect(sink.changedBeforeDone, `round ${round}, blob ${i}: chunks changed before their write was done`).to.equal(0);
+            expect(Buffer.concat(sink.received).equals(blobs[i]!), `round ${round}, blob ${i}`).to.equal(true);
+          });
+        }
+      });
+
+      it('sends a range, and a 0-byte blob, and closes the file each time', async function () {
+        const { backend: cas } = backend();
+        const data = randomBytes(2 * MiB + 3);
+        const { id } = await cas.put(streamOf(data));
+        const { id: empty } = await cas.put(streamOf(Buffer.alloc(0)));
+        const ranged = new SlowCheckingSink(1);
+        const opened = await cas.open(id, { range: { start: MiB - 1, end: 2 * MiB + 1 } });
+        const rangedDone = outcomeOf(ranged);
+        direct(opened.stream).sendTo(ranged, (err) => expect.fail(String(err)));
+        expect(await rangedDone).to.equal(true);
+        expect(Buffer.concat(ranged.received).equals(data.subarray(MiB - 1, 2 * MiB + 2))).to.equal(true);
+
+        const none = new SlowCheckingSink(1);
+        const noneDone = outcomeOf(none);
+        direct((await cas.open(empty, { sha256: empty })).stream).sendTo(none, (err) => expect.fail(String(err)));
+        expect(await noneDone).to.equal(true);
+        expect(none.received).to.deep.equal([]);
+        await eventually(async () => fdsOn(blobFileOf(root, id)) + fdsOn(blobFileOf(root, empty)) === 0, 2000, 'blob files closed');
+      });
+
+      it('breaks the transfer on flipped bytes: the writer is destroyed, never finished, and never gets the last chunk', async function () {
+        const { backend: cas } = backend();
+        const data = randomBytes(3 * MiB);
+        const { id } = await cas.put(streamOf(data));
+        flipByte(blobFileOf(root, id), data.length - 10);
+        const sink = new SlowCheckingSink(1);
+        const errors: unknown[] = [];
+        const done = outcomeOf(sink);
+        direct((await cas.open(id, { sha256: id })).stream).sendTo(sink, (err) => errors.push(err));
+        expect(await done, 'the writer must not be ended cleanly').to.equal(false);
+        expect(sink.destroyed).to.equal(true);
+        expect(errors.map(codeOf)).to.deep.equal(['INTEGRITY_ERROR']);
+        expect(Buffer.concat(sink.received).length).to.be.at.most(2 * MiB);
+      });
+
+      it('stops reading and closes the file when the writer goes away first', async function () {
+        const { backend: cas } = backend();
+        const data = randomBytes(4 * MiB);
+        const { id } = await cas.put(streamOf(data));
+        const sink = new SlowCheckingSink(2);
+        const opened = await cas.open(id, { sha256: id });
+        expect(fdsOn(blobFileOf(root, id))).to.equal(1);
+        const closed = new Promise((resolve) => opened.stream.once('close', resolve));
+        sink.once('drain', () => sink.destroy());
+        const errors: unknown[] = [];
+        direct(opened.stream).sendTo(sink, (err) => errors.push(err));
+        await closed;
+        expect(errors).to.deep.equal([]);
+        expect(sink.received.length).to.be.lessThan(4);
+        await eventually(async () => fdsOn(blobFileOf(root, id)) === 0, 2000, 'blob file closed');
       });
     });
 

@@ -1,10 +1,24 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
+import https from 'node:https';
 import { request, type TestResponse } from '../support/http.js';
 import { KEYS, type TestServer } from '../support/callfs.js';
 import { clusterStack, embeddedStack, type Stack } from '../support/stacks.js';
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+
+/** A GET that hangs up after its first chunk of body; resolves with how many bytes it saw. */
+function hangUpAfterFirstChunk(url: string, token: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { rejectUnauthorized: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      res.once('data', (chunk: Buffer) => {
+        req.destroy();
+        resolve(chunk.length);
+      });
+    });
+    req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
+  });
+}
 
 for (const stack of [embeddedStack, clusterStack]) {
   describe(`files API — ${stack.name}`, function () {
@@ -39,6 +53,24 @@ for (const stack of [embeddedStack, clusterStack]) {
         expect(got.headers['accept-ranges']).to.equal('bytes');
         expect(got.headers['last-modified']).to.be.a('string');
         expect(got.headers['content-type']).to.equal('application/octet-stream');
+      });
+
+      it('serves many multi-MiB files at once byte-exact, while other clients hang up mid-transfer', async () => {
+        const files = [randomBytes(3 * 1024 * 1024 + 101), randomBytes(2 * 1024 * 1024), randomBytes(1024 * 1024 - 1), randomBytes(5000)];
+        for (const [i, body] of files.entries()) expect((await call('PUT', `/v1/files/many/${i}.bin`, { body })).status).to.equal(201);
+        for (let round = 0; round < 2; round++) {
+          const gets = files.flatMap((_, i) => [0, 1, 2].map(() => call('GET', `/v1/files/many/${i}.bin`).then((res) => ({ i, res }))));
+          const ranged = call('GET', '/v1/files/many/0.bin', { headers: { range: 'bytes=1048570-2097160' } });
+          const hangUps = [0, 1].map((i) => hangUpAfterFirstChunk(`${server.url}/v1/files/many/${i}.bin`, KEYS.alice));
+          for (const { i, res } of await Promise.all(gets)) {
+            expect(res.status).to.equal(200);
+            expect(sha256(res.body), `file ${i}, round ${round}`).to.equal(sha256(files[i]!));
+          }
+          const part = await ranged;
+          expect(part.status).to.equal(206);
+          expect(part.body.equals(files[0]!.subarray(1048570, 2097161))).to.equal(true);
+          for (const seen of await Promise.all(hangUps)) expect(seen).to.be.greaterThan(0);
+        }
       });
 
       it('stores 0-byte and 1-byte files', async () => {

@@ -2,6 +2,7 @@ import { mkdir, realpath } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { CallfsError, isCallfsError, unavailable } from '../../errors.js';
 import type { BackendCallOptions, BlobStat, OpenOptions, OpenResult, PutOptions, PutResult } from '../types.js';
+import { BufferPool } from './buffer-pool.js';
 import { collectGarbage } from './collector.js';
 import type { CasContext } from './context.js';
 import { DirSyncer } from './group-sync.js';
@@ -30,6 +31,9 @@ const DEFAULTS = {
   scrubIntervalMs: 24 * 60 * 60 * 1000,
   readChunkBytes: MiB,
 };
+
+/** At most this much memory stays in idle read buffers between requests. */
+const IDLE_READ_BUFFER_BYTES = 16 * MiB;
 
 /** How long close() lets in-flight puts finish before unmounting. */
 const CLOSE_DRAIN_MS = 10_000;
@@ -78,7 +82,7 @@ export async function createCasBackend(options: CasBackendOptions): Promise<CasB
       syncer: new DirSyncer(options.groupCommit ?? true),
       logger,
       metrics: options.metrics,
-      readChunkBytes: positive('readChunkBytes', options.readChunkBytes ?? DEFAULTS.readChunkBytes, 4096),
+      readBuffers: new BufferPool(positive('readChunkBytes', options.readChunkBytes ?? DEFAULTS.readChunkBytes, 4096), IDLE_READ_BUFFER_BYTES),
       background: new Set(),
     };
     const backend = new LoopImageCasBackend(ctx, mode, lock, {

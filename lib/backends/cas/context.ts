@@ -1,5 +1,6 @@
 import type { Logger } from '../../log/index.js';
 import type { Metrics } from '../../metrics/index.js';
+import type { BufferPool } from './buffer-pool.js';
 import type { DirSyncer } from './group-sync.js';
 import type { ImageSet } from './images.js';
 import type { KeyedMutex } from './keyed-mutex.js';
@@ -19,7 +20,8 @@ export interface CasContext {
   syncer: DirSyncer;
   logger: Logger;
   metrics: Metrics;
-  readChunkBytes: number;
+  /** Read buffers, of the read chunk size (BlobReadStream.sendTo reuses them). */
+  readBuffers: BufferPool;
   /** Work started outside any call (quarantine after a failed read); close() waits for it. */
   background: Set<Promise<unknown>>;
 }

@@ -73,6 +73,13 @@ export class BlobLocator {
     return false;
   }
 
+  /** Where the cache last saw the blob (not probed: the caller opens it and falls back to find on ENOENT). */
+  cached(sha256: string): { image: Image; path: string } | null {
+    const id = this.cache.get(sha256);
+    const image = id === undefined ? undefined : this.images.get(id);
+    return image === undefined ? null : { image, path: blobPath(image.volume, sha256) };
+  }
+
   remember(sha256: string, image: Image): void {
     this.cache.set(sha256, image.id);
   }

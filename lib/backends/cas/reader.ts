@@ -1,9 +1,10 @@
 import { createHash, type Hash } from 'node:crypto';
 import { close, fstat, open, read } from 'node:fs';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { CallfsError } from '../../errors.js';
-import type { OpenOptions, OpenResult } from '../types.js';
+import type { DirectSend, OpenOptions, OpenResult } from '../types.js';
+import type { BufferPool } from './buffer-pool.js';
 import type { CasContext } from './context.js';
 import { errnoCode } from './fs-util.js';
 import type { Image } from './images.js';
@@ -20,7 +21,8 @@ export interface BlobReadStreamOptions {
   start: number;
   /** One past the last byte to read. */
   end: number;
-  chunkBytes: number;
+  /** Buffers for sendTo; their size is also the chunk size of an ordinary read. */
+  buffers: BufferPool;
   /** Verify the bytes against this sha256 (full reads only). */
   expectedSha256: string | null;
   /** Builds the error the stream is destroyed with on a mismatch (and reports it). */
@@ -32,12 +34,17 @@ export interface BlobReadStreamOptions {
  * and checks the digest before releasing the chunk that completes the file,
  * so a consumer of bad bytes always sees an error, never a clean end. Owns
  * the fd: closed on end, error or destroy (never while a read is in flight).
+ *
+ * Read as a stream, each chunk is a new buffer (it leaves with the reader);
+ * an HTTP response is served by sendTo instead, with reused buffers.
  */
-export class BlobReadStream extends Readable {
+export class BlobReadStream extends Readable implements DirectSend {
   private fd: number;
   private position: number;
   private readonly end: number;
   private readonly chunkBytes: number;
+  private readonly buffers: BufferPool;
+  private sending = false;
   private readonly hash: Hash | null;
   private readonly expected: string | null;
   private readonly onMismatch: (detail: string) => Error;
@@ -46,11 +53,12 @@ export class BlobReadStream extends Readable {
   private closeWhenIdle: ((err: Error | null) => void) | null = null;
 
   constructor(options: BlobReadStreamOptions) {
-    super({ highWaterMark: options.chunkBytes });
+    super({ highWaterMark: options.buffers.size });
     this.fd = options.fd;
     this.position = options.start;
     this.end = options.end;
-    this.chunkBytes = options.chunkBytes;
+    this.buffers = options.buffers;
+    this.chunkBytes = options.buffers.size;
     this.expected = options.expectedSha256;
     this.hash = options.expectedSha256 === null ? null : createHash('sha256');
     this.onMismatch = options.onMismatch;
@@ -77,7 +85,7 @@ export class BlobReadStream extends Readable {
         return;
       }
       if (bytesRead === 0) {
-        this.destroy(this.hash !== null ? this.onMismatch('file shorter than its size') : new CallfsError('INTERNAL_ERROR', 'blob file shrank while reading'));
+        this.destroy(this.shrank());
         return;
       }
       const chunk = bytesRead < buf.length ? buf.subarray(0, bytesRead) : buf;
@@ -88,6 +96,101 @@ export class BlobReadStream extends Readable {
       }
       this.push(chunk);
     });
+  }
+
+  /**
+   * Write the bytes into `dest` and end it, instead of being read: each chunk
+   * is read into a buffer of the pool, which goes back to the pool when the
+   * write's callback reports it done (a stream's chunks cannot be reused,
+   * since nothing says when their reader is done with them). One read runs
+   * ahead while the socket drains the previous chunk, so at most two buffers
+   * are in use. The digest of a full read is checked before its last chunk
+   * is written. Any failure — a read error, a mismatch, destroy() by the
+   * abort signal or the backend's close — destroys `dest` (a broken transfer,
+   * never a clean end) and is reported to `onError`; `dest` closing first
+   * (the client went away) destroys this stream, which closes the fd.
+   */
+  sendTo(dest: Writable, onError: (err: Error) => void): void {
+    if (this.sending || this.readableFlowing !== null || this.readableLength > 0 || this.destroyed) {
+      throw new CallfsError('INTERNAL_ERROR', 'sendTo needs a blob stream nobody has read');
+    }
+    this.sending = true;
+    let finished = false;
+    // A chunk read and waiting for the socket to drain the one before it.
+    let pending: { buf: Buffer; chunk: Buffer } | null = null;
+    let draining = false;
+    this.on('error', onError);
+    this.once('close', () => {
+      if (!finished) dest.destroy();
+    });
+    dest.once('close', () => this.destroy());
+    dest.on('error', () => this.destroy());
+
+    const finish = (): void => {
+      finished = true;
+      dest.end();
+      this.destroy();
+    };
+    const write = (): void => {
+      if (pending === null || this.destroyed) return;
+      const { buf, chunk } = pending;
+      pending = null;
+      const more = dest.write(chunk, (err) => {
+        if (!err) this.buffers.give(buf);
+      });
+      if (this.position >= this.end) {
+        finish();
+        return;
+      }
+      if (!more) {
+        draining = true;
+        dest.once('drain', () => {
+          draining = false;
+          write();
+        });
+      }
+      readNext();
+    };
+    const readNext = (): void => {
+      if (this.destroyed) return;
+      const buf = this.buffers.take();
+      this.reading = true;
+      read(this.fd, buf, 0, Math.min(buf.length, this.end - this.position), this.position, (err, bytesRead) => {
+        this.reading = false;
+        if (this.closeWhenIdle !== null) {
+          this.buffers.give(buf);
+          this.closeWhenIdle(null);
+          return;
+        }
+        if (err || bytesRead === 0) {
+          this.buffers.give(buf);
+          this.destroy(err ?? this.shrank());
+          return;
+        }
+        const chunk = buf.subarray(0, bytesRead);
+        this.position += bytesRead;
+        if (this.hash !== null) {
+          this.hash.update(chunk);
+          if (this.position >= this.end && !this.verify()) {
+            this.buffers.give(buf);
+            return;
+          }
+        }
+        pending = { buf, chunk };
+        if (!draining) write();
+      });
+    };
+
+    if (this.position >= this.end) {
+      // Only a 0-byte object: nothing to read, its digest still checked.
+      if (this.verify()) finish();
+      return;
+    }
+    readNext();
+  }
+
+  private shrank(): Error {
+    return this.hash !== null ? this.onMismatch('file shorter than its size') : new CallfsError('INTERNAL_ERROR', 'blob file shrank while reading');
   }
 
   /** Check the digest; on mismatch destroy the stream and return false. */
@@ -125,26 +228,40 @@ interface OpenedBlob {
   ino: number;
 }
 
+/** The blob file opened, or null when `path` does not exist. */
+async function openAt(image: Image, path: string): Promise<OpenedBlob | null> {
+  let fd: number;
+  try {
+    fd = await openFd(path, 'r');
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw err;
+  }
+  try {
+    const s = await fstatFd(fd);
+    return { fd, size: s.size, image, path, dev: s.dev, ino: s.ino };
+  } catch (err) {
+    await closeFd(fd).catch(() => undefined);
+    throw err;
+  }
+}
+
 async function openLocated(ctx: CasContext, id: string): Promise<OpenedBlob | null> {
+  // A hot blob: open it where it was last seen, without probing first.
+  const seen = ctx.locator.cached(id);
+  if (seen !== null) {
+    const opened = await openAt(seen.image, seen.path);
+    if (opened !== null) return opened;
+    ctx.locator.forget(id);
+  }
   // Two tries: the collector or quarantine may move the file between find and open.
   for (let attempt = 0; attempt < 2; attempt++) {
     const location = await ctx.locator.find(id);
     if (location === null) return null;
-    let fd: number;
-    try {
-      fd = await openFd(location.path, 'r');
-    } catch (err) {
-      if (errnoCode(err) !== 'ENOENT') throw err;
-      ctx.locator.forget(id);
-      continue;
-    }
-    try {
-      const s = await fstatFd(fd);
-      return { fd, size: s.size, image: location.image, path: location.path, dev: s.dev, ino: s.ino };
-    } catch (err) {
-      await closeFd(fd).catch(() => undefined);
-      throw err;
-    }
+    const opened = await openAt(location.image, location.path);
+    if (opened !== null) return opened;
+    ctx.locator.forget(id);
   }
   return null;
 }
@@ -184,7 +301,7 @@ export async function openBlob(ctx: CasContext, id: string, options: OpenOptions
     fd: blob.fd,
     start,
     end: end + 1,
-    chunkBytes: ctx.readChunkBytes,
+    buffers: ctx.readBuffers,
     expectedSha256: whole ? id : null,
     onMismatch: (detail) => {
       const task = quarantine(ctx, id, blob, detail)

@@ -2,6 +2,7 @@ import { Router } from '@koa/router';
 import type { Middleware } from 'koa';
 import type { CasBackend } from '../../backends/cas/types.js';
 import { CallfsError } from '../../errors.js';
+import { sendContent } from '../representation.js';
 import type { RequestState } from '../state.js';
 
 export interface AdminRoutesOptions {
@@ -53,8 +54,7 @@ export function adminRoutes(options: AdminRoutesOptions): Router<RequestState> {
     ctx.status = 200;
     ctx.type = 'application/octet-stream';
     ctx.set('ETag', `"${sha}"`);
-    ctx.body = opened.stream;
-    ctx.length = opened.size;
+    sendContent(ctx, opened.stream, opened.size);
   });
   return router;
 }

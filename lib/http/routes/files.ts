@@ -8,7 +8,7 @@ import { CallfsError } from '../../errors.js';
 import { parentOf, pathFromUrl } from '../../paths.js';
 import { BACKEND_ALIASES } from '../../config/settings.js';
 import type { RequestState } from '../state.js';
-import { entryJson, notModified, parseMode, parseRange, setEntryHeaders, writePreconditions, type NameOf } from '../representation.js';
+import { entryJson, notModified, parseMode, parseRange, sendContent, setEntryHeaders, writePreconditions, type NameOf } from '../representation.js';
 import { jsonListingStream } from '../json-stream.js';
 import { readJsonBody } from '../json-body.js';
 import { uploadBody } from '../upload-body.js';
@@ -82,15 +82,13 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
     if (range.kind === 'range') {
       const stream = await engine.openContent(entry, { range: range.range, signal: signal(ctx), as: user(ctx) });
       ctx.status = 206;
-      ctx.body = stream;
       ctx.set('Content-Range', `bytes ${range.range.start}-${range.range.end}/${entry.size}`);
-      ctx.length = range.range.end - range.range.start + 1;
+      sendContent(ctx, stream, range.range.end - range.range.start + 1);
       return;
     }
     const stream = await engine.openContent(entry, { signal: signal(ctx), as: user(ctx) });
     ctx.status = 200;
-    ctx.body = stream;
-    ctx.length = entry.size;
+    sendContent(ctx, stream, entry.size);
   }
 
   function uploadLimit(ctx: Ctx): void {

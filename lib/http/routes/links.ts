@@ -6,6 +6,7 @@ import { attachmentDisposition, DEFAULT_EXPIRY_SECONDS, type LinkService } from 
 import type { RequestState } from '../state.js';
 import { readJsonBody } from '../json-body.js';
 import { rateLimit } from '../rate-limit.js';
+import { sendContent } from '../representation.js';
 
 export interface LinksRoutesOptions {
   links: LinkService;
@@ -65,8 +66,7 @@ export function linksRoutes(options: LinksRoutesOptions): Router<RequestState> {
     ctx.set('Content-Disposition', attachmentDisposition(entry.name));
     if (entry.etag !== null) ctx.set('ETag', `"${entry.etag}"`);
     ctx.set('Last-Modified', entry.mtime.toUTCString());
-    ctx.body = stream;
-    ctx.length = entry.size;
+    sendContent(ctx, stream, entry.size);
   });
   return router;
 }
