@@ -32,9 +32,14 @@ const MAX_NAMED_STATEMENTS = 512;
 const statementNames = new Map<string, string>();
 
 /**
- * A parameterised statement as a named one: each connection parses and plans
- * it once (on first use) and then only binds and executes it, instead of
- * parsing every time. Statements without parameters stay unnamed.
+ * A parameterised statement as a named one: each connection parses it once
+ * (on first use) and then only binds and executes it. Statements without
+ * parameters stay unnamed. Every execution is still planned with its values
+ * (plan_cache_mode=force_custom_plan, set for the session below): after five
+ * runs PostgreSQL may otherwise switch to a generic plan, and one made while
+ * the tables were nearly empty (a new install) seq-scans them for as long as
+ * the connection lives — measured: 0.34 ms per path lookup at 3,000 rows,
+ * growing with the table, instead of an index lookup.
  */
 function prepared(text: string, params: readonly unknown[]): pg.QueryConfig {
   const values = params as unknown[];
@@ -58,6 +63,7 @@ export function createPostgresDriver(options: PostgresDriverOptions): SqlDriver 
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
     application_name: 'callfs',
+    options: '-c plan_cache_mode=force_custom_plan',
     ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {}),
     // A transaction left open by a stuck caller would hold row and namespace locks: the server ends it.
     idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,

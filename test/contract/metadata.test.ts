@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import pg from 'pg';
 import { createSilentLogger } from '../../lib/log/index.js';
-import { createEmbeddedMetadataStore, createPostgresMetadataStore } from '../../lib/metadata/index.js';
+import { createEmbeddedMetadataStore, createPostgresDriver, createPostgresMetadataStore, migrate } from '../../lib/metadata/index.js';
+import type { Queryable } from '../../lib/metadata/driver.js';
 import type { MetadataStore } from '../../lib/metadata/types.js';
 import { createMetrics, type Metrics } from '../../lib/metrics/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
@@ -203,6 +204,43 @@ describe('embedded metadata store', () => {
       await expectCode(store.transaction(() => store.get('/not-cached')), 'INTERNAL_ERROR');
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe('Postgres driver: named statements', function () {
+  let db: TestDatabase | undefined;
+  before(async function () {
+    requireComponent(this, await ensurePostgres());
+    db = await createTestDatabase();
+  });
+  after(async () => {
+    await db?.drop();
+  });
+
+  it('still plans each run with its values: a path lookup first run on a new install uses the index once the namespace has grown', async () => {
+    const driver = createPostgresDriver({ dsn: db!.dsn, logger, poolSize: 1 });
+    try {
+      await migrate(driver);
+      await driver.query("INSERT INTO inodes (path, parent_id, name, depth, type, mode, uid, gid) SELECT '/a', id, 'a', 1, 'directory', 493, 0, 0 FROM inodes WHERE path = '/'");
+      // getChain's statement. More than five runs: PostgreSQL's point for switching to a cached
+      // generic plan, which for a table of two rows is a sequential scan.
+      const lookup = 'SELECT id FROM inodes WHERE path = ANY($1::text[])';
+      for (let i = 0; i < 8; i++) expect(await driver.query(lookup, [['/', '/a', '/a/b']])).to.have.length(2);
+      await driver.query(
+        "INSERT INTO inodes (path, parent_id, name, depth, type, mode, uid, gid) SELECT '/a/' || g, (SELECT id FROM inodes WHERE path = '/a'), g::text, 2, 'file', 420, 0, 0 FROM generate_series(1, $1::int) g",
+        [5000],
+      );
+      const seqScans = async (tx: Queryable): Promise<number> =>
+        Number((await tx.query<{ seq_scan: string }>("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'inodes'"))[0]?.seq_scan);
+      const added = await driver.transaction(async (tx) => {
+        const before = await seqScans(tx);
+        for (let i = 1; i <= 3; i++) expect(await tx.query(lookup, [['/', '/a', `/a/${i}`]])).to.have.length(3);
+        return (await seqScans(tx)) - before;
+      });
+      expect(added, 'sequential scans of the grown table by three lookups').to.equal(0);
+    } finally {
+      await driver.close();
     }
   });
 });
