@@ -15,6 +15,9 @@ const openFd = promisify(open);
 const fstatFd = promisify(fstat);
 const closeFd = promisify(close);
 
+/** Reads shorter than this are not worth a pooled buffer. */
+const SMALL_READ_BYTES = 64 * 1024;
+
 export interface BlobReadStreamOptions {
   fd: number;
   /** First byte to read. */
@@ -117,7 +120,7 @@ export class BlobReadStream extends Readable implements DirectSend {
     this.sending = true;
     let finished = false;
     // A chunk read and waiting for the socket to drain the one before it.
-    let pending: { buf: Buffer; chunk: Buffer } | null = null;
+    let pending: { chunk: Buffer; release: () => void } | null = null;
     let draining = false;
     this.on('error', onError);
     this.once('close', () => {
@@ -133,10 +136,10 @@ export class BlobReadStream extends Readable implements DirectSend {
     };
     const write = (): void => {
       if (pending === null || this.destroyed) return;
-      const { buf, chunk } = pending;
+      const { chunk, release } = pending;
       pending = null;
       const more = dest.write(chunk, (err) => {
-        if (!err) this.buffers.give(buf);
+        if (!err) release();
       });
       if (this.position >= this.end) {
         finish();
@@ -153,17 +156,23 @@ export class BlobReadStream extends Readable implements DirectSend {
     };
     const readNext = (): void => {
       if (this.destroyed) return;
-      const buf = this.buffers.take();
+      const remaining = this.end - this.position;
+      // A small file gets a buffer of its own size (young garbage, cheap), not a pooled 1 MiB.
+      const pooled = remaining >= SMALL_READ_BYTES;
+      const buf = pooled ? this.buffers.take() : Buffer.allocUnsafe(remaining);
+      const release = (): void => {
+        if (pooled) this.buffers.give(buf);
+      };
       this.reading = true;
-      read(this.fd, buf, 0, Math.min(buf.length, this.end - this.position), this.position, (err, bytesRead) => {
+      read(this.fd, buf, 0, Math.min(buf.length, remaining), this.position, (err, bytesRead) => {
         this.reading = false;
         if (this.closeWhenIdle !== null) {
-          this.buffers.give(buf);
+          release();
           this.closeWhenIdle(null);
           return;
         }
         if (err || bytesRead === 0) {
-          this.buffers.give(buf);
+          release();
           this.destroy(err ?? this.shrank());
           return;
         }
@@ -172,11 +181,11 @@ export class BlobReadStream extends Readable implements DirectSend {
         if (this.hash !== null) {
           this.hash.update(chunk);
           if (this.position >= this.end && !this.verify()) {
-            this.buffers.give(buf);
+            release();
             return;
           }
         }
-        pending = { buf, chunk };
+        pending = { chunk, release };
         if (!draining) write();
       });
     };
