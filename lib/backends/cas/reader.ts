@@ -45,7 +45,6 @@ export class BlobReadStream extends Readable implements DirectSend {
   private fd: number;
   private position: number;
   private readonly end: number;
-  private readonly chunkBytes: number;
   private readonly buffers: BufferPool;
   private sending = false;
   private readonly hash: Hash | null;
@@ -61,7 +60,6 @@ export class BlobReadStream extends Readable implements DirectSend {
     this.position = options.start;
     this.end = options.end;
     this.buffers = options.buffers;
-    this.chunkBytes = options.buffers.size;
     this.expected = options.expectedSha256;
     this.hash = options.expectedSha256 === null ? null : createHash('sha256');
     this.onMismatch = options.onMismatch;
@@ -75,30 +73,37 @@ export class BlobReadStream extends Readable implements DirectSend {
       this.push(null);
       return;
     }
-    const buf = Buffer.allocUnsafe(Math.min(this.chunkBytes, remaining));
+    const buf = Buffer.allocUnsafe(Math.min(this.buffers.size, remaining));
     this.reading = true;
     read(this.fd, buf, 0, buf.length, this.position, (err, bytesRead) => {
-      this.reading = false;
-      if (this.closeWhenIdle !== null) {
-        this.closeWhenIdle(null);
-        return;
-      }
-      if (err) {
-        this.destroy(err);
-        return;
-      }
-      if (bytesRead === 0) {
-        this.destroy(this.shrank());
-        return;
-      }
-      const chunk = bytesRead < buf.length ? buf.subarray(0, bytesRead) : buf;
-      this.position += bytesRead;
-      if (this.hash !== null) {
-        this.hash.update(chunk);
-        if (this.position >= this.end && !this.verify()) return;
-      }
-      this.push(chunk);
+      const chunk = this.landed(err, buf, bytesRead);
+      if (chunk !== null) this.push(chunk);
     });
+  }
+
+  /**
+   * What a read into `buf` brought, for _read and sendTo alike: the chunk,
+   * hashed and, when it completes a full read, verified; or null when the
+   * stream stopped instead (destroyed meanwhile, read error, file shorter
+   * than its size, digest mismatch).
+   */
+  private landed(err: Error | null, buf: Buffer, bytesRead: number): Buffer | null {
+    this.reading = false;
+    if (this.closeWhenIdle !== null) {
+      this.closeWhenIdle(null);
+      return null;
+    }
+    if (err || bytesRead === 0) {
+      this.destroy(err ?? this.shrank());
+      return null;
+    }
+    const chunk = bytesRead < buf.length ? buf.subarray(0, bytesRead) : buf;
+    this.position += bytesRead;
+    if (this.hash !== null) {
+      this.hash.update(chunk);
+      if (this.position >= this.end && !this.verify()) return null;
+    }
+    return chunk;
   }
 
   /**
@@ -165,25 +170,11 @@ export class BlobReadStream extends Readable implements DirectSend {
       };
       this.reading = true;
       read(this.fd, buf, 0, Math.min(buf.length, remaining), this.position, (err, bytesRead) => {
-        this.reading = false;
-        if (this.closeWhenIdle !== null) {
+        const chunk = this.landed(err, buf, bytesRead);
+        if (chunk === null) {
+          // Not handed to the socket: the buffer is free again.
           release();
-          this.closeWhenIdle(null);
           return;
-        }
-        if (err || bytesRead === 0) {
-          release();
-          this.destroy(err ?? this.shrank());
-          return;
-        }
-        const chunk = buf.subarray(0, bytesRead);
-        this.position += bytesRead;
-        if (this.hash !== null) {
-          this.hash.update(chunk);
-          if (this.position >= this.end && !this.verify()) {
-            release();
-            return;
-          }
         }
         pending = { chunk, release };
         if (!draining) write();
