@@ -11,6 +11,7 @@ import { tempDir } from '../support/tmp.js';
 import { KEYS, TEST_USERS } from '../support/callfs.js';
 import { ensurePostgres, ensureRedis, loopMountsAvailable, requireComponent } from '../support/services.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { forceCleanRoot } from '../fixtures/cas-helpers.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -20,8 +21,11 @@ function filesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? filesUnder(join(dir, d.name)) : [join(dir, d.name)]));
 }
 
-/** PUT a body, sending it slowly enough that a kill lands in the middle of some uploads. */
-function slowPut(url: string, body: Buffer): Promise<number> {
+/**
+ * PUT a body in 256 KiB steps; with `holdLast`, the last step waits for it,
+ * so the upload is certainly still streaming when a kill comes first.
+ */
+function slowPut(url: string, body: Buffer, holdLast?: Promise<void>): Promise<number> {
   return new Promise((resolve) => {
     const u = new URL(url);
     const req = https.request({ method: 'PUT', hostname: u.hostname, port: u.port, path: u.pathname, rejectUnauthorized: false, headers: { authorization: `Bearer ${KEYS.alice}`, 'content-length': String(body.length) } }, (res) => {
@@ -35,7 +39,9 @@ function slowPut(url: string, body: Buffer): Promise<number> {
       if (offset >= body.length) return void req.end();
       const chunk = body.subarray(offset, offset + 256 * 1024);
       offset += chunk.length;
-      req.write(chunk, () => setTimeout(step, 5));
+      const send = (): void => void req.write(chunk, () => setTimeout(step, 5));
+      if (offset >= body.length && holdLast !== undefined) void holdLast.then(send);
+      else send();
     };
     step();
   });
@@ -73,7 +79,8 @@ describe('a server killed in the middle of uploads', function () {
   after(async () => {
     await server?.stop();
     await db?.drop();
-    tmp?.remove();
+    // A failure before the restart leaves the killed server's images mounted.
+    if (tmp !== undefined) forceCleanRoot(tmp.dir);
   });
 
   it('keeps every acknowledged file byte-exact and no partial blob', async () => {
@@ -81,7 +88,10 @@ describe('a server killed in the middle of uploads', function () {
     const url = server.url;
     const bodies = Array.from({ length: 20 }, (_, i) => randomBytes((2 + (i % 5)) * 1024 * 1024));
     const acked = new Set<number>();
-    const uploads = bodies.map((body, i) => slowPut(`${url}/v1/files/crash/f${i}.bin`, body).then((status) => {
+    let killed!: () => void;
+    const kill = new Promise<void>((resolve) => (killed = resolve));
+    // The odd ones keep their last 256 KiB until the kill: some uploads are always cut off.
+    const uploads = bodies.map((body, i) => slowPut(`${url}/v1/files/crash/f${i}.bin`, body, i % 2 === 1 ? kill : undefined).then((status) => {
       if (status === 201) acked.add(i);
     }));
     // Kill once some uploads are acknowledged and others are still streaming.
@@ -89,6 +99,7 @@ describe('a server killed in the middle of uploads', function () {
     while (acked.size < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(acked.size, 'uploads acknowledged before the kill').to.be.greaterThanOrEqual(5);
     server.child.kill('SIGKILL');
+    killed();
     await server.stop();
     await Promise.all(uploads);
     const ackedBeforeKill = new Set(acked);
