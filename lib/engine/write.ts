@@ -33,7 +33,15 @@ function groupFor(user: User, parent: Entry | undefined): number {
  * Checks of a file write against the namespace as it is now. Run before the
  * body is read (to refuse early) and again under the lock (to decide).
  */
-async function inspectWrite(ops: MetadataOps, user: User, path: string, options: WriteFileOptions): Promise<{ existing: Entry | null; parent: Entry | undefined }> {
+interface WriteDecision {
+  existing: Entry | null;
+  parent: Entry | undefined;
+  /** The rows the decision was made on: the existing ancestors, root first. */
+  ancestors: Entry[];
+  parentExists: boolean;
+}
+
+async function inspectWrite(ops: MetadataOps, user: User, path: string, options: WriteFileOptions): Promise<WriteDecision> {
   if (path === '/') throw new CallfsError('IS_A_DIRECTORY', 'the root is a directory');
   const r = await resolve(ops, user, path);
   const parent = r.ancestors[r.ancestors.length - 1];
@@ -44,26 +52,30 @@ async function inspectWrite(ops: MetadataOps, user: User, path: string, options:
     if (options.mustCreate) throw new CallfsError('FILE_ALREADY_EXISTS', `file exists: ${path}`);
     checkPreconditions(r.entry, options);
     assertAccess(user, { ...r.entry, path }, 'w');
-    return { existing: r.entry, parent };
+    return { existing: r.entry, parent, ancestors: r.ancestors, parentExists: r.parentExists };
   }
   if (options.ifMatch !== undefined) throw new CallfsError('PRECONDITION_FAILED', 'If-Match given but the file does not exist');
   // Creating the entry (and any missing ancestors) writes into the deepest existing directory.
   if (parent !== undefined) assertAccess(user, { ...parent, path: parent.path }, 'w');
-  return { existing: null, parent };
+  return { existing: null, parent, ancestors: r.ancestors, parentExists: r.parentExists };
+}
+
+function contentOf(deps: EngineDeps, backend: BackendType, stored: PutResult): { size: number; backend: BackendType; blobId: string; etag: string; instanceId: string | null; mtime: Date } {
+  return {
+    size: stored.size,
+    backend,
+    blobId: stored.id,
+    etag: stored.sha256,
+    instanceId: CONTENT_ADDRESSED.has(backend) ? deps.instanceId : null,
+    mtime: new Date(),
+  };
 }
 
 async function commitWrite(deps: EngineDeps, user: User, path: string, options: WriteFileOptions, backend: BackendType, stored: PutResult, signal: AbortSignal): Promise<WriteResult> {
   // The namespace lock comes with BEGIN, so the parent read here is the one the create inserts under.
   return deps.store.transaction(async (tx) => {
     const { existing, parent } = await inspectWrite(tx, user, path, options);
-    const content = {
-      size: stored.size,
-      backend,
-      blobId: stored.id,
-      etag: stored.sha256,
-      instanceId: CONTENT_ADDRESSED.has(backend) ? deps.instanceId : null,
-      mtime: new Date(),
-    };
+    const content = contentOf(deps, backend, stored);
     if (existing !== null) {
       if (existing.backend !== backend) throw new CallfsError('PRECONDITION_FAILED', `${path} moved to another backend during the upload; retry`);
       const entry = await tx.update(path, existing.version, content);
@@ -78,6 +90,32 @@ async function commitWrite(deps: EngineDeps, user: User, path: string, options: 
     stopUnlessCommitted(signal, backend);
     return { entry, created: true };
   }, { namespaceLock: 'shared' });
+}
+
+/**
+ * The commit as decided before the upload, in one round trip, if nothing
+ * that decision read has changed since (the ancestors, and the file when it
+ * is replaced: same ids, paths and versions, so the same permissions and
+ * preconditions). Null when something changed, or when the write needs more
+ * than one row (missing parents): commitWrite then decides again.
+ */
+async function commitUnchanged(deps: EngineDeps, user: User, path: string, options: WriteFileOptions, backend: BackendType, stored: PutResult, pre: WriteDecision, signal: AbortSignal): Promise<WriteResult | null> {
+  const content = contentOf(deps, backend, stored);
+  if (pre.existing !== null) {
+    if (pre.existing.backend !== backend) return null;
+    stopUnlessCommitted(signal, backend);
+    const entry = await deps.store.updateIfUnchanged(path, pre.existing.version, content, [...pre.ancestors, pre.existing]);
+    return entry === null ? null : { entry, created: false };
+  }
+  const parent = pre.parent;
+  if (!pre.parentExists || parent === undefined) return null;
+  stopUnlessCommitted(signal, backend);
+  const entry = await deps.store.createIfUnchanged(
+    { path, type: 'file', mode: options.mode ?? DEFAULT_FILE_MODE, uid: user.uid, gid: groupFor(user, parent), ...content },
+    parent,
+    pre.ancestors,
+  );
+  return entry === null ? null : { entry, created: true };
 }
 
 /**
@@ -116,7 +154,12 @@ export async function writeFile(deps: EngineDeps, user: User, path: string, body
   const putOptions = { key: path, maxBytes: deps.maxUploadBytes, ...(options.signal === undefined ? {} : { signal: options.signal }) };
   if (CONTENT_ADDRESSED.has(backendType)) {
     const stored = await backend.put(body, putOptions);
-    return deps.locks.withLock([lockKey(path)], (signal) => commitWrite(deps, user, path, options, backendType, stored, signal), lockOptions(options));
+    return deps.locks.withLock(
+      [lockKey(path)],
+      async (signal) =>
+        (await commitUnchanged(deps, user, path, options, backendType, stored, pre, signal)) ?? commitWrite(deps, user, path, options, backendType, stored, signal),
+      lockOptions(options),
+    );
   }
   return deps.locks.withLock(
     [lockKey(path)],

@@ -19,6 +19,12 @@ export interface TransactionQueryable extends Queryable {
   exec(sql: string): Promise<void>;
 }
 
+/** One parameterised statement of a script. */
+export interface Statement {
+  sql: string;
+  params: readonly unknown[];
+}
+
 export interface TransactionOptions {
   /** SQL without parameters run right after BEGIN (one round trip with it on Postgres). */
   begin?: string;
@@ -57,6 +63,13 @@ export interface SqlDriver extends Queryable {
    * round trip as BEGIN where the driver can (a lock every caller takes).
    */
   transaction<T>(fn: (tx: TransactionQueryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * Run `statements` as one transaction, in one round trip where the driver
+   * can, and return each statement's rows. A failing statement rolls back the
+   * whole script. For writes decided before the transaction, whose statements
+   * carry their own guards.
+   */
+  script(statements: readonly Statement[]): Promise<Row[][]>;
   /**
    * Subscribe to a notification channel on a dedicated connection that
    * reconnects by itself. Absent when notifications cannot reach other

@@ -1,6 +1,6 @@
 import { CallfsError, notFound } from '../errors.js';
 import { ancestorsOf, assertCanonical, baseName, isWithin, parentOf } from '../paths.js';
-import type { Queryable } from './driver.js';
+import type { Queryable, Statement } from './driver.js';
 import { ENTRY_COLUMNS, toEntry } from './rows.js';
 import { lockNamespace, type TxState } from './tx-state.js';
 import type { CreateOptions, EntryPatch, MoveOptions, NewEntry } from './types.js';
@@ -122,11 +122,8 @@ const PATCH_COLUMNS: ReadonlyArray<[keyof EntryPatch, string]> = [
   ['backend', 'backend'], ['instanceId', 'instance_id'], ['blobId', 'blob_id'], ['etag', 'etag'],
 ];
 
-export async function updateEntry(q: Queryable, state: TxState, path: string, expectedVersion: number, patch: EntryPatch): Promise<StoredEntry> {
-  assertCanonical(path);
-  assertCount(expectedVersion, 'expectedVersion');
-  assertPatch(patch);
-  const params: unknown[] = [path, expectedVersion];
+/** SET clauses of a patch, its values appended to `params`; version and times always move on. */
+function patchSets(patch: EntryPatch, params: unknown[]): string {
   const sets: string[] = [];
   for (const [key, column] of PATCH_COLUMNS) {
     const value = patch[key];
@@ -135,7 +132,16 @@ export async function updateEntry(q: Queryable, state: TxState, path: string, ex
     sets.push(`${column} = $${params.length}`);
   }
   sets.push('version = version + 1', 'ctime = now()', 'updated_at = now()');
-  const rows = await q.query(`UPDATE inodes SET ${sets.join(', ')} WHERE path = $1 AND version = $2 RETURNING ${ENTRY_COLUMNS}`, params);
+  return sets.join(', ');
+}
+
+export async function updateEntry(q: Queryable, state: TxState, path: string, expectedVersion: number, patch: EntryPatch): Promise<StoredEntry> {
+  assertCanonical(path);
+  assertCount(expectedVersion, 'expectedVersion');
+  assertPatch(patch);
+  const params: unknown[] = [path, expectedVersion];
+  const sets = patchSets(patch, params);
+  const rows = await q.query(`UPDATE inodes SET ${sets} WHERE path = $1 AND version = $2 RETURNING ${ENTRY_COLUMNS}`, params);
   if (rows[0] === undefined) {
     const current = await getEntry(q, path);
     if (current === null) throw notFound(path);
@@ -143,6 +149,60 @@ export async function updateEntry(q: Queryable, state: TxState, path: string, ex
   }
   state.invalidations.exact.add(path);
   return toEntry(rows[0]);
+}
+
+/** A row as a guarded write read it. */
+export interface ReadRow {
+  id: string;
+  path: string;
+  version: number;
+}
+
+/**
+ * A condition, over the parameters from $first on, that holds when each row
+ * in `expected` still has the id, path and version it was read with. Every
+ * change to a row moves its version (update, move) or its path (a moved
+ * ancestor), and a row deleted and created again has a new id.
+ */
+function unchanged(expected: readonly ReadRow[], params: unknown[]): string {
+  const first = params.length + 1;
+  params.push(expected.map((e) => e.id), expected.map((e) => e.path), expected.map((e) => e.version), expected.length);
+  return `(SELECT count(*) FROM unnest($${first}::bigint[], $${first + 1}::text[], $${first + 2}::bigint[]) AS x (id, path, version)
+       WHERE EXISTS (SELECT 1 FROM inodes g WHERE g.id = x.id AND g.path = x.path AND g.version = x.version)) = $${first + 3}::bigint`;
+}
+
+/**
+ * The INSERT of createEntry as one statement that inserts nothing unless the
+ * rows in `expected` are unchanged (and nothing exists at the path), with
+ * every parameter cast so that it can also run with its values inlined.
+ * Meant to run after the namespace lock, in a script.
+ */
+export function createIfUnchangedStatement(entry: NewEntry, parentId: string, expected: readonly ReadRow[]): Statement {
+  assertCanonical(entry.path);
+  assertNewEntry(entry);
+  if (entry.path === '/') throw alreadyExists('/');
+  const params: unknown[] = [entry.path, parentId, baseName(entry.path), depthOf(entry.path), entry.type, entry.size ?? 0, entry.mode, entry.uid, entry.gid,
+    entry.mtime ?? null, entry.backend ?? null, entry.instanceId ?? null, entry.blobId ?? null, entry.etag ?? null];
+  const guard = unchanged(expected, params);
+  return {
+    sql: `INSERT INTO inodes (path, parent_id, name, depth, type, size, mode, uid, gid, mtime, backend, instance_id, blob_id, etag)
+     SELECT $1::text, $2::bigint, $3::text, $4::integer, $5::text, $6::bigint, $7::integer, $8::bigint, $9::bigint,
+       COALESCE($10::timestamptz, now()), $11::text, $12::text, $13::text, $14::text
+     WHERE ${guard}
+     ON CONFLICT (path) DO NOTHING RETURNING ${ENTRY_COLUMNS}`,
+    params,
+  };
+}
+
+/** The UPDATE of updateEntry, applied only while the rows in `expected` are unchanged (see createIfUnchangedStatement). */
+export function updateIfUnchangedStatement(path: string, expectedVersion: number, patch: EntryPatch, expected: readonly ReadRow[]): Statement {
+  assertCanonical(path);
+  assertCount(expectedVersion, 'expectedVersion');
+  assertPatch(patch);
+  const params: unknown[] = [path, expectedVersion];
+  const sets = patchSets(patch, params);
+  const guard = unchanged(expected, params);
+  return { sql: `UPDATE inodes SET ${sets} WHERE path = $1::text AND version = $2::bigint AND ${guard} RETURNING ${ENTRY_COLUMNS}`, params };
 }
 
 export async function moveEntry(

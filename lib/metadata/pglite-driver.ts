@@ -3,7 +3,7 @@ import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { CallfsError } from '../errors.js';
-import type { Row, SqlDriver, TransactionOptions, TransactionQueryable } from './driver.js';
+import type { Row, SqlDriver, Statement, TransactionOptions, TransactionQueryable } from './driver.js';
 
 export interface PgliteDriverOptions {
   /** Directory owned by the store: the database lives in `pgdata/` below it. */
@@ -66,6 +66,16 @@ export async function createPgliteDriver(options: PgliteDriverOptions): Promise<
           });
         }),
       );
+    },
+
+    async script(statements: readonly Statement[]): Promise<Row[][]> {
+      assertOutsideTransaction();
+      // In-process: no round trips to save, so the statements simply run in order.
+      return db.transaction(async (pgTx) => {
+        const results: Row[][] = [];
+        for (const s of statements) results.push((await pgTx.query<Row>(s.sql, s.params as unknown[])).rows);
+        return results;
+      });
     },
 
     async close(): Promise<void> {

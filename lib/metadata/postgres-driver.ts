@@ -1,7 +1,8 @@
 import pg from 'pg';
 import type { Logger } from '../log/index.js';
 import { describeDsn, isConnectionError } from './db-errors.js';
-import type { ListenHandlers, ListenSubscription, Row, SqlDriver, TransactionOptions, TransactionQueryable } from './driver.js';
+import pgUtils from 'pg/lib/utils.js';
+import type { ListenHandlers, ListenSubscription, Row, SqlDriver, Statement, TransactionOptions, TransactionQueryable } from './driver.js';
 
 export interface PostgresDriverOptions {
   /** postgres:// URL or key=value connection string. */
@@ -51,6 +52,23 @@ function prepared(text: string, params: readonly unknown[]): pg.QueryConfig {
     statementNames.set(text, name);
   }
   return { name, text, values };
+}
+
+/**
+ * A statement with its parameters written in as literals, for a script sent
+ * in one simple-protocol round trip (which carries no parameters). Values are
+ * converted as pg converts parameters (dates, arrays) and quoted with pg's
+ * escapeLiteral; the statement must cast each parameter to its type.
+ */
+export function inlineParams(sql: string, params: readonly unknown[]): string {
+  return sql.replace(/\$(\d+)/g, (_, n: string) => {
+    const index = Number(n) - 1;
+    if (index >= params.length) throw new Error(`statement has no parameter $${n}: ${sql}`);
+    const value: unknown = pgUtils.prepareValue(params[index]);
+    if (value === null || value === undefined) return 'NULL';
+    if (typeof value !== 'string') throw new Error(`parameter $${n} cannot be written as a literal`);
+    return pg.escapeLiteral(value);
+  });
 }
 
 export function createPostgresDriver(options: PostgresDriverOptions): SqlDriver {
@@ -127,6 +145,30 @@ export function createPostgresDriver(options: PostgresDriverOptions): SqlDriver 
         throw err;
       }
       return result;
+    },
+
+    async script(statements: readonly Statement[]): Promise<Row[][]> {
+      const text = ['BEGIN', ...statements.map((s) => inlineParams(s.sql, s.params)), 'COMMIT'].join(';\n');
+      const client = await pool.connect();
+      let results: pg.QueryResult[];
+      try {
+        // Several statements in one query message: one round trip, one result per statement.
+        const answer = (await client.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
+        results = Array.isArray(answer) ? answer : [answer];
+      } catch (err) {
+        // The script stopped at the failing statement, inside its transaction block: end that.
+        try {
+          await client.query('ROLLBACK');
+          client.release();
+        } catch (rollbackErr) {
+          client.release(rollbackErr instanceof Error ? rollbackErr : true);
+        }
+        throw err;
+      }
+      client.release();
+      if (results.length !== statements.length + 2) throw new Error(`script: ${results.length} results for ${statements.length + 2} statements`);
+      if (results[results.length - 1]?.command === 'ROLLBACK') throw new Error('the script was rolled back');
+      return results.slice(1, -1).map((r) => r.rows as Row[]);
     },
 
     async listen(channel: string, handlers: ListenHandlers): Promise<ListenSubscription> {

@@ -5,11 +5,11 @@ import { assertCanonical } from '../paths.js';
 import * as blobs from './blobs-links-sql.js';
 import type { EntryCache } from './cache.js';
 import { isRetryableDbError, mapDbError } from './db-errors.js';
-import type { Queryable, SqlDriver } from './driver.js';
+import type { Queryable, SqlDriver, Statement } from './driver.js';
 import type { Invalidator, PendingDelivery } from './invalidation.js';
 import * as listing from './listing-sql.js';
 import * as ns from './namespace-sql.js';
-import { plainEntry } from './rows.js';
+import { plainEntry, toEntry } from './rows.js';
 import { namespaceLockSql, newTxState, type TxState } from './tx-state.js';
 import type { Entry, MetadataOps, MetadataStore } from './types.js';
 
@@ -96,6 +96,33 @@ export function createStore(parts: StoreParts): MetadataStore {
         parts.logger.debug({ err, attempt }, 'metadata store: retrying a write after a transaction conflict');
       }
     }
+  }
+
+  /**
+   * One guarded write as a script (one round trip on Postgres): the namespace
+   * lock, the write, and the invalidator's NOTIFY before the COMMIT. The
+   * write's first row, or null when its guard held it back.
+   */
+  async function guardedWrite(operation: string, build: () => Statement, state: TxState): Promise<Entry | null> {
+    return instrument(operation, async () => {
+      const statements: Statement[] = [{ sql: namespaceLockSql('shared'), params: [] }, build()];
+      const collect: Queryable = {
+        query: async (sql, params = []) => {
+          statements.push({ sql, params });
+          return [];
+        },
+      };
+      const pending = await invalidator.beforeCommit(collect, state.invalidations);
+      let committed = false;
+      try {
+        const results = await driver.script(statements);
+        committed = true;
+        const row = results[1]?.[0];
+        return row === undefined ? null : plainEntry(toEntry(row));
+      } finally {
+        await invalidator.afterCommit(state.invalidations, pending, committed);
+      }
+    });
   }
 
   /** Operations bound to an open transaction: no cache, writes record their invalidations. */
@@ -195,6 +222,14 @@ export function createStore(parts: StoreParts): MetadataStore {
           }, options.namespaceLock),
         (err) => typeof err === 'object' && err !== null && fromCaller.has(err),
       );
+    },
+    createIfUnchanged: (entry, parent, expected) =>
+      // A new path: no instance can hold a cached entry for it, so nothing to invalidate.
+      guardedWrite('createIfUnchanged', () => ns.createIfUnchangedStatement(entry, parent.id, expected), newTxState('shared')),
+    updateIfUnchanged: (path, version, patch, expected) => {
+      const state = newTxState('shared');
+      state.invalidations.exact.add(path);
+      return guardedWrite('updateIfUnchanged', () => ns.updateIfUnchangedStatement(path, version, patch, expected), state);
     },
     listCollectableBlobs: (instanceId, olderThan, limit) =>
       instrument('listCollectableBlobs', () => blobs.listCollectableBlobs(driver, instanceId, olderThan, limit)),

@@ -240,6 +240,22 @@ export interface MetadataStore extends MetadataOps {
    */
   transaction<T>(fn: (tx: MetadataOps) => Promise<T>, options?: { namespaceLock?: 'shared' }): Promise<T>;
 
+  /**
+   * Create a file in one round trip, decided on rows read before (outside
+   * any transaction): applied only if each row in `expected` (the ancestors,
+   * root first, ending with `parent`) still has the id, path and version it
+   * was read with, and nothing exists at the path. Null otherwise: nothing was
+   * written and the caller decides again inside a transaction. Takes the
+   * namespace lock (shared) as `transaction` does.
+   */
+  createIfUnchanged(entry: NewEntry, parent: Entry, expected: readonly Entry[]): Promise<Entry | null>;
+
+  /**
+   * As createIfUnchanged, for a new version of the file at `path`, read at
+   * `version`: `expected` is its ancestors followed by the file itself.
+   */
+  updateIfUnchanged(path: string, version: number, patch: EntryPatch, expected: readonly Entry[]): Promise<Entry | null>;
+
   /** Blobs of `instanceId` with zero references untouched since `olderThan` (for the collector). */
   listCollectableBlobs(instanceId: string, olderThan: Date, limit: number): Promise<BlobRecord[]>;
 

@@ -4,6 +4,55 @@ import { casFile, collect, DIR_ATTRS, dir, expectCode, expectConsistentTree, fil
 
 /** Moves, whole-subtree renames and transactions. */
 export function movesContract(ctx: ContractContext): void {
+  it('applies a write decided on earlier reads only while each row read is unchanged (createIfUnchanged, updateIfUnchanged)', async () => {
+    const store = ctx.store();
+    const base = ctx.uniquePath();
+    const instance = `i-${base.slice(1)}`;
+    const refs = async (blob: string): Promise<number | undefined> => (await store.getBlob(instance, blob))?.refCount;
+    const d = await store.create(dir(`${base}/d`), { parents: DIR_ATTRS });
+    const chain = await store.getChain(`${base}/d`);
+    expect(chain.map((e) => e.path)).to.deep.equal(['/', base, `${base}/d`]);
+
+    const created = await store.createIfUnchanged(casFile(`${base}/d/f`, instance, sha('g1'), 7), d, chain);
+    expect(created).to.include({ path: `${base}/d/f`, name: 'f', parentId: d.id, size: 7, etag: sha('g1'), version: 1 });
+    expect(await store.get(`${base}/d/f`)).to.deep.include({ id: created!.id, etag: sha('g1') });
+    expect(await refs(sha('g1'))).to.equal(1);
+    // Something exists at the path now: nothing is written.
+    expect(await store.createIfUnchanged(casFile(`${base}/d/f`, instance, sha('g2')), d, chain)).to.equal(null);
+    expect((await store.get(`${base}/d/f`))?.etag).to.equal(sha('g1'));
+
+    const updated = await store.updateIfUnchanged(created!.path, created!.version, { blobId: sha('g2'), etag: sha('g2'), size: 3 }, [...chain, created!]);
+    expect(updated).to.include({ id: created!.id, etag: sha('g2'), size: 3, version: 2 });
+    expect([await refs(sha('g1')), await refs(sha('g2'))]).to.deep.equal([0, 1]);
+    // Read at version 1, now at 2: held back.
+    expect(await store.updateIfUnchanged(created!.path, created!.version, { blobId: sha('g1'), etag: sha('g1') }, [...chain, created!])).to.equal(null);
+    expect((await store.get(`${base}/d/f`))?.etag).to.equal(sha('g2'));
+
+    // The parent chmod-ed since it was read (its version moved): held back.
+    const d2 = await store.update(d.path, d.version, { mode: 0o700 });
+    expect(await store.createIfUnchanged(casFile(`${base}/d/g`, instance, sha('g3')), d, chain)).to.equal(null);
+    expect(await store.updateIfUnchanged(updated!.path, updated!.version, { size: 9 }, [...chain, updated!])).to.equal(null);
+    expect(await store.get(`${base}/d/g`)).to.equal(null);
+    const chain2 = [...chain.slice(0, -1), d2];
+    expect(await store.createIfUnchanged(casFile(`${base}/d/g`, instance, sha('g3')), d2, chain2)).to.include({ path: `${base}/d/g` });
+
+    // An ancestor moved away (same id and version below it, other paths), or replaced by a new directory of the same name.
+    await store.move(base, `${base}-moved`);
+    expect(await store.createIfUnchanged(casFile(`${base}/d/h`, instance, sha('g4')), d2, chain2)).to.equal(null);
+    await store.create(dir(`${base}/d`), { parents: DIR_ATTRS });
+    expect(await store.createIfUnchanged(casFile(`${base}/d/h`, instance, sha('g4')), d2, chain2)).to.equal(null);
+    expect(await store.get(`${base}/d/h`)).to.equal(null);
+    expect(await refs(sha('g4'))).to.be.oneOf([undefined, 0]);
+    await expectConsistentTree(store, `${base}-moved`);
+
+    // Values travel as literals on Postgres: quotes, braces, commas and $1 stay exactly as given (paths hold no backslash).
+    const odd = await store.create(dir(`${base}/q'"$1{a,b} é`), { parents: DIR_ATTRS });
+    const oddChain = await store.getChain(odd.path);
+    const oddFile = await store.createIfUnchanged(casFile(`${odd.path}/'$2"`, instance, sha('g5')), odd, oddChain);
+    expect(oddFile?.path).to.equal(`${base}/q'"$1{a,b} é/'$2"`);
+    expect((await store.get(oddFile!.path))?.parentId).to.equal(odd.id);
+  });
+
   it('moves a file and refuses impossible moves', async () => {
     const store = ctx.store();
     const base = ctx.uniquePath();

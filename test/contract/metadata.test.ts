@@ -6,7 +6,8 @@ import { expect } from 'chai';
 import pg from 'pg';
 import { createSilentLogger } from '../../lib/log/index.js';
 import { createEmbeddedMetadataStore, createPostgresDriver, createPostgresMetadataStore, migrate } from '../../lib/metadata/index.js';
-import type { Queryable } from '../../lib/metadata/driver.js';
+import type { Queryable, SqlDriver } from '../../lib/metadata/driver.js';
+import { createPgliteDriver } from '../../lib/metadata/pglite-driver.js';
 import type { MetadataStore } from '../../lib/metadata/types.js';
 import { createMetrics, type Metrics } from '../../lib/metrics/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
@@ -243,4 +244,56 @@ describe('Postgres driver: named statements', function () {
       await driver.close();
     }
   });
+});
+
+describe('driver scripts (several statements, one transaction)', function () {
+  let db: TestDatabase | undefined;
+  let dataDir: string | undefined;
+  after(async () => {
+    await db?.drop();
+    if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  const drivers: Array<[string, (ctx: Mocha.Context) => Promise<SqlDriver>]> = [
+    ['postgres', async (ctx) => {
+      requireComponent(ctx, await ensurePostgres());
+      db ??= await createTestDatabase();
+      // One connection: a script that failed must leave it usable, not inside an aborted transaction.
+      return createPostgresDriver({ dsn: db.dsn, logger, poolSize: 1 });
+    }],
+    ['pglite', async () => {
+      dataDir ??= await mkdtemp(join(tmpdir(), 'callfs-pglite-script-'));
+      return createPgliteDriver({ dataDir });
+    }],
+  ];
+
+  for (const [name, open] of drivers) {
+    it(`${name}: returns each statement's rows, and a failing statement rolls the whole script back`, async function () {
+      const driver = await open(this);
+      try {
+        await driver.query('CREATE TABLE IF NOT EXISTS script_t (k text PRIMARY KEY, n integer)');
+        const odd = `it's a \\ "quoted" $1 {x,y}`;
+        const rows = await driver.script([
+          { sql: 'INSERT INTO script_t (k, n) VALUES ($1::text, $2::integer) RETURNING k, n', params: [odd, -7] },
+          { sql: 'SELECT count(*)::int AS c FROM script_t WHERE k = ANY($1::text[])', params: [[odd, 'none']] },
+        ]);
+        expect(rows).to.deep.equal([[{ k: odd, n: -7 }], [{ c: 1 }]]);
+
+        let failure: unknown;
+        try {
+          await driver.script([
+            { sql: 'INSERT INTO script_t (k, n) VALUES ($1::text, $2::integer)', params: ['second', 1] },
+            { sql: 'INSERT INTO script_t (k, n) VALUES ($1::text, $2::integer)', params: [odd, 2] },
+          ]);
+        } catch (err) {
+          failure = err;
+        }
+        expect((failure as { code?: string } | undefined)?.code, 'unique violation').to.equal('23505');
+        expect(await driver.query('SELECT k, n FROM script_t ORDER BY k')).to.deep.equal([{ k: odd, n: -7 }]);
+      } finally {
+        await driver.query('DROP TABLE IF EXISTS script_t').catch(() => undefined);
+        await driver.close();
+      }
+    });
+  }
 });

@@ -64,6 +64,51 @@ for (const stack of [embeddedStack, clusterStack]) {
       expect((await call('GET', '/v1/files/big/dst/d7/f42.txt')).text).to.equal('7/42');
     });
 
+    it('a write decided before its upload is decided again when what it read changed during the upload', async () => {
+      const { PassThrough } = await import('node:stream');
+      // Starts a PUT, sends half its body, lets `change` run while the server holds the half, then sends the rest.
+      const putAround = async (path: string, body: Buffer, change: () => Promise<void>, headers: Record<string, string> = {}): Promise<Awaited<ReturnType<typeof call>>> => {
+        const stream = new PassThrough();
+        stream.write(body.subarray(0, body.length / 2));
+        const pending = call('PUT', path, { body: stream, headers });
+        // By now the server has made its checks (one lookup) and is reading the body.
+        await new Promise((r) => setTimeout(r, 400));
+        await change();
+        stream.end(body.subarray(body.length / 2));
+        return pending;
+      };
+      const body = randomBytes(256 * 1024);
+
+      // The parent made read-only during the upload: refused, nothing created.
+      expect((await call('POST', '/v1/files/guard/ro/')).status).to.equal(201);
+      const denied = await putAround('/v1/files/guard/ro/f.bin', body, async () => {
+        const chmod = await call('PATCH', '/v1/files/guard/ro', { body: JSON.stringify({ mode: '0555' }), headers: { 'content-type': 'application/json' } });
+        expect(chmod.status).to.equal(200);
+      });
+      expect(denied.status).to.equal(403);
+      expect(denied.json.code).to.equal('PERMISSION_DENIED');
+      expect((await call('HEAD', '/v1/files/guard/ro/f.bin')).status).to.equal(404);
+
+      // If-Match on the version read at the start; another PUT replaces the file meanwhile: 412, the other content stays.
+      const first = await call('PUT', '/v1/files/guard/im.bin', { body: 'first' });
+      const stale = await putAround('/v1/files/guard/im.bin', body, async () => {
+        expect((await call('PUT', '/v1/files/guard/im.bin', { body: 'second' })).status).to.equal(200);
+      }, { 'if-match': String(first.headers.etag) });
+      expect(stale.status).to.equal(412);
+      expect((await call('GET', '/v1/files/guard/im.bin')).text).to.equal('second');
+
+      // The parent renamed during the upload: the file is created at the path asked for, not inside the moved directory.
+      expect((await call('POST', '/v1/files/guard/mv/')).status).to.equal(201);
+      const created = await putAround('/v1/files/guard/mv/f.bin', body, async () => {
+        const rename = await call('PATCH', '/v1/files/guard/mv', { body: JSON.stringify({ name: 'moved' }), headers: { 'content-type': 'application/json' } });
+        expect(rename.status).to.equal(200);
+      });
+      expect(created.status).to.equal(201);
+      expect(sha256((await call('GET', '/v1/files/guard/mv/f.bin')).body)).to.equal(sha256(body));
+      expect((await call('GET', '/v1/directories/guard/moved')).json.count).to.equal(0);
+      expect((await call('HEAD', '/v1/files/guard/moved/f.bin')).status).to.equal(404);
+    });
+
     it('an upload cut off halfway leaves the previous content, and no entry for a new file', async () => {
       await call('PUT', '/v1/files/abort/existing.bin', { body: 'previous' });
       await abortedUpload(`${server.url}/v1/files/abort/existing.bin`, randomBytes(64 * 1024));
