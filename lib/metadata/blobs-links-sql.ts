@@ -7,21 +7,51 @@ import { assertCount, assertDate, assertNonEmptyText, assertOwnerId, assertSha25
 
 /** The CAS blob index and single-use links: single statements, no cache involved. */
 
-export async function recordBlob(q: Queryable, blob: { sha256: string; instanceId: string; imageId: string; size: number }): Promise<BlobRecord> {
+export interface BlobPlacement {
+  sha256: string;
+  instanceId: string;
+  imageId: string;
+  size: number;
+}
+
+export function assertBlobPlacement(blob: BlobPlacement): void {
   assertSha256(blob.sha256);
   assertNonEmptyText(blob.instanceId, 'instanceId');
   assertNonEmptyText(blob.imageId, 'imageId');
   assertCount(blob.size, 'size');
-  // On an existing row: the caller just stored or deduplicated the bytes in `imageId`, so that is
-  // where they are now, and the touch restarts the collector's grace period.
+}
+
+export async function recordBlob(q: Queryable, blob: BlobPlacement): Promise<BlobRecord> {
+  const [record] = await recordBlobs(q, [blob]);
+  return record as BlobRecord;
+}
+
+/**
+ * Record where blobs' bytes are, in one statement; one record per input, in
+ * order (inputs naming the same blob share the row of the last of them).
+ * On an existing row: the caller just stored or deduplicated the bytes in
+ * `imageId`, so that is where they are now, and the touch restarts the
+ * collector's grace period.
+ */
+export async function recordBlobs(q: Queryable, input: readonly BlobPlacement[]): Promise<BlobRecord[]> {
+  for (const blob of input) assertBlobPlacement(blob);
+  const key = (instanceId: string, sha256: string): string => `${instanceId}/${sha256}`;
+  // One row per blob: ON CONFLICT DO UPDATE cannot touch a row twice in one statement.
+  const unique = [...new Map(input.map((b) => [key(b.instanceId, b.sha256), b])).values()];
   const rows = await q.query(
-    `INSERT INTO blobs (instance_id, sha256, image_id, size) VALUES ($1, $2, $3, $4)
+    `INSERT INTO blobs (instance_id, sha256, image_id, size)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
      ON CONFLICT (instance_id, sha256) DO UPDATE
        SET image_id = EXCLUDED.image_id, size = EXCLUDED.size, touched_at = now()
      RETURNING ${BLOB_COLUMNS}`,
-    [blob.instanceId, blob.sha256, blob.imageId, blob.size],
+    [unique.map((b) => b.instanceId), unique.map((b) => b.sha256), unique.map((b) => b.imageId), unique.map((b) => b.size)],
   );
-  return toBlob(rows[0] ?? {});
+  const byKey = new Map(rows.map((r) => [key(String(r.instance_id), String(r.sha256)), toBlob(r)]));
+  return input.map((b) => {
+    const record = byKey.get(key(b.instanceId, b.sha256));
+    if (record === undefined) throw new Error(`recordBlobs: no row returned for ${b.sha256}`);
+    return record;
+  });
 }
 
 export async function getBlob(q: Queryable, instanceId: string, sha256: string): Promise<BlobRecord | null> {

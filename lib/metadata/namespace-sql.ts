@@ -37,17 +37,27 @@ export async function getEntry(q: Queryable, path: string, lock = ''): Promise<S
 }
 
 export async function getChain(q: Queryable, path: string): Promise<StoredEntry[]> {
-  assertCanonical(path);
-  const wanted = [...ancestorsOf(path), path];
-  const rows = await q.query(`SELECT ${ENTRY_COLUMNS} FROM inodes WHERE path = ANY($1::text[])`, [wanted]);
+  const [chain] = await getChains(q, [path]);
+  return chain as StoredEntry[];
+}
+
+/** getChain of several paths in one statement: for each path, its existing ancestors from the root down, then the entry. */
+export async function getChains(q: Queryable, paths: readonly string[]): Promise<StoredEntry[][]> {
+  const wanted = paths.map((path) => {
+    assertCanonical(path);
+    return [...ancestorsOf(path), path];
+  });
+  const rows = await q.query(`SELECT ${ENTRY_COLUMNS} FROM inodes WHERE path = ANY($1::text[])`, [[...new Set(wanted.flat())]]);
   const byPath = new Map(rows.map((r) => [String(r.path), toEntry(r)]));
-  const chain: StoredEntry[] = [];
-  for (const p of wanted) {
-    const entry = byPath.get(p);
-    if (entry === undefined) break;
-    chain.push(entry);
-  }
-  return chain;
+  return wanted.map((chainPaths) => {
+    const chain: StoredEntry[] = [];
+    for (const p of chainPaths) {
+      const entry = byPath.get(p);
+      if (entry === undefined) break;
+      chain.push(entry);
+    }
+    return chain;
+  });
 }
 
 async function hasChildren(q: Queryable, id: string): Promise<boolean> {

@@ -1,17 +1,18 @@
 import type { CallfsError } from '../errors.js';
+import { GroupCommit } from '../group-commit.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { assertCanonical } from '../paths.js';
 import * as blobs from './blobs-links-sql.js';
 import type { EntryCache } from './cache.js';
-import { isRetryableDbError, mapDbError } from './db-errors.js';
-import type { Queryable, SqlDriver, Statement } from './driver.js';
+import { isConnectionError, isRetryableDbError, mapDbError } from './db-errors.js';
+import type { Queryable, Row, SqlDriver, Statement } from './driver.js';
 import type { Invalidator, PendingDelivery } from './invalidation.js';
 import * as listing from './listing-sql.js';
 import * as ns from './namespace-sql.js';
 import { plainEntry, toEntry } from './rows.js';
 import { namespaceLockSql, newTxState, type TxState } from './tx-state.js';
-import type { Entry, MetadataOps, MetadataStore } from './types.js';
+import type { BlobRecord, Entry, MetadataOps, MetadataStore } from './types.js';
 
 /** What both factories hand to createStore. */
 export interface StoreParts {
@@ -64,6 +65,13 @@ export function createStore(parts: StoreParts): MetadataStore {
     }
   }
 
+  // Blob records of concurrent CAS puts share one INSERT (each is validated alone first, so that
+  // one bad record cannot fail the others).
+  const blobRecords = new GroupCommit<blobs.BlobPlacement, BlobRecord>((items) => blobs.recordBlobs(driver, items));
+
+  // Path lookups that miss the cache share statements too.
+  const chainLookups = new GroupCommit<string, ns.StoredEntry[]>((paths) => ns.getChains(driver, paths));
+
   /** One transaction with invalidation around its commit. */
   async function inTransaction<T>(fn: (q: Queryable, state: TxState) => Promise<T>, namespaceLock?: 'shared'): Promise<T> {
     const state = newTxState(namespaceLock);
@@ -98,30 +106,50 @@ export function createStore(parts: StoreParts): MetadataStore {
     }
   }
 
+  /** What a guarded write's caller gets back from its batch. */
+  type GuardedOutcome = { committed: boolean; row: Row | null; pending: PendingDelivery | null; error?: unknown };
+
   /**
-   * One guarded write as a script (one round trip on Postgres): the namespace
-   * lock, the write, and the invalidator's NOTIFY before the COMMIT. The
+   * Guarded writes as one script (one round trip on Postgres): the namespace
+   * lock, the writes, and the invalidator's NOTIFYs before the COMMIT. Each
    * write's first row, or null when its guard held it back.
    */
+  async function runGuarded(writes: Array<{ statement: Statement; state: TxState }>): Promise<GuardedOutcome[]> {
+    const statements: Statement[] = [{ sql: namespaceLockSql('shared'), params: [] }, ...writes.map((w) => w.statement)];
+    const collect: Queryable = {
+      query: async (sql, params = []) => {
+        statements.push({ sql, params });
+        return [];
+      },
+    };
+    const pendings: Array<PendingDelivery | null> = [];
+    for (const w of writes) pendings.push(await invalidator.beforeCommit(collect, w.state.invalidations));
+    try {
+      const results = await driver.script(statements);
+      return writes.map((_, i) => ({ committed: true, row: results[i + 1]?.[0] ?? null, pending: pendings[i] ?? null }));
+    } catch (error) {
+      return writes.map((_, i) => ({ committed: false, row: null, pending: pendings[i] ?? null, error }));
+    }
+  }
+
+  // Guarded writes of concurrent callers share one script, and so one commit. A failing statement
+  // rolls back the whole script: the writes are then run again one by one, so that only the
+  // failing one's caller sees its error (not after a lost connection: the outcome is unknown).
+  const guardedWrites = new GroupCommit<{ statement: Statement; state: TxState }, GuardedOutcome>(async (writes) => {
+    const outcomes = await runGuarded(writes);
+    const failure = outcomes[0]?.error;
+    if (writes.length === 1 || failure === undefined || isConnectionError(failure)) return outcomes;
+    for (const o of outcomes) await invalidator.afterCommit(newTxState().invalidations, o.pending, false);
+    return Promise.all(writes.map(async (w) => (await runGuarded([w]))[0] as GuardedOutcome));
+  });
+
   async function guardedWrite(operation: string, build: () => Statement, state: TxState): Promise<Entry | null> {
     return instrument(operation, async () => {
-      const statements: Statement[] = [{ sql: namespaceLockSql('shared'), params: [] }, build()];
-      const collect: Queryable = {
-        query: async (sql, params = []) => {
-          statements.push({ sql, params });
-          return [];
-        },
-      };
-      const pending = await invalidator.beforeCommit(collect, state.invalidations);
-      let committed = false;
-      try {
-        const results = await driver.script(statements);
-        committed = true;
-        const row = results[1]?.[0];
-        return row === undefined ? null : plainEntry(toEntry(row));
-      } finally {
-        await invalidator.afterCommit(state.invalidations, pending, committed);
-      }
+      const outcome = await guardedWrites.submit({ statement: build(), state });
+      // Also after a failure: a COMMIT whose answer was lost may still have committed.
+      await invalidator.afterCommit(state.invalidations, outcome.pending, outcome.committed);
+      if (outcome.error !== undefined) throw outcome.error;
+      return outcome.row === null ? null : plainEntry(toEntry(outcome.row));
     });
   }
 
@@ -179,7 +207,7 @@ export function createStore(parts: StoreParts): MetadataStore {
     }
     metrics?.metadataCache.inc({ result: cache.usable ? 'miss' : 'bypass' });
     const generation = cache.generation();
-    const chain = (await ns.getChain(driver, path)).map(plainEntry);
+    const chain = (await chainLookups.submit(path)).map(plainEntry);
     for (const entry of chain) cache.set(entry, generation);
     return chain;
   }
@@ -201,7 +229,10 @@ export function createStore(parts: StoreParts): MetadataStore {
       instrument('update', async () => plainEntry(await write((q, state) => ns.updateEntry(q, state, path, version, patch)))),
     move: (from, to, options) => instrument('move', async () => movedResult(await write((q, state) => ns.moveEntry(q, state, from, to, options)))),
     delete: (path, options) => instrument('delete', async () => ({ removed: (await write((q, state) => ns.deleteEntry(q, state, path, options))).map(plainEntry) })),
-    recordBlob: (blob) => instrument('recordBlob', () => blobs.recordBlob(driver, blob)),
+    recordBlob: (blob) => instrument('recordBlob', async () => {
+      blobs.assertBlobPlacement(blob);
+      return blobRecords.submit(blob);
+    }),
     getBlob: (instanceId, sha256) => instrument('getBlob', () => blobs.getBlob(driver, instanceId, sha256)),
     createLink: (link) => instrument('createLink', () => blobs.createLink(driver, link)),
     getLink: (id) => instrument('getLink', () => blobs.getLink(driver, id)),

@@ -53,6 +53,32 @@ export function movesContract(ctx: ContractContext): void {
     expect((await store.get(oddFile!.path))?.parentId).to.equal(odd.id);
   });
 
+  it('concurrent guarded writes each get their own outcome; a failing one fails only its caller', async () => {
+    const store = ctx.store();
+    const base = ctx.uniquePath();
+    const instance = `i-${base.slice(1)}`;
+    const d = await store.create(dir(`${base}/d`), { parents: DIR_ATTRS });
+    const chain = await store.getChain(`${base}/d`);
+    const existing = await Promise.all([1, 2, 3].map((i) => store.create(casFile(`${base}/d/old${i}`, instance, sha(`o${i}`)))));
+    // A CAS file without its instance id breaks a CHECK constraint in the database.
+    const broken = { ...casFile(`${base}/d/broken`, instance, sha('b')), instanceId: null };
+    const outcomes = await Promise.allSettled([
+      ...Array.from({ length: 12 }, (_, i) => store.createIfUnchanged(casFile(`${base}/d/new${i}`, instance, sha(`n${i}`)), d, chain)),
+      store.createIfUnchanged(broken, d, chain),
+      ...existing.map((e, i) => store.updateIfUnchanged(e.path, e.version, { blobId: sha(`u${i}`), etag: sha(`u${i}`) }, [...chain, e])),
+      store.createIfUnchanged(casFile(`${base}/d/old1`, instance, sha('x')), d, chain),
+    ]);
+    const values = outcomes.map((o) => (o.status === 'fulfilled' ? o.value : o.reason));
+    for (let i = 0; i < 12; i++) expect(values[i], `new${i}`).to.include({ path: `${base}/d/new${i}`, etag: sha(`n${i}`) });
+    expect(outcomes[12]?.status).to.equal('rejected');
+    expect(values[12]).to.be.instanceOf(Error);
+    for (let i = 0; i < 3; i++) expect(values[13 + i], `old${i + 1}`).to.include({ path: `${base}/d/old${i + 1}`, etag: sha(`u${i}`), version: 2 });
+    expect(values[16], 'a create onto an existing file').to.equal(null);
+    expect(await store.get(`${base}/d/broken`)).to.equal(null);
+    expect((await store.get(`${base}/d/old1`))?.etag).to.equal(sha('u0'));
+    expect(await store.count(`${base}/d`, null)).to.equal(15);
+  });
+
   it('moves a file and refuses impossible moves', async () => {
     const store = ctx.store();
     const base = ctx.uniquePath();
