@@ -16,6 +16,11 @@ export interface Image {
   readonly volume: string;
   /** Puts currently writing into it. */
   inflight: number;
+  /**
+   * True while it is known to hold no blob: created empty by this process and
+   * never active since. Lookups of a blob need not look in it.
+   */
+  empty?: boolean;
 }
 
 export interface ImageSetOptions {
@@ -283,6 +288,8 @@ export class ImageSet {
     if (this.active !== null) return;
     const standby = this.list().find((i) => i.state === 'standby');
     if (standby === undefined) return;
+    // Cleared before any put can be given the image.
+    standby.empty = false;
     this.setState(standby, 'active');
     this.active = standby;
     this.bytesSinceCheck = 0;
@@ -345,7 +352,7 @@ export class ImageSet {
     entry.state = 'standby';
     entry.changedAt = new Date().toISOString();
     await this.save();
-    const image: Image = { id, state: 'standby', volume, inflight: 0 };
+    const image: Image = { id, state: 'standby', volume, inflight: 0, empty: true };
     this.images.set(id, image);
     this.log.info({ image: id, mode: driver.mode }, 'created CAS image');
     this.updateGauge();

@@ -47,7 +47,7 @@ export class BlobLocator {
     // Newest first: recent blobs are the most read, and the active image is newest.
     for (const image of this.images.list().reverse()) {
       // Standby images too: after a crash the manifest may call an image that took writes a standby.
-      if (image === skip) continue;
+      if (image === skip || image.empty === true) continue;
       try {
         const hit = await this.probe(image, sha256);
         if (hit !== null) found.push(hit);
