@@ -29,10 +29,7 @@ function groupFor(user: User, parent: Entry | undefined): number {
   return parent !== undefined && (parent.mode & SETGID) !== 0 ? parent.gid : user.gid;
 }
 
-/**
- * Checks of a file write against the namespace as it is now. Run before the
- * body is read (to refuse early) and again under the lock (to decide).
- */
+/** What inspectWrite found: the file (when it exists), the parent, and the rows it read. */
 interface WriteDecision {
   existing: Entry | null;
   parent: Entry | undefined;
@@ -41,6 +38,10 @@ interface WriteDecision {
   parentExists: boolean;
 }
 
+/**
+ * Checks of a file write against the namespace as it is now. Run before the
+ * body is read (to refuse early) and again under the lock (to decide).
+ */
 async function inspectWrite(ops: MetadataOps, user: User, path: string, options: WriteFileOptions): Promise<WriteDecision> {
   if (path === '/') throw new CallfsError('IS_A_DIRECTORY', 'the root is a directory');
   const r = await resolve(ops, user, path);

@@ -36,11 +36,12 @@ export async function recordBlob(q: Queryable, blob: BlobPlacement): Promise<Blo
 export async function recordBlobs(q: Queryable, input: readonly BlobPlacement[]): Promise<BlobRecord[]> {
   for (const blob of input) assertBlobPlacement(blob);
   const key = (instanceId: string, sha256: string): string => `${instanceId}/${sha256}`;
-  // One row per blob: ON CONFLICT DO UPDATE cannot touch a row twice in one statement.
+  // One row per blob: ON CONFLICT DO UPDATE cannot touch a row twice in one statement. Rows are
+  // locked in key order, so that two such statements never wait for each other in a cycle.
   const unique = [...new Map(input.map((b) => [key(b.instanceId, b.sha256), b])).values()];
   const rows = await q.query(
     `INSERT INTO blobs (instance_id, sha256, image_id, size)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) ORDER BY 1, 2
      ON CONFLICT (instance_id, sha256) DO UPDATE
        SET image_id = EXCLUDED.image_id, size = EXCLUDED.size, touched_at = now()
      RETURNING ${BLOB_COLUMNS}`,

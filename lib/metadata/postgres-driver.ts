@@ -1,7 +1,7 @@
 import pg from 'pg';
+import pgUtils from 'pg/lib/utils.js';
 import type { Logger } from '../log/index.js';
 import { describeDsn, isConnectionError } from './db-errors.js';
-import pgUtils from 'pg/lib/utils.js';
 import type { ListenHandlers, ListenSubscription, Row, SqlDriver, Statement, TransactionOptions, TransactionQueryable } from './driver.js';
 
 export interface PostgresDriverOptions {
@@ -63,12 +63,22 @@ function prepared(text: string, params: readonly unknown[]): pg.QueryConfig {
 export function inlineParams(sql: string, params: readonly unknown[]): string {
   return sql.replace(/\$(\d+)/g, (_, n: string) => {
     const index = Number(n) - 1;
-    if (index >= params.length) throw new Error(`statement has no parameter $${n}: ${sql}`);
+    if (index < 0 || index >= params.length) throw new Error(`statement has no parameter $${n}: ${sql}`);
     const value: unknown = pgUtils.prepareValue(params[index]);
     if (value === null || value === undefined) return 'NULL';
     if (typeof value !== 'string') throw new Error(`parameter $${n} cannot be written as a literal`);
     return pg.escapeLiteral(value);
   });
+}
+
+/** End a failed transaction and give the connection back; one that cannot roll back is dropped. */
+async function rollbackAndRelease(client: pg.PoolClient): Promise<void> {
+  try {
+    await client.query('ROLLBACK');
+    client.release();
+  } catch (rollbackErr) {
+    client.release(rollbackErr instanceof Error ? rollbackErr : true);
+  }
 }
 
 export function createPostgresDriver(options: PostgresDriverOptions): SqlDriver {
@@ -126,12 +136,7 @@ export function createPostgresDriver(options: PostgresDriverOptions): SqlDriver 
         result = await fn(tx);
       } catch (err) {
         open = false;
-        try {
-          await client.query('ROLLBACK');
-          client.release();
-        } catch (rollbackErr) {
-          client.release(rollbackErr instanceof Error ? rollbackErr : true);
-        }
+        await rollbackAndRelease(client);
         throw err;
       }
       open = false;
@@ -157,12 +162,7 @@ export function createPostgresDriver(options: PostgresDriverOptions): SqlDriver 
         results = Array.isArray(answer) ? answer : [answer];
       } catch (err) {
         // The script stopped at the failing statement, inside its transaction block: end that.
-        try {
-          await client.query('ROLLBACK');
-          client.release();
-        } catch (rollbackErr) {
-          client.release(rollbackErr instanceof Error ? rollbackErr : true);
-        }
+        await rollbackAndRelease(client);
         throw err;
       }
       client.release();

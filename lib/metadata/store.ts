@@ -66,8 +66,17 @@ export function createStore(parts: StoreParts): MetadataStore {
   }
 
   // Blob records of concurrent CAS puts share one INSERT (each is validated alone first, so that
-  // one bad record cannot fail the others).
-  const blobRecords = new GroupCommit<blobs.BlobPlacement, BlobRecord>((items) => blobs.recordBlobs(driver, items));
+  // one bad record cannot fail the others). Its rows may be locked by a write's reference-count
+  // trigger in another order: after a deadlock or serialization failure the batch runs again.
+  const blobRecords = new GroupCommit<blobs.BlobPlacement, BlobRecord>(async (items) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await blobs.recordBlobs(driver, items);
+      } catch (err) {
+        if (attempt >= WRITE_ATTEMPTS || !isRetryableDbError(err)) throw err;
+      }
+    }
+  });
 
   // Path lookups that miss the cache share statements too.
   const chainLookups = new GroupCommit<string, ns.StoredEntry[]>((paths) => ns.getChains(driver, paths));
@@ -134,11 +143,13 @@ export function createStore(parts: StoreParts): MetadataStore {
 
   // Guarded writes of concurrent callers share one script, and so one commit. A failing statement
   // rolls back the whole script: the writes are then run again one by one, so that only the
-  // failing one's caller sees its error (not after a lost connection: the outcome is unknown).
+  // failing one's caller sees its error (not after a lost connection: the outcome is unknown). A
+  // lone write is run again after a deadlock or serialization failure.
   const guardedWrites = new GroupCommit<{ statement: Statement; state: TxState }, GuardedOutcome>(async (writes) => {
     const outcomes = await runGuarded(writes);
     const failure = outcomes[0]?.error;
-    if (writes.length === 1 || failure === undefined || isConnectionError(failure)) return outcomes;
+    if (failure === undefined || isConnectionError(failure)) return outcomes;
+    if (writes.length === 1 && !isRetryableDbError(failure)) return outcomes;
     for (const o of outcomes) await invalidator.afterCommit(newTxState().invalidations, o.pending, false);
     return Promise.all(writes.map(async (w) => (await runGuarded([w]))[0] as GuardedOutcome));
   });
