@@ -1,3 +1,5 @@
+import { AsyncResource } from 'node:async_hooks';
+
 /**
  * Group commit: callers submit items and each gets its own item's result,
  * but at most one batch runs at a time. An item submitted while none runs
@@ -10,14 +12,20 @@ export class GroupCommit<I, O> {
   private running = false;
   private queue: Array<{ item: I; resolve: (out: O) => void; reject: (err: unknown) => void }> = [];
 
+  private readonly run: (items: I[]) => Promise<O[]>;
+
   /**
    * @param run does the work for a batch; resolves with one result per item, in their order.
    * @param maxBatch most items in one batch (the rest wait for the next).
    */
   constructor(
-    private readonly run: (items: I[]) => Promise<O[]>,
+    run: (items: I[]) => Promise<O[]>,
     private readonly maxBatch = 256,
-  ) {}
+  ) {
+    // Batches run in the async context the group was made in, not in that of whichever caller
+    // happened to start them (an AsyncLocalStorage of that request or transaction).
+    this.run = AsyncResource.bind(run);
+  }
 
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { expect } from 'chai';
 import { GroupCommit } from '../../lib/group-commit.js';
 
@@ -44,5 +45,20 @@ describe('GroupCommit', () => {
     let message = '';
     await short.submit(1).catch((err: Error) => (message = err.message));
     expect(message).to.include('0 results for 1 items');
+  });
+
+  it('runs every batch in the context the group was made in, not in that of the caller that started it', async () => {
+    const als = new AsyncLocalStorage<string>();
+    const seen: Array<string | undefined> = [];
+    const group = new GroupCommit<number, number>(async (items) => {
+      seen.push(als.getStore());
+      await new Promise((r) => setTimeout(r, 5));
+      return items;
+    });
+    // A request (or a transaction) starts the first batch; the next one is started by the first's end.
+    const first = als.run('request-1', () => group.submit(1));
+    const second = als.run('request-2', () => group.submit(2));
+    await Promise.all([first, second]);
+    expect(seen).to.deep.equal([undefined, undefined]);
   });
 });
