@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { Cleanup } from '../harness/cleanup.js';
-import { freePort } from '../harness/ports.js';
+import { freePort } from '../../test/support/ports.js';
 import { rssOf, startServer, type ServerProcess } from '../harness/processes.js';
 import type { BenchTls } from '../harness/tls.js';
 import { createHttpClient } from '../load/http.js';

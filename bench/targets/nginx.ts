@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cleanup } from '../harness/cleanup.js';
-import { freePort } from '../harness/ports.js';
+import { freePort } from '../../test/support/ports.js';
 import { startServer, treeRss, type ServerProcess } from '../harness/processes.js';
 import { negotiated, type BenchTls } from '../harness/tls.js';
 import type { HttpTarget } from './types.js';

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { User } from '../auth/users.js';
 import { assertAccess } from '../auth/permissions.js';
 import type { PutResult } from '../backends/types.js';
-import type { BackendType, Entry, MetadataOps } from '../metadata/types.js';
+import type { BackendType, Entry, MetadataOps, NewEntry } from '../metadata/types.js';
 import { CallfsError, isCallfsError } from '../errors.js';
 import { baseName } from '../paths.js';
 import { CONTENT_ADDRESSED, backendOf, checkPreconditions, lockKey, resolve, type EngineDeps, type WritePreconditions } from './context.js';
@@ -72,6 +72,11 @@ function contentOf(deps: EngineDeps, backend: BackendType, stored: PutResult): {
   };
 }
 
+/** The entry of a new file with `content`, created by `user` under `parent`. */
+function newFile(user: User, path: string, options: WriteFileOptions, parent: Entry | undefined, content: ReturnType<typeof contentOf>): NewEntry {
+  return { path, type: 'file', mode: options.mode ?? DEFAULT_FILE_MODE, uid: user.uid, gid: groupFor(user, parent), ...content };
+}
+
 async function commitWrite(deps: EngineDeps, user: User, path: string, options: WriteFileOptions, backend: BackendType, stored: PutResult, signal: AbortSignal): Promise<WriteResult> {
   // The namespace lock comes with BEGIN, so the parent read here is the one the create inserts under.
   return deps.store.transaction(async (tx) => {
@@ -83,11 +88,8 @@ async function commitWrite(deps: EngineDeps, user: User, path: string, options: 
       stopUnlessCommitted(signal, backend);
       return { entry, created: false };
     }
-    const gid = groupFor(user, parent);
-    const entry = await tx.create(
-      { path, type: 'file', mode: options.mode ?? DEFAULT_FILE_MODE, uid: user.uid, gid, ...content },
-      { parents: { mode: DEFAULT_DIR_MODE, uid: user.uid, gid }, ...(parent === undefined ? {} : { parent }) },
-    );
+    const file = newFile(user, path, options, parent, content);
+    const entry = await tx.create(file, { parents: { mode: DEFAULT_DIR_MODE, uid: user.uid, gid: file.gid }, ...(parent === undefined ? {} : { parent }) });
     stopUnlessCommitted(signal, backend);
     return { entry, created: true };
   }, { namespaceLock: 'shared' });
@@ -108,14 +110,9 @@ async function commitUnchanged(deps: EngineDeps, user: User, path: string, optio
     const entry = await deps.store.updateIfUnchanged(path, pre.existing.version, content, [...pre.ancestors, pre.existing]);
     return entry === null ? null : { entry, created: false };
   }
-  const parent = pre.parent;
-  if (!pre.parentExists || parent === undefined) return null;
+  if (!pre.parentExists) return null;
   stopUnlessCommitted(signal, backend);
-  const entry = await deps.store.createIfUnchanged(
-    { path, type: 'file', mode: options.mode ?? DEFAULT_FILE_MODE, uid: user.uid, gid: groupFor(user, parent), ...content },
-    parent,
-    pre.ancestors,
-  );
+  const entry = await deps.store.createIfUnchanged(newFile(user, path, options, pre.parent, content), pre.ancestors);
   return entry === null ? null : { entry, created: true };
 }
 

@@ -183,15 +183,18 @@ function unchanged(expected: readonly ReadRow[], params: unknown[]): string {
 
 /**
  * The INSERT of createEntry as one statement that inserts nothing unless the
- * rows in `expected` are unchanged (and nothing exists at the path), with
- * every parameter cast so that it can also run with its values inlined.
- * Meant to run after the namespace lock, in a script.
+ * rows in `expected` (the ancestors, root first, the last being the new
+ * entry's parent) are unchanged and nothing exists at the path, with every
+ * parameter cast so that it can also run with its values inlined. Meant to
+ * run after the namespace lock, in a script.
  */
-export function createIfUnchangedStatement(entry: NewEntry, parentId: string, expected: readonly ReadRow[]): Statement {
+export function createIfUnchangedStatement(entry: NewEntry, expected: readonly ReadRow[]): Statement {
   assertCanonical(entry.path);
   assertNewEntry(entry);
   if (entry.path === '/') throw alreadyExists('/');
-  const params: unknown[] = [entry.path, parentId, baseName(entry.path), depthOf(entry.path), entry.type, entry.size ?? 0, entry.mode, entry.uid, entry.gid,
+  const parent = expected[expected.length - 1];
+  if (parent?.path !== parentOf(entry.path)) throw new CallfsError('INTERNAL_ERROR', `createIfUnchanged: the rows read must end with the parent of ${entry.path}`);
+  const params: unknown[] = [entry.path, parent.id, baseName(entry.path), depthOf(entry.path), entry.type, entry.size ?? 0, entry.mode, entry.uid, entry.gid,
     entry.mtime ?? null, entry.backend ?? null, entry.instanceId ?? null, entry.blobId ?? null, entry.etag ?? null];
   const guard = unchanged(expected, params);
   return {

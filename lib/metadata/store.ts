@@ -265,9 +265,9 @@ export function createStore(parts: StoreParts): MetadataStore {
         (err) => typeof err === 'object' && err !== null && fromCaller.has(err),
       );
     },
-    createIfUnchanged: (entry, parent, expected) =>
+    createIfUnchanged: (entry, expected) =>
       // A new path: no instance can hold a cached entry for it, so nothing to invalidate.
-      guardedWrite('createIfUnchanged', () => ns.createIfUnchangedStatement(entry, parent.id, expected), newTxState('shared')),
+      guardedWrite('createIfUnchanged', () => ns.createIfUnchangedStatement(entry, expected), newTxState('shared')),
     updateIfUnchanged: (path, version, patch, expected) => {
       const state = newTxState('shared');
       state.invalidations.exact.add(path);

@@ -243,12 +243,12 @@ export interface MetadataStore extends MetadataOps {
   /**
    * Create a file in one round trip, decided on rows read before (outside
    * any transaction): applied only if each row in `expected` (the ancestors,
-   * root first, ending with `parent`) still has the id, path and version it
+   * root first, ending with the file's parent) still has the id, path and version it
    * was read with, and nothing exists at the path. Null otherwise: nothing was
    * written and the caller decides again inside a transaction. Takes the
    * namespace lock (shared) as `transaction` does.
    */
-  createIfUnchanged(entry: NewEntry, parent: Entry, expected: readonly Entry[]): Promise<Entry | null>;
+  createIfUnchanged(entry: NewEntry, expected: readonly Entry[]): Promise<Entry | null>;
 
   /**
    * As createIfUnchanged, for a new version of the file at `path`, read at

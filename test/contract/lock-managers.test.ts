@@ -8,7 +8,8 @@ import type { LockManager } from '../../lib/locks/types.js';
 import { createMetrics } from '../../lib/metrics/index.js';
 import { REDIS_URL, ensureRedis, requireComponent } from '../support/services.js';
 import { contend, deferred, delay, lockManagerContract, rejectionOf } from './lock-contract.js';
-import { freePort, redisServerAvailable, spareRedis, type SpareRedis } from './lock-redis-servers.js';
+import { freePort } from '../support/ports.js';
+import { redisServerAvailable, spareRedis, type SpareRedis } from './lock-redis-servers.js';
 
 const redisUrl = new URL(REDIS_URL);
 const mainServer = { host: redisUrl.hostname, port: Number(redisUrl.port || 6379), ...(redisUrl.password ? { password: decodeURIComponent(redisUrl.password) } : {}) };

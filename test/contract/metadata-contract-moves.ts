@@ -13,12 +13,15 @@ export function movesContract(ctx: ContractContext): void {
     const chain = await store.getChain(`${base}/d`);
     expect(chain.map((e) => e.path)).to.deep.equal(['/', base, `${base}/d`]);
 
-    const created = await store.createIfUnchanged(casFile(`${base}/d/f`, instance, sha('g1'), 7), d, chain);
+    const created = await store.createIfUnchanged(casFile(`${base}/d/f`, instance, sha('g1'), 7), chain);
     expect(created).to.include({ path: `${base}/d/f`, name: 'f', parentId: d.id, size: 7, etag: sha('g1'), version: 1 });
     expect(await store.get(`${base}/d/f`)).to.deep.include({ id: created!.id, etag: sha('g1') });
     expect(await refs(sha('g1'))).to.equal(1);
+    // The rows read must end with the new entry's parent.
+    await expectCode(store.createIfUnchanged(casFile(`${base}/d/sub/f`, instance, sha('g0')), chain), 'INTERNAL_ERROR');
+    await expectCode(store.createIfUnchanged(casFile(`${base}/d/f0`, instance, sha('g0')), []), 'INTERNAL_ERROR');
     // Something exists at the path now: nothing is written.
-    expect(await store.createIfUnchanged(casFile(`${base}/d/f`, instance, sha('g2')), d, chain)).to.equal(null);
+    expect(await store.createIfUnchanged(casFile(`${base}/d/f`, instance, sha('g2')), chain)).to.equal(null);
     expect((await store.get(`${base}/d/f`))?.etag).to.equal(sha('g1'));
 
     const updated = await store.updateIfUnchanged(created!.path, created!.version, { blobId: sha('g2'), etag: sha('g2'), size: 3 }, [...chain, created!]);
@@ -30,17 +33,17 @@ export function movesContract(ctx: ContractContext): void {
 
     // The parent chmod-ed since it was read (its version moved): held back.
     const d2 = await store.update(d.path, d.version, { mode: 0o700 });
-    expect(await store.createIfUnchanged(casFile(`${base}/d/g`, instance, sha('g3')), d, chain)).to.equal(null);
+    expect(await store.createIfUnchanged(casFile(`${base}/d/g`, instance, sha('g3')), chain)).to.equal(null);
     expect(await store.updateIfUnchanged(updated!.path, updated!.version, { size: 9 }, [...chain, updated!])).to.equal(null);
     expect(await store.get(`${base}/d/g`)).to.equal(null);
     const chain2 = [...chain.slice(0, -1), d2];
-    expect(await store.createIfUnchanged(casFile(`${base}/d/g`, instance, sha('g3')), d2, chain2)).to.include({ path: `${base}/d/g` });
+    expect(await store.createIfUnchanged(casFile(`${base}/d/g`, instance, sha('g3')), chain2)).to.include({ path: `${base}/d/g` });
 
     // An ancestor moved away (same id and version below it, other paths), or replaced by a new directory of the same name.
     await store.move(base, `${base}-moved`);
-    expect(await store.createIfUnchanged(casFile(`${base}/d/h`, instance, sha('g4')), d2, chain2)).to.equal(null);
+    expect(await store.createIfUnchanged(casFile(`${base}/d/h`, instance, sha('g4')), chain2)).to.equal(null);
     await store.create(dir(`${base}/d`), { parents: DIR_ATTRS });
-    expect(await store.createIfUnchanged(casFile(`${base}/d/h`, instance, sha('g4')), d2, chain2)).to.equal(null);
+    expect(await store.createIfUnchanged(casFile(`${base}/d/h`, instance, sha('g4')), chain2)).to.equal(null);
     expect(await store.get(`${base}/d/h`)).to.equal(null);
     expect(await refs(sha('g4'))).to.be.oneOf([undefined, 0]);
     await expectConsistentTree(store, `${base}-moved`);
@@ -48,7 +51,7 @@ export function movesContract(ctx: ContractContext): void {
     // Values travel as literals on Postgres: quotes, braces, commas and $1 stay exactly as given (paths hold no backslash).
     const odd = await store.create(dir(`${base}/q'"$1{a,b} é`), { parents: DIR_ATTRS });
     const oddChain = await store.getChain(odd.path);
-    const oddFile = await store.createIfUnchanged(casFile(`${odd.path}/'$2"`, instance, sha('g5')), odd, oddChain);
+    const oddFile = await store.createIfUnchanged(casFile(`${odd.path}/'$2"`, instance, sha('g5')), oddChain);
     expect(oddFile?.path).to.equal(`${base}/q'"$1{a,b} é/'$2"`);
     expect((await store.get(oddFile!.path))?.parentId).to.equal(odd.id);
   });
@@ -57,16 +60,16 @@ export function movesContract(ctx: ContractContext): void {
     const store = ctx.store();
     const base = ctx.uniquePath();
     const instance = `i-${base.slice(1)}`;
-    const d = await store.create(dir(`${base}/d`), { parents: DIR_ATTRS });
+    await store.create(dir(`${base}/d`), { parents: DIR_ATTRS });
     const chain = await store.getChain(`${base}/d`);
     const existing = await Promise.all([1, 2, 3].map((i) => store.create(casFile(`${base}/d/old${i}`, instance, sha(`o${i}`)))));
     // A CAS file without its instance id breaks a CHECK constraint in the database.
     const broken = { ...casFile(`${base}/d/broken`, instance, sha('b')), instanceId: null };
     const outcomes = await Promise.allSettled([
-      ...Array.from({ length: 12 }, (_, i) => store.createIfUnchanged(casFile(`${base}/d/new${i}`, instance, sha(`n${i}`)), d, chain)),
-      store.createIfUnchanged(broken, d, chain),
+      ...Array.from({ length: 12 }, (_, i) => store.createIfUnchanged(casFile(`${base}/d/new${i}`, instance, sha(`n${i}`)), chain)),
+      store.createIfUnchanged(broken, chain),
       ...existing.map((e, i) => store.updateIfUnchanged(e.path, e.version, { blobId: sha(`u${i}`), etag: sha(`u${i}`) }, [...chain, e])),
-      store.createIfUnchanged(casFile(`${base}/d/old1`, instance, sha('x')), d, chain),
+      store.createIfUnchanged(casFile(`${base}/d/old1`, instance, sha('x')), chain),
     ]);
     const values = outcomes.map((o) => (o.status === 'fulfilled' ? o.value : o.reason));
     for (let i = 0; i < 12; i++) expect(values[i], `new${i}`).to.include({ path: `${base}/d/new${i}`, etag: sha(`n${i}`) });

@@ -1,25 +1,13 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { join } from 'node:path';
 import { request, type TestResponse } from '../support/http.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { ensurePostgres, ensureRedis, requireComponent } from '../support/services.js';
+import { freePort } from '../support/ports.js';
 import { tempDir } from '../support/tmp.js';
 import { ensureSelfSignedCertificate } from '../../lib/config/embedded.js';
-
-/** A free loopback port (the peers must know each other's address before either starts). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Two instances on one Postgres database and one Redis: a link made on one

@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -6,22 +5,11 @@ import { ensureSelfSignedCertificate } from '../../lib/config/embedded.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 import { startCliServer, type CliServer } from './cli.js';
 import { TEST_USERS, merge } from './callfs.js';
+import { freePort } from './ports.js';
 import { tempDir } from './tmp.js';
 
 export const PROXY_SECRET = 'cluster-proxy-secret-0123456789';
 export const LINK_SECRET = 'cluster-link-secret-0123456789';
-
-/** A loopback port the OS considers free right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ClusterInstance {
   id: string;
