@@ -1,6 +1,8 @@
 // tsc compiles only .ts; copy the non-TypeScript files that lib/ reads at run time
 // (SQL migrations, the OpenAPI document) into dist/ beside the compiled code.
-import { cpSync, readdirSync, statSync, mkdirSync } from 'node:fs';
+// Also make the CLI executable: tsc writes it 0644, and an `npx callfs` that
+// finds an earlier install of this directory in its cache runs the file as it is.
+import { chmodSync, cpSync, readdirSync, statSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 
 const ASSET = /\.(sql|json|yaml)$/;
@@ -17,3 +19,4 @@ function copyAssets(from, to) {
 }
 
 copyAssets('lib', join('dist', 'lib'));
+chmodSync(join('dist', 'cmd', 'callfs.js'), 0o755);

@@ -22,6 +22,14 @@ describe('callfs CLI', () => {
     expect(text).not.to.match(/^\s+at /m);
   };
 
+  it('is built executable, so the bin link npx runs works without `node` in front', async () => {
+    const { execFile } = await import('node:child_process');
+    const { CLI } = await import('../support/cli.js');
+    expect(statSync(CLI).mode & 0o111, 'execute bits of dist/cmd/callfs.js').to.equal(0o111);
+    const out = await new Promise<string>((resolve, reject) => execFile(CLI, ['--help'], (err, stdout) => (err ? reject(err) : resolve(stdout))));
+    expect(out).to.include('config');
+  });
+
   describe('config validate', () => {
     it('prints "Configuration is valid" and the effective settings with secrets redacted, exit 0', async () => {
       const file = write('c.yaml', `auth:\n  api_keys: ["${KEY}"]\n  single_use_link_secret: "link-secret-0123456789"\nserver:\n  protocol: http\n`);
