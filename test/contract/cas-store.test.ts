@@ -1,7 +1,7 @@
 import { openSync, closeSync, readdirSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Writable, type Readable } from 'node:stream';
+import { PassThrough, Writable, type Readable } from 'node:stream';
 import { expect } from 'chai';
 import { canSendDirect, type DirectSend } from '../../lib/backends/types.js';
 import { loopMountsAvailable, requireComponent } from '../support/services.js';
@@ -82,6 +82,17 @@ const fdsOn = (path: string): number =>
     }
   }).length;
 
+/** This process's descriptors on files under `root` (also deleted ones), other than the root lock. */
+const fdsUnder = (root: string): string[] =>
+  readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      return target.startsWith(`${root}/`) && !target.endsWith('/.lock') ? [target] : [];
+    } catch {
+      return [];
+    }
+  });
+
 const codeOf = (err: unknown): unknown => (err as { code?: unknown } | undefined)?.code;
 
 async function counter(cas: CasUnderTest, name: 'casIntegrityErrors' | 'casBlobsCollected' | 'casBytesScrubbed'): Promise<number> {
@@ -127,6 +138,37 @@ for (const mode of ['loop', 'dir'] as const) {
         const dedups = ops.values.find((v) => v.labels.operation === 'put' && v.labels.outcome === 'dedup')?.value;
         expect(dedups).to.equal(49);
         expect((await readAll((await cas.open(sha)).stream)).equals(data)).to.equal(true);
+      });
+    });
+
+    describe('descriptors', function () {
+      it('closes every file it opens: new blob, dedup, refused, aborted and failed puts, refused and finished reads', async function () {
+        const { backend: cas } = backend();
+        const data = randomBytes(3 * MiB + 5);
+        const { id } = await cas.put(streamOf(data));
+        await cas.put(streamOf(data));
+        expect(codeOf(await rejectionOf(cas.put(streamOf(randomBytes(4096)), { maxBytes: 100 })))).to.equal('PAYLOAD_TOO_LARGE');
+        // Bodies that send 2 MiB (one batch is written, the temp file is open) and then stall.
+        const stalling = (): Readable => {
+          const body = new PassThrough();
+          body.write(randomBytes(2 * MiB));
+          return body;
+        };
+        const controller = new AbortController();
+        const aborted = cas.put(stalling(), { signal: controller.signal });
+        await eventually(async () => tmpFiles(root).length === 1, 2000, 'the upload has its temp file');
+        controller.abort(new Error('client went away'));
+        expect(String(await rejectionOf(aborted))).to.contain('client went away');
+        const failing = stalling();
+        const failed = cas.put(failing);
+        await eventually(async () => tmpFiles(root).length === 1, 2000, 'the upload has its temp file');
+        failing.destroy(new Error('body broke'));
+        expect(String(await rejectionOf(failed))).to.contain('body broke');
+        expect(codeOf(await rejectionOf(cas.open(id, { range: { start: data.length, end: data.length + 1 } })))).to.equal('RANGE_NOT_SATISFIABLE');
+        expect((await readAll((await cas.open(id)).stream)).equals(data)).to.equal(true);
+        expect((await readAll((await cas.open(id, { range: { start: 1, end: 9 } })).stream)).equals(data.subarray(1, 10))).to.equal(true);
+        expect(tmpFiles(root)).to.deep.equal([]);
+        await eventually(async () => fdsUnder(root).length === 0, 2000, 'no descriptor left open in the CAS');
       });
     });
 

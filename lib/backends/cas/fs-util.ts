@@ -1,16 +1,93 @@
 import { randomUUID } from 'node:crypto';
+import { close, closeSync, fdatasync, fsync, open as openCallback, openSync, writev } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 
-/** Helpers for durable filesystem changes: what is renamed is only safe once its directory is flushed. */
+/**
+ * Helpers for durable filesystem changes: what is renamed is only safe once its directory is flushed.
+ *
+ * Every fs/promises call is a round trip through libuv's threadpool, which
+ * costs 25–60 µs of CPU on a busy core before the syscall itself (measured on
+ * the bench machine: open+close of a directory 66 µs async, 5 µs sync). The
+ * put path therefore sends only the calls that can wait on the disk
+ * (writes, fsync, fdatasync, calls that change a directory) to the pool, and
+ * runs those that only touch cached kernel state synchronously: opening a
+ * directory it just changed, and closing a descriptor.
+ */
+
+const openAsync = promisify(openCallback);
+const writevAsync = promisify(writev);
+const fdatasyncAsync = promisify(fdatasync);
+const fsyncAsync = promisify(fsync);
+const closeAsync = promisify(close);
 
 /** fsync a directory so that entries created, renamed or removed in it survive a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
+  // Callers flush directories they have just changed: the lookup is cached.
+  const fd = openSync(dir, 'r');
   try {
-    await fh.sync();
+    await fsyncAsync(fd);
   } finally {
-    await fh.close();
+    closeSync(fd);
+  }
+}
+
+/**
+ * A file being written, on a raw descriptor: lighter than a FileHandle
+ * (no close through the threadpool, no GC tracking of the handle).
+ */
+export class WritableFile {
+  private fd: number | null;
+
+  private constructor(fd: number) {
+    this.fd = fd;
+  }
+
+  /** Open (create) `path` with fs flags such as 'wx'. */
+  static async open(path: string, flags: string, mode: number): Promise<WritableFile> {
+    return new WritableFile(await openAsync(path, flags, mode));
+  }
+
+  /** Write every byte of `buffers`, in order, at the current offset. */
+  async writeAll(buffers: readonly Buffer[]): Promise<void> {
+    let rest = buffers;
+    while (rest.length > 0) {
+      const { bytesWritten } = await writevAsync(this.descriptor(), rest as Buffer[]);
+      if (bytesWritten <= 0) throw new Error('short write');
+      let skip = bytesWritten;
+      const next: Buffer[] = [];
+      for (const buf of rest) {
+        if (skip >= buf.length) skip -= buf.length;
+        else {
+          next.push(skip > 0 ? buf.subarray(skip) : buf);
+          skip = 0;
+        }
+      }
+      rest = next;
+    }
+  }
+
+  datasync(): Promise<void> {
+    return fdatasyncAsync(this.descriptor());
+  }
+
+  /**
+   * Close the descriptor; later calls do nothing. Synchronous when the bytes
+   * were flushed (close then only releases the descriptor); otherwise on the
+   * threadpool, since the filesystem may act on the close of a dirty file.
+   */
+  async close(flushed: boolean): Promise<void> {
+    const fd = this.fd;
+    if (fd === null) return;
+    this.fd = null;
+    if (flushed) closeSync(fd);
+    else await closeAsync(fd);
+  }
+
+  private descriptor(): number {
+    if (this.fd === null) throw new Error('file already closed');
+    return this.fd;
   }
 }
 

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { close, fstat, open, read } from 'node:fs';
+import { closeSync, fstatSync, open, read } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { CallfsError } from '../../errors.js';
@@ -12,8 +12,19 @@ import { integrityError, quarantine } from './integrity.js';
 import { isSha256Hex } from './layout.js';
 
 const openFd = promisify(open);
-const fstatFd = promisify(fstat);
-const closeFd = promisify(close);
+
+/**
+ * Close a read-only descriptor. Synchronous, like the fstat after open: both
+ * act on in-memory state only and never wait on the disk, and a threadpool
+ * round trip costs more than the call (see fs-util.ts).
+ */
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // EBADF/EIO on close of a read-only descriptor: nothing to undo
+  }
+}
 
 /** Reads shorter than this are not worth a pooled buffer. */
 const SMALL_READ_BYTES = 64 * 1024;
@@ -211,7 +222,8 @@ export class BlobReadStream extends Readable implements DirectSend {
         callback(err);
         return;
       }
-      close(fd, () => callback(err));
+      closeQuietly(fd);
+      callback(err);
     };
     if (this.reading) this.closeWhenIdle = finish;
     else finish();
@@ -239,10 +251,10 @@ async function openAt(image: Image, path: string): Promise<OpenedBlob | null> {
     throw err;
   }
   try {
-    const s = await fstatFd(fd);
+    const s = fstatSync(fd);
     return { fd, size: s.size, image, path, dev: s.dev, ino: s.ino };
   } catch (err) {
-    await closeFd(fd).catch(() => undefined);
+    closeQuietly(fd);
     throw err;
   }
 }
@@ -282,7 +294,7 @@ export async function openBlob(ctx: CasContext, id: string, options: OpenOptions
     throw new CallfsError('FILE_NOT_FOUND', `no blob ${id}`);
   }
   if (signal?.aborted) {
-    await closeFd(blob.fd).catch(() => undefined);
+    closeQuietly(blob.fd);
     throw signal.reason;
   }
   let start = 0;
@@ -290,7 +302,7 @@ export async function openBlob(ctx: CasContext, id: string, options: OpenOptions
   if (range !== undefined) {
     const valid = Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start;
     if (!valid || range.start >= blob.size) {
-      await closeFd(blob.fd).catch(() => undefined);
+      closeQuietly(blob.fd);
       throw new CallfsError('RANGE_NOT_SATISFIABLE', `range ${range.start}-${range.end} is outside 0-${blob.size - 1}`, { details: { size: blob.size } });
     }
     start = range.start;

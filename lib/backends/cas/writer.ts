@@ -1,12 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CallfsError, isCallfsError, unavailable } from '../../errors.js';
 import type { BlobRecord } from '../../metadata/types.js';
 import type { PutOptions, PutResult } from '../types.js';
 import type { CasContext } from './context.js';
-import { errnoCode, isFilesystemFailure, isNoSpace } from './fs-util.js';
+import { errnoCode, isFilesystemFailure, isNoSpace, WritableFile } from './fs-util.js';
 import type { Image } from './images.js';
 import { quarantineLocked } from './integrity.js';
 import { blobDir, blobPath, tmpDir } from './layout.js';
@@ -54,7 +54,7 @@ export async function putBlob(ctx: CasContext, body: Readable, options: PutOptio
     signal?.throwIfAborted();
     return await finalize(ctx, image, tmp, received);
   } catch (err) {
-    await received?.fh.close().catch(() => undefined);
+    await received?.file.close(false).catch(() => undefined);
     await rm(tmp, { force: true }).catch((e: unknown) => ctx.logger.error({ err: e, tmp }, 'cannot remove CAS temp file'));
     throw await classify(ctx, image, err, signal);
   } finally {
@@ -66,7 +66,7 @@ export async function putBlob(ctx: CasContext, body: Readable, options: PutOptio
 interface Received {
   sha256: string;
   size: number;
-  fh: FileHandle;
+  file: WritableFile;
 }
 
 /**
@@ -83,7 +83,7 @@ function receive(body: Readable, tmp: string, options: PutOptions): Promise<Rece
     let size = 0;
     let pending: Buffer[] = [];
     let pendingBytes = 0;
-    let fh: FileHandle | null = null;
+    let file: WritableFile | null = null;
     let opening = true;
     let writing = false;
     let ended = false;
@@ -111,9 +111,9 @@ function receive(body: Readable, tmp: string, options: PutOptions): Promise<Rece
       }
       detach();
       if (failure !== null) {
-        const handle = fh;
-        fh = null;
-        void (handle?.close().catch(() => undefined) ?? Promise.resolve()).then(() => reject(failure));
+        const handle = file;
+        file = null;
+        void (handle?.close(false).catch(() => undefined) ?? Promise.resolve()).then(() => reject(failure));
         return;
       }
       if (syncFailure !== null) {
@@ -121,7 +121,7 @@ function receive(body: Readable, tmp: string, options: PutOptions): Promise<Rece
         settle();
         return;
       }
-      resolve({ sha256: hash.digest('hex'), size, fh: fh as FileHandle });
+      resolve({ sha256: hash.digest('hex'), size, file: file as WritableFile });
     };
     function fail(err: unknown): void {
       if (failure !== null) return;
@@ -129,7 +129,7 @@ function receive(body: Readable, tmp: string, options: PutOptions): Promise<Rece
       body.destroy();
       settle();
     }
-    const backgroundSync = (handle: FileHandle): void => {
+    const backgroundSync = (handle: WritableFile): void => {
       if (syncing !== null || unsynced < BACKGROUND_SYNC_BYTES) return;
       unsynced = 0;
       syncing = handle.datasync().then(
@@ -138,18 +138,18 @@ function receive(body: Readable, tmp: string, options: PutOptions): Promise<Rece
       );
     };
     const flush = (): void => {
-      if (fh === null || writing || failure !== null) return;
+      if (file === null || writing || failure !== null) return;
       if (pendingBytes === 0) {
         if (ended) settle();
         return;
       }
-      const handle = fh;
+      const handle = file;
       const batch = pending;
       const bytes = pendingBytes;
       pending = [];
       pendingBytes = 0;
       writing = true;
-      writeAll(handle, batch).then(
+      handle.writeAll(batch).then(
         () => {
           writing = false;
           unsynced += bytes;
@@ -176,7 +176,7 @@ function receive(body: Readable, tmp: string, options: PutOptions): Promise<Rece
       pending.push(buf);
       pendingBytes += buf.length;
       if (pendingBytes < WRITE_BATCH_BYTES) return;
-      if (writing || fh === null) body.pause();
+      if (writing || file === null) body.pause();
       else flush();
     }
     function onEnd(): void {
@@ -202,10 +202,10 @@ function receive(body: Readable, tmp: string, options: PutOptions): Promise<Rece
     body.once('error', fail);
     body.once('close', onClose);
     // Created read-only (blobs are immutable); the descriptor still writes.
-    open(tmp, 'wx', 0o400).then(
+    WritableFile.open(tmp, 'wx', 0o400).then(
       (handle) => {
         opening = false;
-        fh = handle;
+        file = handle;
         if (failure !== null) settle();
         else if (ended || pendingBytes >= WRITE_BATCH_BYTES) flush();
       },
@@ -217,26 +217,8 @@ function receive(body: Readable, tmp: string, options: PutOptions): Promise<Rece
   });
 }
 
-async function writeAll(fh: FileHandle, buffers: Buffer[]): Promise<void> {
-  let rest = buffers;
-  while (rest.length > 0) {
-    const { bytesWritten } = await fh.writev(rest);
-    if (bytesWritten <= 0) throw new Error('short write to CAS temp file');
-    let skip = bytesWritten;
-    const next: Buffer[] = [];
-    for (const buf of rest) {
-      if (skip >= buf.length) skip -= buf.length;
-      else {
-        next.push(skip > 0 ? buf.subarray(skip) : buf);
-        skip = 0;
-      }
-    }
-    rest = next;
-  }
-}
-
 async function finalize(ctx: CasContext, image: Image, tmp: string, received: Received): Promise<CasPutResult> {
-  const { sha256, size, fh } = received;
+  const { sha256, size, file } = received;
   const record = async (imageId: string): Promise<BlobRecord> => {
     try {
       return await ctx.index.recordBlob({ sha256, instanceId: ctx.instanceId, imageId, size });
@@ -249,7 +231,7 @@ async function finalize(ctx: CasContext, image: Image, tmp: string, received: Re
     // A copy on a failed image may not read back: store these bytes again instead.
     const existing = found !== null && found.image.state !== 'failed' ? found : null;
     if (existing !== null && existing.size === size) {
-      await fh.close();
+      await file.close(false);
       await rm(tmp, { force: true });
       await record(existing.image.id);
       return { id: sha256, sha256, size, deduplicated: true };
@@ -259,8 +241,8 @@ async function finalize(ctx: CasContext, image: Image, tmp: string, received: Re
       await quarantineLocked(ctx, sha256, existing, `size ${existing.size} instead of ${size}`);
     }
     // The bytes are durable before they get their final name: never a torn blob.
-    await fh.datasync();
-    await fh.close();
+    await file.datasync();
+    await file.close(true);
     // Indexed before the rename: a crash in between leaves a row without a
     // file (collected later), never a file no index knows about (leaked).
     const row = await record(image.id);
