@@ -72,26 +72,21 @@ const outcomeOf = (sink: Writable): Promise<boolean> =>
     sink.once('close', () => resolve(sink.writableFinished));
   });
 
-/** How many of this process's file descriptors are open on `path`. */
-const fdsOn = (path: string): number =>
-  readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`) === path;
-    } catch {
-      return false;
-    }
-  }).length;
-
-/** This process's descriptors on files under `root` (also deleted ones), other than the root lock. */
-const fdsUnder = (root: string): string[] =>
+/** What this process's file descriptors point at (a deleted file reads "<path> (deleted)"). */
+const openFiles = (): string[] =>
   readdirSync('/proc/self/fd').flatMap((fd) => {
     try {
-      const target = readlinkSync(`/proc/self/fd/${fd}`);
-      return target.startsWith(`${root}/`) && !target.endsWith('/.lock') ? [target] : [];
+      return [readlinkSync(`/proc/self/fd/${fd}`)];
     } catch {
-      return [];
+      return []; // closed meanwhile (the directory listing's own descriptor)
     }
   });
+
+/** How many of this process's file descriptors are open on `path`. */
+const fdsOn = (path: string): number => openFiles().filter((target) => target === path).length;
+
+/** This process's descriptors on files under `root` (also deleted ones), other than the root lock. */
+const fdsUnder = (root: string): string[] => openFiles().filter((target) => target.startsWith(`${root}/`) && !target.endsWith('/.lock'));
 
 const codeOf = (err: unknown): unknown => (err as { code?: unknown } | undefined)?.code;
 
