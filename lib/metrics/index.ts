@@ -18,6 +18,7 @@ export interface Metrics {
   casIntegrityErrors: Counter;
   casBlobsCollected: Counter;
   casBytesScrubbed: Counter;
+  casWrittenBytes: Counter<'mode'>;
   casImages: Gauge<'state'>;
   linkGenerations: Counter;
   linkConsumptions: Counter<'status'>;
@@ -42,6 +43,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     casIntegrityErrors: new Counter({ name: 'callfs_cas_integrity_errors_total', help: 'CAS blobs whose bytes no longer match their sha256', registers }),
     casBlobsCollected: new Counter({ name: 'callfs_cas_blobs_collected_total', help: 'Unreferenced CAS blobs removed by the collector', registers }),
     casBytesScrubbed: new Counter({ name: 'callfs_cas_scrubbed_bytes_total', help: 'Bytes re-verified by the CAS scrubber', registers }),
+    casWrittenBytes: new Counter({ name: 'callfs_cas_written_bytes_total', help: 'Bytes written into CAS temp files: "direct" around the page cache (O_DIRECT), "buffered" through it', labelNames: ['mode'], registers }),
     casImages: new Gauge({ name: 'callfs_cas_images', help: 'CAS images by state', labelNames: ['state'], registers }),
     linkGenerations: new Counter({ name: 'callfs_single_use_link_generations_total', help: 'Single-use links generated', registers }),
     linkConsumptions: new Counter({ name: 'callfs_single_use_link_consumptions_total', help: 'Single-use link downloads by status', labelNames: ['status'], registers }),

@@ -27,6 +27,26 @@ function generated(total: number): Readable {
   });
 }
 
+/** GET a path of the server as alice: the status and the body as text. */
+function getText(url: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    https.get(url, { rejectUnauthorized: false, headers: { authorization: `Bearer ${KEYS.alice}` } }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+/** callfs_cas_written_bytes_total{mode} from the server's /metrics (0 when absent). */
+async function writtenBytes(serverUrl: string, mode: 'direct' | 'buffered'): Promise<number> {
+  const { status, text } = await getText(`${serverUrl}/metrics`);
+  expect(status).to.equal(200);
+  const m = new RegExp(`^callfs_cas_written_bytes_total\\{mode="${mode}"\\} (\\d+)$`, 'm').exec(text);
+  return m === null ? 0 : Number(m[1]);
+}
+
 function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m === null ? 0 : Number(m[1]) * 1024;
@@ -66,6 +86,7 @@ describe('a 1 GiB upload and download streamed through the real server', functio
   });
 
   it('keeps the server’s RSS under 200 MiB both ways, and the bytes are exact', async () => {
+    const directBefore = await writtenBytes(server.url, 'direct');
     const pid = server.child.pid as number;
     let peak = rssOf(pid);
     const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 100);
@@ -86,6 +107,8 @@ describe('a 1 GiB upload and download streamed through the real server', functio
       expect(put.status).to.equal(201);
       const expected = sentHash.digest('hex');
       expect(put.json.etag).to.equal(expected);
+      // Every byte went to the image around the page cache (1 GiB is a whole number of 4 KiB blocks).
+      expect((await writtenBytes(server.url, 'direct')) - directBefore).to.equal(GIB);
       const got = await new Promise<{ size: number; hash: string }>((resolve, reject) => {
         https.get(`${server.url}/v1/files/large/one-gib.bin`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${KEYS.alice}` } }, (res) => {
           const hash = createHash('sha256');

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { CallfsError, isCallfsError, unavailable } from '../../errors.js';
 import type { BackendCallOptions, BlobStat, OpenOptions, OpenResult, PutOptions, PutResult } from '../types.js';
 import { BufferPool } from './buffer-pool.js';
+import { DirectBlocks } from './direct-blocks.js';
 import { collectGarbage } from './collector.js';
 import type { CasContext } from './context.js';
 import { DirSyncer } from './group-sync.js';
@@ -17,7 +18,7 @@ import { scrubBlobs } from './scrubber.js';
 import type { CasBackend, CasBackendOptions, CasImageInfo, CasMode, GcResult, ScrubOptions, ScrubResult } from './types.js';
 import { capacityOf, countBlobs } from './volume-files.js';
 import { createDirDriver, createLoopDriver } from './volumes.js';
-import { putBlob } from './writer.js';
+import { putBlob, WRITE_BATCH_BYTES } from './writer.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -30,6 +31,7 @@ const DEFAULTS = {
   scrubBytesPerSecond: 32 * MiB,
   scrubIntervalMs: 24 * 60 * 60 * 1000,
   readChunkBytes: MiB,
+  directWriteBytes: 64 * MiB,
 };
 
 /** At most this much memory stays in idle read buffers between requests. */
@@ -83,6 +85,7 @@ export async function createCasBackend(options: CasBackendOptions): Promise<CasB
       logger,
       metrics: options.metrics,
       readBuffers: new BufferPool(positive('readChunkBytes', options.readChunkBytes ?? DEFAULTS.readChunkBytes, 4096), IDLE_READ_BUFFER_BYTES),
+      directBlocks: directBlocksFor(positive('directWriteBytes', options.directWriteBytes ?? DEFAULTS.directWriteBytes, 0)),
       background: new Set(),
     };
     const backend = new LoopImageCasBackend(ctx, mode, lock, {
@@ -97,6 +100,10 @@ export async function createCasBackend(options: CasBackendOptions): Promise<CasB
     await lock.release();
     throw err;
   }
+}
+
+function directBlocksFor(maxBytes: number): DirectBlocks | null {
+  return maxBytes >= WRITE_BATCH_BYTES ? new DirectBlocks(WRITE_BATCH_BYTES, maxBytes) : null;
 }
 
 interface JobSettings {

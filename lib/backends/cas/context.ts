@@ -1,6 +1,7 @@
 import type { Logger } from '../../log/index.js';
 import type { Metrics } from '../../metrics/index.js';
 import type { BufferPool } from './buffer-pool.js';
+import type { DirectBlocks } from './direct-blocks.js';
 import type { DirSyncer } from './group-sync.js';
 import type { ImageSet } from './images.js';
 import type { KeyedMutex } from './keyed-mutex.js';
@@ -22,6 +23,8 @@ export interface CasContext {
   metrics: Metrics;
   /** Read buffers, of the read chunk size (BlobReadStream.sendTo reuses them). */
   readBuffers: BufferPool;
+  /** Aligned blocks for O_DIRECT writes of large uploads; null: every write through the page cache. */
+  directBlocks: DirectBlocks | null;
   /** Work started outside any call (quarantine after a failed read); close() waits for it. */
   background: Set<Promise<unknown>>;
 }

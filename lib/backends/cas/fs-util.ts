@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { close, closeSync, fdatasync, fsync, open as openCallback, openSync, writev } from 'node:fs';
+import { closeSync, fsync, openSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,11 +16,7 @@ import { promisify } from 'node:util';
  * directory it just changed, and closing a descriptor.
  */
 
-const openAsync = promisify(openCallback);
-const writevAsync = promisify(writev);
-const fdatasyncAsync = promisify(fdatasync);
 const fsyncAsync = promisify(fsync);
-const closeAsync = promisify(close);
 
 /** fsync a directory so that entries created, renamed or removed in it survive a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -30,64 +26,6 @@ export async function fsyncDir(dir: string): Promise<void> {
     await fsyncAsync(fd);
   } finally {
     closeSync(fd);
-  }
-}
-
-/**
- * A file being written, on a raw descriptor: lighter than a FileHandle
- * (no close through the threadpool, no GC tracking of the handle).
- */
-export class WritableFile {
-  private fd: number | null;
-
-  private constructor(fd: number) {
-    this.fd = fd;
-  }
-
-  /** Open (create) `path` with fs flags such as 'wx'. */
-  static async open(path: string, flags: string, mode: number): Promise<WritableFile> {
-    return new WritableFile(await openAsync(path, flags, mode));
-  }
-
-  /** Write every byte of `buffers`, in order, at the current offset. */
-  async writeAll(buffers: readonly Buffer[]): Promise<void> {
-    let rest = buffers;
-    while (rest.length > 0) {
-      const { bytesWritten } = await writevAsync(this.descriptor(), rest as Buffer[]);
-      if (bytesWritten <= 0) throw new Error('short write');
-      let skip = bytesWritten;
-      const next: Buffer[] = [];
-      for (const buf of rest) {
-        if (skip >= buf.length) skip -= buf.length;
-        else {
-          next.push(skip > 0 ? buf.subarray(skip) : buf);
-          skip = 0;
-        }
-      }
-      rest = next;
-    }
-  }
-
-  datasync(): Promise<void> {
-    return fdatasyncAsync(this.descriptor());
-  }
-
-  /**
-   * Close the descriptor; later calls do nothing. Synchronous when the bytes
-   * were flushed (close then only releases the descriptor); otherwise on the
-   * threadpool, since the filesystem may act on the close of a dirty file.
-   */
-  async close(flushed: boolean): Promise<void> {
-    const fd = this.fd;
-    if (fd === null) return;
-    this.fd = null;
-    if (flushed) closeSync(fd);
-    else await closeAsync(fd);
-  }
-
-  private descriptor(): number {
-    if (this.fd === null) throw new Error('file already closed');
-    return this.fd;
   }
 }
 

@@ -52,6 +52,13 @@ export interface CasBackendOptions {
   groupCommit?: boolean;
   /** Read size and stream high-water mark for opens. Default 1 MiB. */
   readChunkBytes?: number;
+  /**
+   * Memory for the aligned blocks (1 MiB each, one per upload) through which
+   * uploads of 1 MiB or more are written with O_DIRECT; uploads that find no
+   * free block go through the page cache. Less than 1 MiB (0) disables direct
+   * writes. Default 64 MiB.
+   */
+  directWriteBytes?: number;
 }
 
 /**

@@ -6,17 +6,19 @@ import { CallfsError, isCallfsError, unavailable } from '../../errors.js';
 import type { BlobRecord } from '../../metadata/types.js';
 import type { PutOptions, PutResult } from '../types.js';
 import type { CasContext } from './context.js';
-import { errnoCode, isFilesystemFailure, isNoSpace, WritableFile } from './fs-util.js';
+import { errnoCode, isFilesystemFailure, isNoSpace } from './fs-util.js';
 import type { Image } from './images.js';
 import { quarantineLocked } from './integrity.js';
 import { blobDir, blobPath, tmpDir } from './layout.js';
+import { TempFile } from './temp-file.js';
 
-/** Small request chunks are gathered into writes of about this size. */
-const WRITE_BATCH_BYTES = 1024 * 1024;
+/** Small request chunks are gathered into writes of about this size (the size of a direct block). */
+export const WRITE_BATCH_BYTES = 1024 * 1024;
 /**
- * Bytes written between background fdatasyncs of a large upload: the final
- * flush (before the blob gets its name) then has little left to write out,
- * instead of the whole file at once.
+ * Bytes written through the page cache between background fdatasyncs of a
+ * large upload: the final flush (before the blob gets its name) then has
+ * little left to write out, instead of the whole file at once. Direct writes
+ * leave nothing to flush but the metadata.
  */
 const BACKGROUND_SYNC_BYTES = 16 * 1024 * 1024;
 
@@ -49,7 +51,7 @@ export async function putBlob(ctx: CasContext, body: Readable, options: PutOptio
   let written = 0;
   let received: Received | null = null;
   try {
-    received = await receive(body, tmp, options);
+    received = await receive(ctx, body, tmp, options);
     written = received.size;
     signal?.throwIfAborted();
     return await finalize(ctx, image, tmp, received);
@@ -66,7 +68,7 @@ export async function putBlob(ctx: CasContext, body: Readable, options: PutOptio
 interface Received {
   sha256: string;
   size: number;
-  file: WritableFile;
+  file: TempFile;
 }
 
 /**
@@ -74,16 +76,17 @@ interface Received {
  * consumed by 'data' events (no re-buffering): chunks are gathered into one
  * write of about WRITE_BATCH_BYTES, and the next batch is received while that
  * write runs (the body is paused only when a second batch is ready before the
- * first is written). Large files are flushed in the background as they grow.
+ * first is written). A large upload is written around the page cache (see
+ * TempFile); where that is refused, it is flushed in the background as it grows.
  */
-function receive(body: Readable, tmp: string, options: PutOptions): Promise<Received> {
+function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptions): Promise<Received> {
   const { signal, maxBytes } = options;
   return new Promise<Received>((resolve, reject) => {
     const hash = createHash('sha256');
     let size = 0;
     let pending: Buffer[] = [];
     let pendingBytes = 0;
-    let file: WritableFile | null = null;
+    let file: TempFile | null = null;
     let opening = true;
     let writing = false;
     let ended = false;
@@ -91,6 +94,7 @@ function receive(body: Readable, tmp: string, options: PutOptions): Promise<Rece
     let unsynced = 0;
     let syncing: Promise<void> | null = null;
     let syncFailure: unknown = null;
+    let settled = false;
 
     const onAbort = (): void => {
       fail(signal?.reason ?? new Error('aborted'));
@@ -102,26 +106,31 @@ function receive(body: Readable, tmp: string, options: PutOptions): Promise<Rece
       body.off('error', fail);
       body.off('close', onClose);
     };
-    /** Settle once nothing is in flight on the file handle: the caller closes it. */
+    /**
+     * Settle once nothing is in flight on the file: on success once its last
+     * staged bytes are written, and the caller closes it; on failure closed.
+     */
     const settle = (): void => {
       if (opening || writing) return;
       if (syncing !== null) {
         void syncing.then(settle);
         return;
       }
+      if (settled) return;
+      settled = true;
       detach();
-      if (failure !== null) {
-        const handle = file;
-        file = null;
-        void (handle?.close(false).catch(() => undefined) ?? Promise.resolve()).then(() => reject(failure));
+      failure ??= syncFailure;
+      const handle = file;
+      file = null;
+      const rejectClosed = (err: unknown): void => {
+        void (handle?.close(false).catch(() => undefined) ?? Promise.resolve()).then(() => reject(err));
+      };
+      if (failure !== null || handle === null) {
+        rejectClosed(failure);
         return;
       }
-      if (syncFailure !== null) {
-        failure = syncFailure;
-        settle();
-        return;
-      }
-      resolve({ sha256: hash.digest('hex'), size, file: file as WritableFile });
+      const sha256 = hash.digest('hex');
+      handle.complete().then(() => resolve({ sha256, size, file: handle }), rejectClosed);
     };
     function fail(err: unknown): void {
       if (failure !== null) return;
@@ -129,8 +138,8 @@ function receive(body: Readable, tmp: string, options: PutOptions): Promise<Rece
       body.destroy();
       settle();
     }
-    const backgroundSync = (handle: WritableFile): void => {
-      if (syncing !== null || unsynced < BACKGROUND_SYNC_BYTES) return;
+    const backgroundSync = (handle: TempFile): void => {
+      if (handle.mode !== 'buffered' || syncing !== null || unsynced < BACKGROUND_SYNC_BYTES) return;
       unsynced = 0;
       syncing = handle.datasync().then(
         () => { syncing = null; },
@@ -149,7 +158,7 @@ function receive(body: Readable, tmp: string, options: PutOptions): Promise<Rece
       pending = [];
       pendingBytes = 0;
       writing = true;
-      handle.writeAll(batch).then(
+      handle.append(batch, bytes).then(
         () => {
           writing = false;
           unsynced += bytes;
@@ -201,8 +210,7 @@ function receive(body: Readable, tmp: string, options: PutOptions): Promise<Rece
     body.once('end', onEnd);
     body.once('error', fail);
     body.once('close', onClose);
-    // Created read-only (blobs are immutable); the descriptor still writes.
-    WritableFile.open(tmp, 'wx', 0o400).then(
+    TempFile.create(tmp, ctx.directBlocks, (mode, bytes) => ctx.metrics.casWrittenBytes.inc({ mode }, bytes)).then(
       (handle) => {
         opening = false;
         file = handle;
