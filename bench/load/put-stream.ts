@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { finished } from 'node:stream/promises';
 import type tls from 'node:tls';
 import type { LoadResult } from './types.js';
 import { summarizeLatencies } from './types.js';
@@ -36,20 +36,47 @@ export async function runPutStreams(options: PutStreamOptions): Promise<LoadResu
     const { body } = options;
     const sentAt = performance.now();
     const req = https.request({ agent, host: '127.0.0.1', port: options.port, method: 'PUT', path, headers: { ...options.headers, 'content-length': String(body.length) } });
-    const response = once(req, 'response') as Promise<[IncomingMessage]>;
-    // A failure while the body is still being written rejects both this and the write below.
+    // A server may answer before the body is sent (an error status) or drop the connection: the
+    // response, an error or the close settles this, so neither leaves the upload waiting forever.
+    let answered = false;
+    const response = new Promise<IncomingMessage>((resolve, reject) => {
+      req.once('response', (res: IncomingMessage) => {
+        answered = true;
+        resolve(res);
+      });
+      req.once('error', reject);
+      req.once('close', () => reject(new Error('connection closed before a response')));
+    });
     response.catch(() => undefined);
-    if (options.uniquePrefix) req.write(randomBytes(16));
-    for (let at = options.uniquePrefix ? 16 : 0; at < body.length; at += CHUNK) {
-      if (!req.write(body.subarray(at, Math.min(at + CHUNK, body.length)))) await once(req, 'drain');
+    const writable = (): Promise<void> =>
+      new Promise((resolve) => {
+        const done = (): void => {
+          req.off('drain', done);
+          req.off('close', done);
+          resolve();
+        };
+        req.on('drain', done);
+        req.on('close', done);
+      });
+    let sent = 0;
+    if (options.uniquePrefix) {
+      req.write(randomBytes(16));
+      sent = 16;
     }
-    req.end();
-    const [res] = await response;
+    while (sent < body.length && !answered && !req.destroyed) {
+      const chunk = body.subarray(sent, Math.min(sent + CHUNK, body.length));
+      sent += chunk.length;
+      if (!req.write(chunk)) await writable();
+    }
+    if (sent === body.length && !req.destroyed) req.end();
+    const res = await response;
     res.resume();
-    await once(res, 'end');
+    await finished(res);
+    // An answer before the whole body leaves the connection unusable for the next request.
+    if (sent < body.length) req.destroy();
     latencies.push(performance.now() - sentAt);
     statuses.push(res.statusCode ?? 0);
-    bytes += body.length;
+    bytes += sent;
   };
 
   const queue = [...options.paths];

@@ -22,7 +22,7 @@ async function warmUp(suite: Suite, t: HttpTarget, prefix: string, uniquePrefix:
     const paths = Array.from({ length: CONCURRENCY }, (_, i) => `${prefix}${round}-${i}`);
     const r = await runPutStreams({ port: t.port, tls: suite.tls.client, paths, headers: headersOf(t), body: suite.largeBody, uniquePrefix, concurrency: CONCURRENCY, signal: suite.signal });
     if (r.requests === 0) throw new Error(`${t.name}: every warm-up upload failed (${r.socketErrors} socket errors)`);
-    if (r.non2xx + r.socketErrors > 0) suite.log(`  ${t.name}: warm-up saw ${r.non2xx} non-2xx and ${r.socketErrors} socket errors`);
+    if (r.non2xx + r.socketErrors > 0) suite.log(`  ${t.name}: warm-up saw ${r.non2xx} non-2xx (${r.statuses.filter((s) => s < 200 || s > 299).join(', ') || 'none'}) and ${r.socketErrors} socket errors`);
   }
 }
 
