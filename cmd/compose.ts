@@ -134,7 +134,7 @@ async function assemble(
   const locks = openLocks(settings, logger, metrics);
   closers.push(() => locks.close());
   const casMode = await resolveCasMode(config.backend.cas.mode);
-  if (casMode.problem !== null) throw new CallfsError('SERVICE_UNAVAILABLE', `backend.cas.mode is loop, but ${casMode.problem}`);
+  if (casMode.problem !== null) throw new CallfsError('SERVICE_UNAVAILABLE', `backend.cas.mode is loop, but ${casMode.problem}`, { component: 'cas' });
   logger.info({ mode: casMode.mode, reason: casMode.reason, root: settings.casRoot }, 'CAS mode');
   const cas = await createCasBackend({
     rootDir: settings.casRoot,

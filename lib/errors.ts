@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   'METHOD_NOT_ALLOWED',
   'LOCKED',
   'RATE_LIMIT_EXCEEDED',
+  'INSUFFICIENT_STORAGE',
   'INTEGRITY_ERROR',
   'BAD_GATEWAY',
   'SERVICE_UNAVAILABLE',
@@ -31,6 +32,15 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/**
+ * The parts of the system a server-side failure (5xx) may name to a client.
+ * A 5xx answer says which of these failed, in plain words, and nothing
+ * more: the error's own message (addresses, database names, errno strings)
+ * goes to the log only. `contention` is not a part but a cause: concurrent
+ * changes kept getting in the way.
+ */
+export type Component = 'metadata' | 'locks' | 'cas' | 's3' | 'peer' | 'contention';
+
 export interface CallfsErrorOptions {
   /** The underlying error, kept for logs; never shown to clients. */
   cause?: unknown;
@@ -38,6 +48,8 @@ export interface CallfsErrorOptions {
   details?: Record<string, unknown>;
   /** Seconds a client should wait before retrying (429, 503). */
   retryAfterSeconds?: number;
+  /** Which part failed, for the plain-words message of a 5xx (see Component). */
+  component?: Component;
 }
 
 /** The one error class of the domain: a stable code and a human message. */
@@ -45,6 +57,7 @@ export class CallfsError extends Error {
   readonly code: ErrorCode;
   readonly details?: Record<string, unknown>;
   readonly retryAfterSeconds?: number;
+  readonly component?: Component;
 
   constructor(code: ErrorCode, message: string, options: CallfsErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -52,6 +65,7 @@ export class CallfsError extends Error {
     this.code = code;
     if (options.details !== undefined) this.details = options.details;
     if (options.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
+    if (options.component !== undefined) this.component = options.component;
   }
 }
 
@@ -63,5 +77,9 @@ export function isCallfsError(err: unknown, code?: ErrorCode): err is CallfsErro
 export const notFound = (path: string): CallfsError =>
   new CallfsError('FILE_NOT_FOUND', `no such file or directory: ${path}`);
 
-export const unavailable = (what: string, cause?: unknown): CallfsError =>
-  new CallfsError('SERVICE_UNAVAILABLE', `${what} is unavailable`, { cause, retryAfterSeconds: 5 });
+/**
+ * SERVICE_UNAVAILABLE: `component` cannot serve now. `detail` is for the log
+ * (clients see only the component, in plain words).
+ */
+export const unavailable = (component: Component, detail: string, cause?: unknown): CallfsError =>
+  new CallfsError('SERVICE_UNAVAILABLE', detail, { cause, retryAfterSeconds: 5, component });

@@ -38,7 +38,7 @@ export const lockKey = (path: string): string => `path:${path}`;
 
 export function backendOf(deps: EngineDeps, type: BackendType): Backend {
   const backend = deps.backends[type];
-  if (backend === undefined) throw new CallfsError('SERVICE_UNAVAILABLE', `the ${type} backend is not configured`, { retryAfterSeconds: 30 });
+  if (backend === undefined) throw new CallfsError('SERVICE_UNAVAILABLE', `the ${type} backend is not configured`, { retryAfterSeconds: 30, component: type === 's3' ? 's3' : 'cas' });
   return backend;
 }
 

@@ -29,7 +29,7 @@ export async function openContent(deps: EngineDeps, entry: Entry, options: { ran
   if (entry.type !== 'file' || entry.backend === null || entry.blobId === null) throw new CallfsError('IS_A_DIRECTORY', `is a directory: ${entry.path}`);
   const holder = heldElsewhere(deps, entry);
   if (holder !== null) {
-    if (deps.remote === undefined) throw new CallfsError('BAD_GATEWAY', `the bytes of ${entry.path} are on instance ${holder}, which is not a configured peer`);
+    if (deps.remote === undefined) throw new CallfsError('BAD_GATEWAY', `the bytes of ${entry.path} are on instance ${holder}, which is not a configured peer`, { component: 'peer' });
     if (options.as === undefined) throw new CallfsError('INTERNAL_ERROR', 'a remote read needs the identity it acts for');
     return deps.remote.open(entry, {
       onBehalfOf: options.as.name,

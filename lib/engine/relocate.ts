@@ -25,7 +25,7 @@ export async function relocateHere(deps: EngineDeps, user: User, path: string, o
       if (entry.backend === null || entry.blobId === null || entry.etag === null) throw new CallfsError('INTERNAL_ERROR', `${path} has no stored bytes to move`);
       let source: Readable;
       if (holder !== null) {
-        if (deps.remote === undefined) throw new CallfsError('BAD_GATEWAY', `instance ${holder} holds ${path} but is not a configured peer`);
+        if (deps.remote === undefined) throw new CallfsError('BAD_GATEWAY', `instance ${holder} holds ${path} but is not a configured peer`, { component: 'peer' });
         source = await deps.remote.open(entry, { onBehalfOf: user.name, signal });
       } else {
         source = (await backendOf(deps, entry.backend).open(entry.blobId, { sha256: entry.etag, signal })).stream;

@@ -1,3 +1,5 @@
+import { ERROR_CODES } from '../errors.js';
+
 /**
  * The OpenAPI 3.1 document of API.md, served at /openapi.json. A test walks
  * the app's routers and fails when a route is missing here (or documented
@@ -41,13 +43,13 @@ const filesPath = {
     summary: 'Create a file (raw body) or, with a trailing slash, a directory (mkdir -p of missing ancestors)',
     parameters: [modeHeader],
     requestBody: { required: false, content: { '*/*': { schema: { type: 'string', format: 'binary' } } } },
-    responses: { '200': entryJson, '201': entryJson, '409': error('FILE_ALREADY_EXISTS, NOT_A_DIRECTORY or CROSS_SERVER_CONFLICT'), '413': error('PAYLOAD_TOO_LARGE'), '423': error('LOCKED'), ...common },
+    responses: { '200': entryJson, '201': entryJson, '409': error('FILE_ALREADY_EXISTS, NOT_A_DIRECTORY or CROSS_SERVER_CONFLICT'), '413': error('PAYLOAD_TOO_LARGE'), '423': error('LOCKED'), '507': error('INSUFFICIENT_STORAGE (nothing of the upload is kept)'), ...common },
   },
   put: {
     summary: 'Create or atomically replace a file\u2019s content',
     parameters: [modeHeader, { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' } }],
     requestBody: { required: false, content: { '*/*': { schema: { type: 'string', format: 'binary' } } } },
-    responses: { '200': entryJson, '201': entryJson, '409': error('NOT_A_DIRECTORY'), '412': error('PRECONDITION_FAILED'), '413': error('PAYLOAD_TOO_LARGE'), '423': error('LOCKED'), ...common },
+    responses: { '200': entryJson, '201': entryJson, '409': error('NOT_A_DIRECTORY'), '412': error('PRECONDITION_FAILED'), '413': error('PAYLOAD_TOO_LARGE'), '423': error('LOCKED'), '507': error('INSUFFICIENT_STORAGE (nothing of the upload is kept)'), ...common },
   },
   patch: {
     summary: 'Rename, move, chmod or chown',
@@ -67,7 +69,32 @@ export const openApiDocument = {
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
     schemas: {
-      Error: { type: 'object', required: ['code', 'message', 'request_id'], properties: { code: { type: 'string' }, message: { type: 'string' }, request_id: { type: 'string' } } },
+      Error: {
+        type: 'object',
+        required: ['code', 'message', 'request_id'],
+        properties: {
+          code: { enum: [...ERROR_CODES] },
+          message: { type: 'string', description: 'For a 5xx, fixed words naming what failed (never addresses, database names or errno strings).' },
+          request_id: { type: 'string' },
+        },
+      },
+      DependencyState: { enum: ['ok', 'full', 'unavailable'], description: '`full`: serves reads, refuses uploads with 507.' },
+      Ready: {
+        type: 'object',
+        required: ['status', 'checks'],
+        properties: {
+          status: { enum: ['ok', 'degraded', 'unavailable'], description: '`degraded` (200): a backend is full but the instance serves; `unavailable` (503): a dependency cannot serve.' },
+          checks: {
+            type: 'object',
+            properties: {
+              metadata: { $ref: '#/components/schemas/DependencyState' },
+              locks: { $ref: '#/components/schemas/DependencyState' },
+              backends: { type: 'object', additionalProperties: { $ref: '#/components/schemas/DependencyState' } },
+              peers: { type: 'object', additionalProperties: { $ref: '#/components/schemas/DependencyState' } },
+            },
+          },
+        },
+      },
       Entry: {
         type: 'object',
         properties: {
@@ -87,7 +114,16 @@ export const openApiDocument = {
   security: [{ bearer: [] }],
   paths: {
     '/health': { get: { summary: 'Liveness', security: [], responses: { '200': { description: '{"status":"ok"}' } } } },
-    '/ready': { get: { summary: 'Readiness of every dependency', security: [], responses: { '200': { description: 'ready' }, '503': { description: 'a dependency is unavailable' } } } },
+    '/ready': {
+      get: {
+        summary: 'Readiness: the state of every dependency (states only; why a check failed is in the log)',
+        security: [],
+        responses: {
+          '200': { description: 'ok or degraded', content: { 'application/json': { schema: { $ref: '#/components/schemas/Ready' } } } },
+          '503': { description: 'a dependency is unavailable (with Retry-After)', content: { 'application/json': { schema: { $ref: '#/components/schemas/Ready' } } } },
+        },
+      },
+    },
     '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'Prometheus text format' }, '401': error('AUTHENTICATION_FAILED') } } },
     '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
     '/v1/files/{path}': filesPath,

@@ -1,5 +1,13 @@
-/** One dependency check: resolves when healthy, throws (ideally SERVICE_UNAVAILABLE) when not. */
-export type Check = () => Promise<void>;
+import type { Logger } from '../log/index.js';
+
+/** What a healthy dependency can still report about itself: serving, or serving reads only (out of space). */
+export type CheckState = 'ok' | 'full';
+
+/** One dependency check: resolves with its state (void: ok), throws when the dependency cannot serve. */
+export type Check = () => Promise<CheckState | void>;
+
+/** A dependency's state as /ready reports it. Why a check failed goes to the log, never into the report. */
+export type ReportedState = CheckState | 'unavailable';
 
 export interface ReadinessChecks {
   metadata?: Check;
@@ -8,54 +16,68 @@ export interface ReadinessChecks {
   peers?: Record<string, Check>;
 }
 
+/**
+ * The instance's state: `ok`; `degraded` when it serves but a backend is
+ * full (reads, deletes and writes to other backends still work; uploads to
+ * the full one get 507); `unavailable` when the metadata store, the lock
+ * service or a backend cannot serve at all.
+ */
+export type ReadyStatus = 'ok' | 'degraded' | 'unavailable';
+
 export interface ReadyReport {
-  status: 'ok' | 'unavailable';
+  status: ReadyStatus;
   checks: {
-    metadata?: string;
-    locks?: string;
-    backends?: Record<string, string>;
-    peers?: Record<string, string>;
+    metadata?: ReportedState;
+    locks?: ReportedState;
+    backends?: Record<string, ReportedState>;
+    peers?: Record<string, ReportedState>;
   };
 }
 
 const CHECK_TIMEOUT_MS = 2000;
 
-async function run(check: Check): Promise<string> {
+async function run(name: string, check: Check, log: Logger): Promise<ReportedState> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
+    const state = await Promise.race([
       check(),
-      new Promise((_, reject) => {
+      new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
       }),
     ]);
-    return 'ok';
+    return state ?? 'ok';
   } catch (err) {
-    return `unavailable: ${(err as Error).message}`;
+    log.warn({ err, check: name }, 'readiness check failed');
+    return 'unavailable';
   } finally {
     clearTimeout(timer);
   }
 }
 
-async function runAll(checks: Record<string, Check>): Promise<Record<string, string>> {
-  const entries = await Promise.all(Object.entries(checks).map(async ([name, check]) => [name, await run(check)] as const));
+async function runAll(prefix: string, checks: Record<string, Check>, log: Logger): Promise<Record<string, ReportedState>> {
+  const entries = await Promise.all(Object.entries(checks).map(async ([name, check]) => [name, await run(`${prefix}.${name}`, check, log)] as const));
   return Object.fromEntries(entries);
 }
 
-/** Run every check concurrently, each bounded in time. Peers are reported but do not make the instance unready. */
-export async function checkReadiness(checks: ReadinessChecks): Promise<ReadyReport> {
+/**
+ * Run every check concurrently, each bounded in time. Peers are reported but
+ * do not change the instance's status: a peer that is down is not this
+ * instance's failure.
+ */
+export async function checkReadiness(checks: ReadinessChecks, log: Logger): Promise<ReadyReport> {
   const report: ReadyReport = { status: 'ok', checks: {} };
   const [metadata, locks, backends, peers] = await Promise.all([
-    checks.metadata === undefined ? undefined : run(checks.metadata),
-    checks.locks === undefined ? undefined : run(checks.locks),
-    checks.backends === undefined ? undefined : runAll(checks.backends),
-    checks.peers === undefined ? undefined : runAll(checks.peers),
+    checks.metadata === undefined ? undefined : run('metadata', checks.metadata, log),
+    checks.locks === undefined ? undefined : run('locks', checks.locks, log),
+    checks.backends === undefined ? undefined : runAll('backends', checks.backends, log),
+    checks.peers === undefined ? undefined : runAll('peers', checks.peers, log),
   ]);
   if (metadata !== undefined) report.checks.metadata = metadata;
   if (locks !== undefined) report.checks.locks = locks;
   if (backends !== undefined) report.checks.backends = backends;
   if (peers !== undefined) report.checks.peers = peers;
   const essential = [metadata, locks, ...Object.values(backends ?? {})].filter((v) => v !== undefined);
-  if (essential.some((v) => v !== 'ok')) report.status = 'unavailable';
+  if (essential.includes('unavailable')) report.status = 'unavailable';
+  else if (essential.includes('full')) report.status = 'degraded';
   return report;
 }

@@ -25,7 +25,7 @@ export function lockTimeout(keys: readonly string[], waitMs: number): CallfsErro
 
 /** The error a lock manager raises once it is closed (the server is shutting down). */
 export function closedError(): CallfsError {
-  return unavailable('lock service');
+  return unavailable('locks', 'the lock service is unavailable');
 }
 
 /** Keys for messages and logs, shortened so that a huge key set does not flood them. */

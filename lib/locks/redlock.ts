@@ -98,7 +98,7 @@ export function createRedlockLockManager(options: RedlockLockManagerOptions): Lo
     let lastError: unknown;
     for (;;) {
       if (signal.aborted) throw abortReason(signal);
-      if ((await reachable(signal)) < quorum) throw unavailable('lock service', lastError);
+      if ((await reachable(signal)) < quorum) throw unavailable('locks', 'the lock service is unavailable', lastError);
       const result = await attempt(resources);
       if ('lock' in result) {
         if (!signal.aborted) return result.lock;
@@ -110,10 +110,10 @@ export function createRedlockLockManager(options: RedlockLockManagerOptions): Lo
       // Held by someone else on some server: keep waiting. Anything else is
       // the service failing; a few in a row and the caller should hear so.
       if (result.refusal.locked > 0) serviceFailures = 0;
-      else if (++serviceFailures >= MAX_SERVICE_FAILURES) throw unavailable('lock service', lastError);
+      else if (++serviceFailures >= MAX_SERVICE_FAILURES) throw unavailable('locks', 'the lock service is unavailable', lastError);
       const remaining = deadline - performance.now();
       if (remaining <= 0) {
-        throw serviceFailures > 0 ? unavailable('lock service', lastError) : lockTimeout(keys, waitMs);
+        throw serviceFailures > 0 ? unavailable('locks', 'the lock service is unavailable', lastError) : lockTimeout(keys, waitMs);
       }
       await sleep(Math.min(remaining, retryDelayMs + Math.random() * retryJitterMs), signal);
     }
@@ -204,7 +204,7 @@ export function createRedlockLockManager(options: RedlockLockManagerOptions): Lo
           }
         }),
       );
-      if (clients.length - down.length < quorum) throw unavailable('lock service', new Error(`unreachable: ${down.join(', ')}`));
+      if (clients.length - down.length < quorum) throw unavailable('locks', `lock servers unreachable: ${down.join(', ')}`);
       if (down.length > 0) logger?.warn({ servers: down }, 'lock Redis servers unreachable; a majority still answers');
     },
 

@@ -151,7 +151,7 @@ export async function consumeLink(q: Queryable, id: string, now: Date = new Date
   if (link.usedAt !== null) return { status: 'used', link };
   if (link.expiresAt.getTime() <= now.getTime()) return { status: 'expired', link };
   // Unused and unexpired yet not consumed: only possible if `now` moved between the two reads.
-  throw new CallfsError('SERVICE_UNAVAILABLE', 'the link changed while it was being consumed; retry', { retryAfterSeconds: 1 });
+  throw new CallfsError('SERVICE_UNAVAILABLE', 'the link changed while it was being consumed; retry', { retryAfterSeconds: 1, component: 'contention' });
 }
 
 export async function purgeLinks(q: Queryable, before: Date): Promise<number> {

@@ -1,4 +1,4 @@
-import { CallfsError } from '../errors.js';
+import { CallfsError, unavailable } from '../errors.js';
 
 /**
  * Turning database and connection errors into CallfsErrors, in one place for
@@ -58,7 +58,7 @@ export function mapDbError(err: unknown, database: string): CallfsError {
   const code = codeOf(err);
   if (isConnectionError(err)) {
     const reason = err instanceof Error && err.message !== '' ? err.message : String(code ?? err);
-    return new CallfsError('SERVICE_UNAVAILABLE', `metadata store ${database} is unavailable: ${reason}`, { cause: err, retryAfterSeconds: 5 });
+    return unavailable('metadata', `metadata store ${database} is unavailable: ${reason}`, err);
   }
   switch (code) {
     case '23505':
@@ -69,16 +69,16 @@ export function mapDbError(err: unknown, database: string): CallfsError {
     case '23514':
     case '22P02':
     case '22003':
-      return new CallfsError('BAD_REQUEST', `the entry is not valid: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      return new CallfsError('BAD_REQUEST', 'the entry is not valid', { cause: err });
     case '40P01':
     case '40001':
-      return new CallfsError('SERVICE_UNAVAILABLE', 'the metadata transaction conflicted with another one; retry', { cause: err, retryAfterSeconds: 1 });
+      return new CallfsError('SERVICE_UNAVAILABLE', 'the metadata transaction conflicted with another one; retry', { cause: err, retryAfterSeconds: 1, component: 'contention' });
     case '57014':
-      return new CallfsError('SERVICE_UNAVAILABLE', `metadata store ${database} did not answer in time (statement timeout)`, { cause: err, retryAfterSeconds: 5 });
+      return unavailable('metadata', `metadata store ${database} did not answer in time (statement timeout)`, err);
     case '3D000':
     case '28000':
     case '28P01':
-      return new CallfsError('SERVICE_UNAVAILABLE', `metadata store ${database} refused the connection: ${(err as Error).message}`, { cause: err, retryAfterSeconds: 5 });
+      return unavailable('metadata', `metadata store ${database} refused the connection: ${(err as Error).message}`, err);
     default:
       return new CallfsError('INTERNAL_ERROR', 'metadata store error', { cause: err });
   }

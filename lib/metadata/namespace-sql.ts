@@ -79,7 +79,7 @@ async function ensureDirectory(q: Queryable, path: string, parent: StoredEntry, 
     if (entry.type !== 'directory') throw notADirectory(path);
     return entry;
   }
-  throw new CallfsError('SERVICE_UNAVAILABLE', `could not create ${path}: it keeps changing; retry`, { retryAfterSeconds: 1 });
+  throw new CallfsError('SERVICE_UNAVAILABLE', `could not create ${path}: it keeps changing; retry`, { retryAfterSeconds: 1, component: 'contention' });
 }
 
 /**

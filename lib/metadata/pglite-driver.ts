@@ -32,7 +32,7 @@ export async function createPgliteDriver(options: PgliteDriverOptions): Promise<
     db = await PGlite.create(join(options.dataDir, 'pgdata'));
   } catch (err) {
     await unlink(lockPath).catch(() => {});
-    throw new CallfsError('SERVICE_UNAVAILABLE', `embedded metadata store in ${options.dataDir} could not be opened: ${(err as Error).message}`, { cause: err });
+    throw new CallfsError('SERVICE_UNAVAILABLE', `embedded metadata store in ${options.dataDir} could not be opened: ${(err as Error).message}`, { cause: err, component: 'metadata' });
   }
   const inTransaction = new AsyncLocalStorage<boolean>();
   const assertOutsideTransaction = (): void => {
@@ -103,11 +103,11 @@ async function acquireLock(lockPath: string): Promise<void> {
     }
     const owner = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
     if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) {
-      throw new CallfsError('SERVICE_UNAVAILABLE', `embedded metadata store ${lockPath} is in use by process ${owner}`);
+      throw new CallfsError('SERVICE_UNAVAILABLE', `embedded metadata store ${lockPath} is in use by process ${owner}`, { component: 'metadata' });
     }
     await unlink(lockPath).catch(() => {});
   }
-  throw new CallfsError('SERVICE_UNAVAILABLE', `embedded metadata store: could not take the lock ${lockPath}`);
+  throw new CallfsError('SERVICE_UNAVAILABLE', `embedded metadata store: could not take the lock ${lockPath}`, { component: 'metadata' });
 }
 
 function processAlive(pid: number): boolean {

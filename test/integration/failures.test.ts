@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { request } from '../support/http.js';
+import { request, type TestResponse } from '../support/http.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
 import { ensurePostgres, ensureRedis, requireComponent } from '../support/services.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
@@ -7,6 +7,13 @@ import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { createRedlockLockManager } from '../../lib/locks/index.js';
 
 const SECRETS = { internal_proxy_secret: 'proxy-secret-0123456789abcdef', single_use_link_secret: 'link-secret-0123456789abcdef' };
+
+/** A 5xx answer names what failed in plain words: no address, port, database name, errno or stack frame. */
+function expectNoInternals(res: TestResponse, ...secrets: string[]): void {
+  for (const leak of ['127.0.0.1', 'localhost', 'ECONN', 'errno', '    at ', ...secrets]) {
+    expect(res.text, `a ${res.status} answer leaks ${JSON.stringify(leak)}`).to.not.include(leak);
+  }
+}
 
 async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -46,13 +53,22 @@ describe('failures of the components behind the API', function () {
       const read = await call('GET', '/v1/files/db/f.txt');
       expect(read.status).to.equal(503);
       expect(read.json.code).to.equal('SERVICE_UNAVAILABLE');
+      expect(read.json.message).to.equal('the metadata store is unavailable; retry shortly');
       expect(read.headers['retry-after']).to.match(/^\d+$/);
       expect(Date.now() - started).to.be.below(10_000);
+      expectNoInternals(read, db.name, String(proxy.port));
       const write = await call('PUT', '/v1/files/db/g.txt', 'during');
       expect(write.status).to.equal(503);
-      const ready = await call('GET', '/ready');
+      expectNoInternals(write, db.name, String(proxy.port));
+      const listing = await call('GET', '/v1/directories/db');
+      expect(listing.status).to.equal(503);
+      expectNoInternals(listing, db.name, String(proxy.port));
+      // Unauthenticated: states only, the reasons are in the log.
+      const ready = await request(`${server.url}/ready`);
       expect(ready.status).to.equal(503);
-      expect(ready.json.checks.metadata).to.match(/^unavailable/);
+      expect(ready.json.status).to.equal('unavailable');
+      expect(ready.json.checks.metadata).to.equal('unavailable');
+      expectNoInternals(ready, db.name, String(proxy.port));
       await proxy.restore();
       expect(await eventually(async () => (await call('GET', '/v1/files/db/f.txt')).status === 200, 30_000)).to.equal(true);
       expect((await call('GET', '/v1/files/db/f.txt')).text).to.equal('before');
@@ -79,9 +95,11 @@ describe('failures of the components behind the API', function () {
       expect(Date.now() - started).to.be.below(5000);
       expect((await request(`${server.url}/v1/files/locks/f.txt`, { method: 'HEAD', token: KEYS.alice })).status).to.equal(404);
       expect((await request(`${server.url}/v1/directories/`, { token: KEYS.alice })).status).to.equal(200);
+      expectNoInternals(res, '6379', ':1');
       const ready = await request(`${server.url}/ready`);
       expect(ready.status).to.equal(503);
-      expect(ready.json.checks.locks).to.match(/^unavailable/);
+      expect(ready.json.checks.locks).to.equal('unavailable');
+      expectNoInternals(ready, '6379', ':1');
     });
   });
 

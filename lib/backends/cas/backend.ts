@@ -54,7 +54,7 @@ function positive(name: string, value: number, min = 1): number {
 export async function createCasBackend(options: CasBackendOptions): Promise<CasBackend> {
   const logger = options.logger.child({ component: 'cas' });
   const resolution = await resolveCasMode(options.mode ?? 'auto');
-  if (resolution.problem !== null) throw new CallfsError('SERVICE_UNAVAILABLE', `CAS loop mode is unavailable: ${resolution.problem}`);
+  if (resolution.problem !== null) throw new CallfsError('SERVICE_UNAVAILABLE', `CAS loop mode is unavailable: ${resolution.problem}`, { component: 'cas' });
   const mode = resolution.mode;
   logger.info({ mode, reason: resolution.reason }, 'CAS mode');
 
@@ -139,14 +139,14 @@ class LoopImageCasBackend implements CasBackend {
   }
 
   private ensureOpen(): void {
-    if (this.closed) throw unavailable('CAS (closed)');
+    if (this.closed) throw unavailable('cas', 'the CAS is closed');
   }
 
   async put(body: Readable, options: PutOptions = {}): Promise<PutResult> {
     const started = performance.now();
     if (this.closed) {
       body.destroy();
-      throw unavailable('CAS (closed)');
+      throw unavailable('cas', 'the CAS is closed');
     }
     this.puts++;
     try {
@@ -199,11 +199,11 @@ class LoopImageCasBackend implements CasBackend {
   async check(): Promise<void> {
     this.ensureOpen();
     const active = this.ctx.images.activeImage;
-    if (active === null) throw unavailable('CAS (no image takes writes)');
+    if (active === null) throw unavailable('cas', 'no CAS image takes writes');
     try {
       await capacityOf(active.volume);
     } catch (err) {
-      throw unavailable(`CAS image ${active.id}`, err);
+      throw unavailable('cas', `CAS image ${active.id} cannot be read`, err);
     }
   }
 
@@ -276,9 +276,9 @@ class LoopImageCasBackend implements CasBackend {
     this.closed = true;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
-    this.jobs.abort(unavailable('CAS (closing)'));
+    this.jobs.abort(unavailable('cas', 'the CAS is closing'));
     await Promise.allSettled([this.gcRun, this.scrubRun]);
-    for (const stream of this.streams) stream.destroy(unavailable('CAS (closing)'));
+    for (const stream of this.streams) stream.destroy(unavailable('cas', 'the CAS is closing'));
     const deadline = Date.now() + CLOSE_DRAIN_MS;
     while (this.puts > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await Promise.allSettled([...this.ctx.background]);

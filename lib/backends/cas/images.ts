@@ -146,18 +146,18 @@ export class ImageSet {
    * `release`). Waits only when no image can take writes, up to 30 s.
    */
   async acquireForWrite(signal?: AbortSignal): Promise<Image> {
-    if (this.closed) throw unavailable('CAS (closing)');
+    if (this.closed) throw unavailable('cas', 'the CAS is closing');
     await this.checkHostSpace();
     const deadline = Date.now() + WRITE_WAIT_MS;
     while (this.active === null) {
-      if (this.closed) throw unavailable('CAS (closing)');
+      if (this.closed) throw unavailable('cas', 'the CAS is closing');
       signal?.throwIfAborted();
       if (this.creating === null) {
-        if (this.createError !== null || this.options.mode === 'dir') throw unavailable('CAS (no image has room)', this.createError);
+        if (this.createError !== null || this.options.mode === 'dir') throw unavailable('cas', 'no CAS image has room', this.createError);
         this.ensureStandby();
       }
       const left = deadline - Date.now();
-      if (left <= 0) throw unavailable('CAS (no image has room)');
+      if (left <= 0) throw unavailable('cas', 'no CAS image has room');
       await this.waitForChange(left, signal);
     }
     this.active.inflight++;
@@ -271,7 +271,7 @@ export class ImageSet {
       this.hostCheck = { at: now, low: c.freeBytes < this.options.minFreeBytes };
       if (this.hostCheck.low) this.log.warn({ freeBytes: c.freeBytes, root: this.options.root }, 'host filesystem under the CAS root is nearly full');
     }
-    if (this.hostCheck.low) throw unavailable('CAS (host filesystem nearly full)');
+    if (this.hostCheck.low) throw unavailable('cas', 'the host filesystem under the CAS root is nearly full');
   }
 
   private setState(image: Image, state: CasImageState): void {

@@ -56,7 +56,7 @@ export class BlobLocator {
       }
     }
     // An image that cannot be read may hold it: do not claim "absent".
-    if (found.length === 0 && failure !== null) throw unavailable('CAS image', failure);
+    if (found.length === 0 && failure !== null) throw unavailable('cas', 'no CAS image could be searched for the blob', failure);
     return found;
   }
 

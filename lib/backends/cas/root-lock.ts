@@ -44,7 +44,7 @@ export async function acquireRootLock(root: string): Promise<RootLock> {
           // unreadable or half-written lock: treat as stale
         }
         if (typeof owner.pid === 'number' && alive(owner.pid)) {
-          throw new CallfsError('SERVICE_UNAVAILABLE', `CAS root ${root} is in use by process ${owner.pid} (remove ${file} if that is wrong)`);
+          throw new CallfsError('SERVICE_UNAVAILABLE', `CAS root ${root} is in use by process ${owner.pid} (remove ${file} if that is wrong)`, { component: 'cas' });
         }
         await unlink(file).catch(() => undefined);
       }

@@ -231,7 +231,7 @@ async function finalize(ctx: CasContext, image: Image, tmp: string, received: Re
     try {
       return await ctx.index.recordBlob({ sha256, instanceId: ctx.instanceId, imageId, size });
     } catch (err) {
-      throw isCallfsError(err) ? err : unavailable('CAS blob index', err);
+      throw isCallfsError(err) ? err : unavailable('metadata', 'the CAS blob index cannot be written', err);
     }
   };
   return ctx.guard.run(sha256, async () => {
@@ -301,11 +301,11 @@ async function classify(ctx: CasContext, image: Image, err: unknown, signal: Abo
   if (isCallfsError(err)) return err;
   if (isNoSpace(err)) {
     await ctx.images.seal(image, 'ENOSPC');
-    return new CallfsError('SERVICE_UNAVAILABLE', 'the CAS image is full; retry shortly', { cause: err, retryAfterSeconds: 5 });
+    return new CallfsError('SERVICE_UNAVAILABLE', 'the CAS image is full; retry shortly', { cause: err, retryAfterSeconds: 5, component: 'cas' });
   }
   if (isFilesystemFailure(err)) {
     await ctx.images.fail(image, err);
-    return unavailable('CAS image', err);
+    return unavailable('cas', `CAS image ${image.id} failed`, err);
   }
   return err;
 }

@@ -65,7 +65,7 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
   const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
 
   const gateway = (peerId: string, why: string, cause?: unknown): CallfsError =>
-    new CallfsError('BAD_GATEWAY', `peer instance ${peerId} ${why}`, { cause });
+    new CallfsError('BAD_GATEWAY', `peer instance ${peerId} ${why}`, { cause, component: 'peer' });
 
   function request(peerId: string, req: PeerRequest): Promise<http.IncomingMessage> {
     const base = endpoints.get(peerId);

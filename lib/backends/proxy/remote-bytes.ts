@@ -29,7 +29,7 @@ export async function peerError(peerId: string, res: Readable & { statusCode?: n
     if (text.length > 16_384) break;
   }
   res.destroy();
-  if (status >= 500) return new CallfsError('BAD_GATEWAY', `peer instance ${peerId} failed (${status})`);
+  if (status >= 500) return new CallfsError('BAD_GATEWAY', `peer instance ${peerId} failed (${status})`, { component: 'peer' });
   try {
     const body = JSON.parse(text) as { code?: string; message?: string };
     if (typeof body.code === 'string' && (ERROR_CODES as readonly string[]).includes(body.code)) {
@@ -38,7 +38,7 @@ export async function peerError(peerId: string, res: Readable & { statusCode?: n
   } catch {
     /* not our envelope */
   }
-  return new CallfsError('BAD_GATEWAY', `peer instance ${peerId} answered ${status}`);
+  return new CallfsError('BAD_GATEWAY', `peer instance ${peerId} answered ${status}`, { component: 'peer' });
 }
 
 export function createRemoteBytes(peers: PeerDirectory): RemoteBytes {
@@ -61,7 +61,7 @@ export function createRemoteBytes(peers: PeerDirectory): RemoteBytes {
       if (res.statusCode === expected) return res;
       if (res.statusCode === 412) {
         res.destroy();
-        throw new CallfsError('SERVICE_UNAVAILABLE', `${entry.path} changed while it was being read; retry`, { retryAfterSeconds: 1 });
+        throw new CallfsError('SERVICE_UNAVAILABLE', `${entry.path} changed while it was being read; retry`, { retryAfterSeconds: 1, component: 'contention' });
       }
       throw await peerError(peerId, res);
     },

@@ -38,7 +38,7 @@ export function createS3Backend(options: S3BackendOptions): S3Backend {
 
   /** Run one operation, count it (outcome ok, not_found or error) and time it. */
   async function measured<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    if (closed) throw new CallfsError('SERVICE_UNAVAILABLE', 'the S3 backend is closed', { retryAfterSeconds: 5 });
+    if (closed) throw unavailable('s3', 'the S3 backend is closed');
     const end = metrics?.backendDuration.startTimer({ backend: 's3', operation });
     let outcome: Outcome = 'ok';
     try {
@@ -141,7 +141,7 @@ export function createS3Backend(options: S3BackendOptions): S3Backend {
         await client.send(new HeadBucketCommand({ Bucket: bucket }));
       } catch (err) {
         logger.debug({ err, bucket }, 'S3 bucket check failed');
-        throw unavailable(`S3 bucket ${bucket}`, err);
+        throw unavailable('s3', `S3 bucket ${bucket} is unavailable`, err);
       }
     },
 

@@ -58,7 +58,7 @@ export function classifyS3Error(err: unknown, options: ClassifyOptions): unknown
   const network = typeof e.code === 'string' || e.$metadata !== undefined;
   if (status === undefined && !network && !UNAVAILABLE.has(name)) return new CallfsError('INTERNAL_ERROR', 'the S3 backend failed', { cause: err });
   if (UNAVAILABLE.has(name) || status === undefined || status >= 500 || status === 429 || status === 403 || status === 401 || status === 408 || e.$fault === 'server') {
-    return unavailable('the S3 backend', err);
+    return unavailable('s3', 'the S3 backend is unavailable', err);
   }
   return new CallfsError('INTERNAL_ERROR', `the S3 backend refused a request (${name || status})`, { cause: err });
 }
@@ -66,5 +66,5 @@ export function classifyS3Error(err: unknown, options: ClassifyOptions): unknown
 /** As classifyS3Error, but where a missing object means the bucket or the upload is gone (writes, checks). */
 export function classifyS3WriteError(err: unknown, options: ClassifyOptions): unknown {
   const classified = classifyS3Error(err, options);
-  return isCallfsError(classified, 'FILE_NOT_FOUND') ? unavailable('the S3 backend', err) : classified;
+  return isCallfsError(classified, 'FILE_NOT_FOUND') ? unavailable('s3', 'the S3 backend is unavailable', err) : classified;
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, Transform, pipeline, type Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { CallfsError } from '../../errors.js';
+import { CallfsError, unavailable } from '../../errors.js';
 import type { ByteRange, OpenOptions, OpenResult } from '../types.js';
 import { classifyS3Error } from './errors.js';
 
@@ -102,7 +102,7 @@ export async function readObject(ctx: ReadContext, key: string, options: OpenOpt
   const size = totalOf(response.ContentRange) ?? response.ContentLength ?? null;
   if (body === undefined || size === null) {
     body?.destroy();
-    throw new CallfsError('SERVICE_UNAVAILABLE', `the S3 backend answered without a body or a size for ${key}`, { retryAfterSeconds: 5 });
+    throw unavailable('s3', `the S3 backend answered without a body or a size for ${key}`);
   }
   if (range !== undefined && range.start >= size) {
     body.destroy();
@@ -115,7 +115,7 @@ export async function readObject(ctx: ReadContext, key: string, options: OpenOpt
     const wantedEnd = Math.min(range.end, size - 1);
     if (served.start > range.start || served.end < wantedEnd) {
       body.destroy();
-      throw new CallfsError('SERVICE_UNAVAILABLE', `the S3 backend served bytes ${served.start}-${served.end} of ${key} for a request of ${range.start}-${wantedEnd}`, { retryAfterSeconds: 5 });
+      throw unavailable('s3', `the S3 backend served bytes ${served.start}-${served.end} of ${key} for a request of ${range.start}-${wantedEnd}`);
     }
     // Servers that ignore or widen the range (s3rver turns "0-0" into the
     // whole object) are cut back to what was asked.

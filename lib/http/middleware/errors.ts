@@ -1,5 +1,5 @@
 import type { Middleware } from 'koa';
-import { CallfsError, ERROR_CODES, type ErrorCode } from '../../errors.js';
+import { CallfsError, ERROR_CODES, type Component, type ErrorCode } from '../../errors.js';
 import { ERROR_STATUS } from '../error-status.js';
 import type { RequestState } from '../state.js';
 
@@ -13,6 +13,38 @@ const STATUS_CODE: Partial<Record<number, ErrorCode>> = {
   416: 'RANGE_NOT_SATISFIABLE',
   503: 'SERVICE_UNAVAILABLE',
 };
+
+/** The parts of the system, as a 5xx names them to a client. */
+const COMPONENT_WORDS: Record<Component, string> = {
+  metadata: 'the metadata store',
+  locks: 'the lock service',
+  cas: 'the local content store',
+  s3: 'the S3 store',
+  peer: 'the instance that holds the bytes',
+  contention: 'concurrent changes',
+};
+
+/**
+ * What a client reads in a 5xx: fixed words per code and failed component,
+ * never the error's own message (which may carry addresses, database names
+ * or errno strings; it goes to the log with the request id).
+ */
+export function publicMessage(err: CallfsError): string {
+  const part = err.component === undefined ? undefined : COMPONENT_WORDS[err.component];
+  switch (err.code) {
+    case 'SERVICE_UNAVAILABLE':
+      if (err.component === 'contention') return 'the request met concurrent changes; retry';
+      return `${part ?? 'a service this server depends on'} is unavailable; retry shortly`;
+    case 'BAD_GATEWAY':
+      return `${part ?? 'another instance'} did not answer`;
+    case 'INSUFFICIENT_STORAGE':
+      return `${part ?? 'the store'} has no room for this upload`;
+    case 'INTEGRITY_ERROR':
+      return 'the stored bytes no longer match their SHA-256; they were not served';
+    default:
+      return 'internal error';
+  }
+}
 
 /** Turn anything thrown into a CallfsError: ours as they are, Koa/http-errors by status, the rest INTERNAL_ERROR. */
 export function toCallfsError(err: unknown): CallfsError {
@@ -31,7 +63,8 @@ export function toCallfsError(err: unknown): CallfsError {
 /**
  * The one error path: every error becomes the JSON envelope of API.md,
  * `{code, message, request_id, …details}`, with its status from ERROR_STATUS.
- * 5xx bodies never carry internals (the cause goes to the log only).
+ * 5xx bodies never carry internals: their message is publicMessage(), and the
+ * error's own message and cause go to the log only.
  */
 export function errorEnvelope(): Middleware<RequestState> {
   return async (ctx, next) => {
@@ -41,8 +74,8 @@ export function errorEnvelope(): Middleware<RequestState> {
       const err = toCallfsError(thrown);
       const status = ERROR_STATUS[err.code];
       const clientGone = ctx.state.signal?.aborted === true;
-      if (status >= 500 && !clientGone) ctx.state.log.error({ err: err.cause ?? err, code: err.code }, 'request failed');
-      else ctx.state.log.debug({ code: err.code, err: err.cause ?? err, client_gone: clientGone }, 'request refused');
+      if (status >= 500 && !clientGone) ctx.state.log.error({ err: err.cause ?? err, code: err.code, detail: err.message }, 'request failed');
+      else ctx.state.log.debug({ code: err.code, detail: err.message, err: err.cause ?? err, client_gone: clientGone }, 'request refused');
       if (ctx.headerSent || !ctx.writable) {
         // Bytes already went out: the only honest signal left is a broken transfer.
         ctx.res.destroy();
@@ -58,8 +91,8 @@ export function errorEnvelope(): Middleware<RequestState> {
       if (err.code !== 'RANGE_NOT_SATISFIABLE') ctx.remove('Content-Range');
       if (err.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(err.retryAfterSeconds));
       if (err.code === 'AUTHENTICATION_FAILED') ctx.set('WWW-Authenticate', 'Bearer realm="callfs"');
-      const message = status >= 500 && err.code === 'INTERNAL_ERROR' ? 'internal error' : err.message;
-      ctx.body = { ...err.details, code: err.code, message, request_id: ctx.state.requestId };
+      const message = status >= 500 ? publicMessage(err) : err.message;
+      ctx.body = { ...(status >= 500 ? {} : err.details), code: err.code, message, request_id: ctx.state.requestId };
     }
   };
 }

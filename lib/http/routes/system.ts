@@ -20,9 +20,10 @@ export function systemRoutes(options: SystemRoutesOptions): Router<RequestState>
   });
   router.get('/ready', async (ctx) => {
     ctx.state.route = '/ready';
-    const report = await checkReadiness(options.readiness);
-    ctx.status = report.status === 'ok' ? 200 : 503;
-    if (report.status !== 'ok') ctx.set('Retry-After', '5');
+    const report = await checkReadiness(options.readiness, ctx.state.log);
+    // Degraded still serves (reads work): a load balancer keeps sending traffic.
+    ctx.status = report.status === 'unavailable' ? 503 : 200;
+    if (report.status === 'unavailable') ctx.set('Retry-After', '5');
     ctx.body = report;
   });
   router.get('/metrics', options.requireAuth, async (ctx) => {
