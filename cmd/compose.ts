@@ -87,6 +87,15 @@ function userNames(users: ReturnType<typeof createUserDirectory>): { nameOf: (ui
   };
 }
 
+/**
+ * The idle timeout of connections to peers: below this server's own (the
+ * shorter of the read and write timeouts), so that a stalled peer is given up,
+ * and the client told, before the client's connection is cut for idling.
+ */
+function peerIdleTimeoutMs(readTimeoutMs: number, writeTimeoutMs: number): number {
+  return Math.max(1000, Math.floor((Math.min(readTimeoutMs, writeTimeoutMs) * 3) / 4));
+}
+
 async function openStore(settings: Settings, logger: Logger, metrics: Metrics): Promise<MetadataStore> {
   const { config } = settings;
   const common = { logger, metrics, cacheMaxEntries: config.metadata_store.cache_size };
@@ -167,7 +176,9 @@ async function assemble(
         secret: config.auth.internal_proxy_secret,
         caFile: config.backend.internal_proxy_ca_file,
         skipTlsVerify: config.backend.internal_proxy_skip_tls_verify,
-        idleTimeoutMs: Math.max(config.server.read_timeout, config.server.write_timeout),
+        firstByteTimeoutMs: config.instance_discovery.peer_timeout,
+        lockWaitMs: config.locks.wait_timeout,
+        idleTimeoutMs: peerIdleTimeoutMs(config.server.read_timeout, config.server.write_timeout),
         logger,
         metrics,
       })

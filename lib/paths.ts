@@ -8,18 +8,32 @@ export const MAX_SEGMENT_BYTES = 255;
 // C0/C1 controls and DEL, and the Unicode bidi controls that can disguise a name.
 const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
 
+/**
+ * Characters that render as nothing, so that two different names could look
+ * the same: format characters (zero-width space, word joiner, BOM, soft
+ * hyphen, …), the other default-ignorable code points (Hangul fillers,
+ * combining grapheme joiner, …), noncharacters and lone surrogates. Kept,
+ * because scripts and emoji need them: ZWNJ and ZWJ, the variation selectors
+ * and Mongolian free variation selectors (they pick a glyph of the character
+ * before them), and tag characters inside an emoji tag sequence (subdivision
+ * flags), which are taken out before this test.
+ */
+const INVISIBLE = /(?!\u200c|\u200d|[\u180b-\u180d]|\u180f|[\ufe00-\ufe0f]|[\u{e0100}-\u{e01ef}])[\p{Cf}\p{Default_Ignorable_Code_Point}\p{Noncharacter_Code_Point}\p{Cs}]/u;
+const EMOJI_TAG_SEQUENCE = /\p{Extended_Pictographic}[\u{e0020}-\u{e007e}]+\u{e007f}/gu;
+
 const invalid = (why: string): CallfsError => new CallfsError('INVALID_PATH', `invalid path: ${why}`);
 
 /**
  * Turn a raw path (already percent-decoded once, so that a decoded '%2F' shows
  * up as `encodedSlash`) into its canonical form: '/'-rooted, no empty, '.' or
  * '..' segments, no trailing '/'. Throws INVALID_PATH for anything that climbs
- * above the root, contains a backslash, NUL, control or bidi character, or is
- * too long.
+ * above the root, contains a backslash, NUL, control, bidi or invisible
+ * character, or is too long.
  */
 export function canonicalize(raw: string): string {
   if (raw.includes('\\')) throw invalid('backslash is not allowed');
   if (FORBIDDEN.test(raw)) throw invalid('control or bidi characters are not allowed');
+  if (INVISIBLE.test(raw.replace(EMOJI_TAG_SEQUENCE, ''))) throw invalid('invisible characters (zero-width, format, noncharacters) are not allowed');
   const out: string[] = [];
   for (const segment of raw.split('/')) {
     if (segment === '' || segment === '.') continue;

@@ -70,7 +70,7 @@ export interface Config {
   dlm: { type: string; redis_addr: string; redis_addrs: string[]; redis_password: string; lock_ttl: number };
   locks: { wait_timeout: number };
   links: { generate_rate_limit: number; download_rate_limit: number; purge_interval: number };
-  instance_discovery: { instance_id: string; peer_endpoints: Record<string, string> };
+  instance_discovery: { instance_id: string; peer_endpoints: Record<string, string>; peer_timeout: number };
 }
 
 const duration = (doc: string, def: string, env?: string) => ({ doc, format: 'duration', default: def as unknown as number, ...(env === undefined ? {} : { env }) });
@@ -165,5 +165,6 @@ const SCHEMA: convict.Schema<Config> = {
     instance_discovery: {
       instance_id: { doc: 'This instance\u2019s unique id in the cluster.', format: String, default: 'callfs-instance-1', env: 'CALLFS_INSTANCE_DISCOVERY_INSTANCE_ID' },
       peer_endpoints: { doc: 'Map of peer instance id → base URL. JSON in the environment.', format: 'object', default: {}, env: 'CALLFS_INSTANCE_DISCOVERY_PEER_ENDPOINTS' },
+      peer_timeout: duration('Longest a peer may take to start answering (connect, TLS handshake, response headers) before 502 BAD_GATEWAY; a forwarded write may also wait locks.wait_timeout there for its lock. Must be below server.read_timeout and server.write_timeout.', '5s', 'CALLFS_INSTANCE_DISCOVERY_PEER_TIMEOUT'),
     },
 };

@@ -80,6 +80,11 @@ function checkPeers(config: Config, problems: string[]): void {
     }
   }
   if (config.instance_discovery.instance_id.trim() === '') problems.push('instance_discovery.instance_id: must not be empty');
+  const { peer_timeout: peerTimeout } = config.instance_discovery;
+  const clientIdle = Math.min(config.server.read_timeout, config.server.write_timeout);
+  if (peerTimeout < 1) problems.push('instance_discovery.peer_timeout: must be at least 1ms');
+  // Otherwise a client waiting on a silent peer is cut off before it can be told 502.
+  else if (peerTimeout >= clientIdle) problems.push(`instance_discovery.peer_timeout: must be below server.read_timeout and server.write_timeout (${clientIdle} ms)`);
 }
 
 function checkReadable(key: string, file: string, problems: string[], parse: (text: string) => void, what: string): void {

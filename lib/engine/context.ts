@@ -30,6 +30,21 @@ export function heldElsewhere(deps: EngineDeps, entry: Entry): string | null {
   return entry.type === 'file' && CONTENT_ADDRESSED.has(entry.backend as BackendType) && entry.instanceId !== null && entry.instanceId !== deps.instanceId ? entry.instanceId : null;
 }
 
+/**
+ * CROSS_SERVER_CONFLICT for a create onto `entry`, whose bytes `holder` keeps.
+ * Thrown only after the caller passed every permission check of the create.
+ */
+export function crossServerConflict(entry: Entry, holder: string): CallfsError {
+  return new CallfsError('CROSS_SERVER_CONFLICT', `${entry.path} exists on instance ${holder}`, {
+    details: {
+      existing_path: entry.path,
+      instance_id: holder,
+      backend_type: entry.backend,
+      suggestion: 'use PUT to replace its content (it is forwarded to the instance that holds it), or choose another path',
+    },
+  });
+}
+
 /** Backends whose ids are content hashes: uploads can run before the path lock is taken. */
 export const CONTENT_ADDRESSED: ReadonlySet<BackendType> = new Set(['cas']);
 
@@ -54,18 +69,22 @@ export interface Resolved {
 }
 
 /**
- * Look a path up in one round trip and apply the checks every operation shares:
- * an ancestor that is a file → NOT_A_DIRECTORY; no search (x) permission on an
- * existing ancestor → PERMISSION_DENIED.
+ * Look a path up in one round trip and walk it from the root as path
+ * resolution does: an existing directory the user may not search →
+ * PERMISSION_DENIED naming that directory, whatever lies behind it (so a
+ * hidden tree reveals nothing, not even that something in it is a file); an
+ * ancestor that is a file, reached through searchable directories only →
+ * NOT_A_DIRECTORY.
  */
 export async function resolve(ops: MetadataOps, user: User, path: string): Promise<Resolved> {
   const chain = await ops.getChain(path);
   const last = chain[chain.length - 1];
   const entry = last !== undefined && last.path === path && path !== '/' ? last : null;
   const ancestors = path === '/' ? [] : entry === null ? chain : chain.slice(0, -1);
-  const blocker = ancestors.find((a) => a.type !== 'directory');
-  if (blocker !== undefined) throw new CallfsError('NOT_A_DIRECTORY', `not a directory: ${blocker.path}`);
-  assertSearchPath(user, ancestors);
+  for (const ancestor of ancestors) {
+    if (ancestor.type !== 'directory') throw new CallfsError('NOT_A_DIRECTORY', `not a directory: ${ancestor.path}`);
+    assertSearchPath(user, [ancestor]);
+  }
   const parent = ancestors[ancestors.length - 1];
   return { path, ancestors, entry, parentExists: parent !== undefined && parent.path === parentOf(path) };
 }
@@ -82,28 +101,4 @@ export async function resolveExisting(ops: MetadataOps, user: User, path: string
   return { entry: r.entry, parent: r.ancestors[r.ancestors.length - 1] ?? null, ancestors: r.ancestors };
 }
 
-/** Strong ETag comparison for If-Match ("*" matches any existing entry). */
-export function etagMatches(header: string, entry: Entry | null): boolean {
-  if (entry === null) return false;
-  if (header.trim() === '*') return true;
-  const tags = header.split(',').map((t) => t.trim().replace(/^W\//, '').replace(/^"|"$/g, ''));
-  return entry.etag !== null && tags.includes(entry.etag);
-}
-
-/** Preconditions a client can attach to a write. */
-export interface WritePreconditions {
-  /** If-Match header value. */
-  ifMatch?: string;
-  /** If-Unmodified-Since as a date. */
-  ifUnmodifiedSince?: Date;
-}
-
-/** PRECONDITION_FAILED unless the entry satisfies the client's preconditions. */
-export function checkPreconditions(entry: Entry | null, pre: WritePreconditions): void {
-  if (pre.ifMatch !== undefined && !etagMatches(pre.ifMatch, entry)) {
-    throw new CallfsError('PRECONDITION_FAILED', 'If-Match does not match the current ETag');
-  }
-  if (pre.ifUnmodifiedSince !== undefined && entry !== null && Math.floor(entry.mtime.getTime() / 1000) > Math.floor(pre.ifUnmodifiedSince.getTime() / 1000)) {
-    throw new CallfsError('PRECONDITION_FAILED', 'modified since If-Unmodified-Since');
-  }
-}
+export { checkPreconditions, evaluatePreconditions, type WritePreconditions } from './conditions.js';

@@ -2,7 +2,7 @@ import type { User } from '../auth/users.js';
 import type { ByteRange } from '../backends/types.js';
 import type { BackendType, Entry, ListCursor } from '../metadata/types.js';
 import type { Readable } from 'node:stream';
-import { heldElsewhere, type EngineDeps, type WritePreconditions } from './context.js';
+import { heldElsewhere, resolve, type EngineDeps, type WritePreconditions } from './context.js';
 import { listDirectory, listTree, openContent, stat, statForRead } from './read.js';
 import { makeDirectory, writeFile, type WriteFileOptions, type WriteResult } from './write.js';
 import { relocateHere } from './relocate.js';
@@ -21,8 +21,13 @@ export interface Engine {
   stat(user: User, path: string): Promise<Entry>;
   statForRead(user: User, path: string): Promise<Entry>;
   openContent(entry: Entry, options?: { range?: ByteRange; signal?: AbortSignal; as?: User }): Promise<Readable>;
-  /** The instance holding a file's bytes when it is another one (null otherwise, or when the path is not such a file). */
-  remoteHolder(path: string): Promise<string | null>;
+  /**
+   * The instance holding a file's bytes when it is another one (null
+   * otherwise, or when the path is not such a file), as `user` may learn it:
+   * the path is resolved with their search permissions (PERMISSION_DENIED,
+   * NOT_A_DIRECTORY as for any access).
+   */
+  remoteHolder(user: User, path: string): Promise<string | null>;
   listDirectory(user: User, path: string, options?: { after?: ListCursor; limit?: number }): Promise<{ directory: Entry; items: AsyncIterable<Entry> }>;
   listTree(user: User, path: string, options: { maxDepth: number; after?: string }): Promise<{ directory: Entry; items: AsyncIterable<Entry & { depth: number }> }>;
   writeFile(user: User, path: string, body: Readable, options: WriteFileOptions): Promise<WriteResult>;
@@ -42,8 +47,8 @@ export function createEngine(deps: EngineDeps): Engine {
     stat: (user, path) => stat(deps, user, path),
     statForRead: (user, path) => statForRead(deps, user, path),
     openContent: (entry, options) => openContent(deps, entry, options),
-    remoteHolder: async (path) => {
-      const entry = await deps.store.get(path);
+    remoteHolder: async (user, path) => {
+      const { entry } = await resolve(deps.store, user, path);
       return entry === null ? null : heldElsewhere(deps, entry);
     },
     listDirectory: (user, path, options) => listDirectory(deps, user, path, options),

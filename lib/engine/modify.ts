@@ -5,7 +5,7 @@ import { CallfsError } from '../errors.js';
 import { isPathKeyed } from '../backends/s3/types.js';
 import { isWithin, parentOf } from '../paths.js';
 import { CONTENT_ADDRESSED, backendOf, checkPreconditions, lockKey, resolve, resolveExisting, type EngineDeps, type WritePreconditions } from './context.js';
-import { DEFAULT_DIR_MODE } from './write.js';
+import { parentsFor } from './write.js';
 import { moveFollowingKeys } from './follow-keys.js';
 
 export interface MoveOptions {
@@ -32,6 +32,8 @@ export async function move(deps: EngineDeps, user: User, from: string, to: strin
         const source = await resolveExisting(tx, user, from);
         if (source.parent !== null) assertRemoveFromDirectory(user, source.parent, source.entry);
         if (to === from) return { entry: source.entry, replaced: null };
+        // A directory that changes parent has its '..' rewritten: rename(2) wants write on it.
+        if (source.entry.type === 'directory' && parentOf(to) !== parentOf(from)) assertAccess(user, source.entry, 'w');
         const dest = await resolve(tx, user, to);
         const destParent = dest.ancestors[dest.ancestors.length - 1];
         if (!dest.parentExists && options.createParents !== true) throw new CallfsError('FILE_NOT_FOUND', `no such directory: ${parentOf(to)}`);
@@ -43,7 +45,7 @@ export async function move(deps: EngineDeps, user: User, from: string, to: strin
           if (options.overwrite !== true) throw new CallfsError('FILE_ALREADY_EXISTS', `destination exists: ${to}`);
           if (destParent !== undefined) assertRemoveFromDirectory(user, destParent, dest.entry);
         }
-        const parents = options.createParents === true ? { parents: { mode: DEFAULT_DIR_MODE, uid: user.uid, gid: user.gid } } : {};
+        const parents = options.createParents === true ? { parents: parentsFor(user, destParent) } : {};
         const moved = await tx.move(from, to, { overwrite: options.overwrite === true, ...parents });
         signal.throwIfAborted();
         return moved;

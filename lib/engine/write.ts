@@ -4,8 +4,8 @@ import { assertAccess } from '../auth/permissions.js';
 import type { PutResult } from '../backends/types.js';
 import type { BackendType, Entry, MetadataOps, NewEntry } from '../metadata/types.js';
 import { CallfsError, isCallfsError } from '../errors.js';
-import { baseName } from '../paths.js';
-import { CONTENT_ADDRESSED, backendOf, checkPreconditions, lockKey, resolve, type EngineDeps, type WritePreconditions } from './context.js';
+import { baseName, canonicalize } from '../paths.js';
+import { CONTENT_ADDRESSED, backendOf, checkPreconditions, crossServerConflict, heldElsewhere, lockKey, resolve, type EngineDeps, type WritePreconditions } from './context.js';
 
 export const DEFAULT_FILE_MODE = 0o644;
 export const DEFAULT_DIR_MODE = 0o755;
@@ -25,8 +25,22 @@ export interface WriteResult {
 }
 
 /** Group of a new entry: the parent's when it has the setgid bit (as in POSIX), else the user's primary group. */
-function groupFor(user: User, parent: Entry | undefined): number {
+export function groupFor(user: User, parent: Entry | undefined): number {
   return parent !== undefined && (parent.mode & SETGID) !== 0 ? parent.gid : user.gid;
+}
+
+/**
+ * Mode of a new directory under `parent`: a directory made in a setgid
+ * directory inherits the setgid bit (so that its own entries keep the group),
+ * as on Linux and the BSDs, whatever mode was asked for.
+ */
+export function directoryModeFor(mode: number, parent: Entry | undefined): number {
+  return parent !== undefined && (parent.mode & SETGID) !== 0 ? mode | SETGID : mode;
+}
+
+/** The attributes of the missing ancestors a create makes (mkdir -p) under the deepest existing one. */
+export function parentsFor(user: User, deepest: Entry | undefined): { mode: number; uid: number; gid: number } {
+  return { mode: directoryModeFor(DEFAULT_DIR_MODE, deepest), uid: user.uid, gid: groupFor(user, deepest) };
 }
 
 /** What inspectWrite found: the file (when it exists), the parent, and the rows it read. */
@@ -42,20 +56,25 @@ interface WriteDecision {
  * Checks of a file write against the namespace as it is now. Run before the
  * body is read (to refuse early) and again under the lock (to decide).
  */
-async function inspectWrite(ops: MetadataOps, user: User, path: string, options: WriteFileOptions): Promise<WriteDecision> {
+async function inspectWrite(deps: EngineDeps, ops: MetadataOps, user: User, path: string, options: WriteFileOptions): Promise<WriteDecision> {
   if (path === '/') throw new CallfsError('IS_A_DIRECTORY', 'the root is a directory');
   const r = await resolve(ops, user, path);
   const parent = r.ancestors[r.ancestors.length - 1];
+  // A create is allowed or not before anything is said about what exists at the path.
+  if (options.mustCreate && parent !== undefined) assertAccess(user, parent, 'w');
   if (r.entry !== null) {
     if (r.entry.type === 'directory') {
       throw options.mustCreate ? new CallfsError('FILE_ALREADY_EXISTS', `a directory exists at ${path}`) : new CallfsError('IS_A_DIRECTORY', `is a directory: ${path}`);
     }
-    if (options.mustCreate) throw new CallfsError('FILE_ALREADY_EXISTS', `file exists: ${path}`);
+    if (options.mustCreate) {
+      const holder = heldElsewhere(deps, r.entry);
+      throw holder === null ? new CallfsError('FILE_ALREADY_EXISTS', `file exists: ${path}`) : crossServerConflict(r.entry, holder);
+    }
     checkPreconditions(r.entry, options);
     assertAccess(user, { ...r.entry, path }, 'w');
     return { existing: r.entry, parent, ancestors: r.ancestors, parentExists: r.parentExists };
   }
-  if (options.ifMatch !== undefined) throw new CallfsError('PRECONDITION_FAILED', 'If-Match given but the file does not exist');
+  checkPreconditions(null, options);
   // Creating the entry (and any missing ancestors) writes into the deepest existing directory.
   if (parent !== undefined) assertAccess(user, { ...parent, path: parent.path }, 'w');
   return { existing: null, parent, ancestors: r.ancestors, parentExists: r.parentExists };
@@ -80,7 +99,7 @@ function newFile(user: User, path: string, options: WriteFileOptions, parent: En
 async function commitWrite(deps: EngineDeps, user: User, path: string, options: WriteFileOptions, backend: BackendType, stored: PutResult, signal: AbortSignal): Promise<WriteResult> {
   // The namespace lock comes with BEGIN, so the parent read here is the one the create inserts under.
   return deps.store.transaction(async (tx) => {
-    const { existing, parent } = await inspectWrite(tx, user, path, options);
+    const { existing, parent } = await inspectWrite(deps, tx, user, path, options);
     const content = contentOf(deps, backend, stored);
     if (existing !== null) {
       if (existing.backend !== backend) throw new CallfsError('PRECONDITION_FAILED', `${path} moved to another backend during the upload; retry`);
@@ -89,7 +108,7 @@ async function commitWrite(deps: EngineDeps, user: User, path: string, options: 
       return { entry, created: false };
     }
     const file = newFile(user, path, options, parent, content);
-    const entry = await tx.create(file, { parents: { mode: DEFAULT_DIR_MODE, uid: user.uid, gid: file.gid }, ...(parent === undefined ? {} : { parent }) });
+    const entry = await tx.create(file, { parents: parentsFor(user, parent), ...(parent === undefined ? {} : { parent }) });
     stopUnlessCommitted(signal, backend);
     return { entry, created: true };
   }, { namespaceLock: 'shared' });
@@ -142,7 +161,7 @@ function stopUnlessCommitted(signal: AbortSignal, backend: BackendType): void {
 export async function writeFile(deps: EngineDeps, user: User, path: string, body: Readable, options: WriteFileOptions): Promise<WriteResult> {
   let pre;
   try {
-    pre = await inspectWrite(deps.store, user, path, options);
+    pre = await inspectWrite(deps, deps.store, user, path, options);
   } catch (err) {
     body.resume();
     throw err;
@@ -162,7 +181,7 @@ export async function writeFile(deps: EngineDeps, user: User, path: string, body
   return deps.locks.withLock(
     [lockKey(path)],
     async (signal) => {
-      await inspectWrite(deps.store, user, path, options);
+      await inspectWrite(deps, deps.store, user, path, options);
       const stored = await backend.put(body, { ...putOptions, signal });
       return commitWrite(deps, user, path, options, backendType, stored, signal);
     },
@@ -184,7 +203,10 @@ export async function makeDirectory(deps: EngineDeps, user: User, path: string, 
     const r = await resolve(ops, user, path);
     const entry = path === '/' ? await ops.get('/') : r.entry;
     if (entry === null) return null;
-    if (entry.type !== 'directory') throw new CallfsError('FILE_ALREADY_EXISTS', `a file exists at ${path}`);
+    if (entry.type !== 'directory') {
+      const holder = heldElsewhere(deps, entry);
+      throw holder === null ? new CallfsError('FILE_ALREADY_EXISTS', `a file exists at ${path}`) : crossServerConflict(entry, holder);
+    }
     return { entry, created: false };
   };
   return deps.locks.withLock(
@@ -197,10 +219,9 @@ export async function makeDirectory(deps: EngineDeps, user: User, path: string, 
           const r = await resolve(tx, user, path);
           const parent = r.ancestors[r.ancestors.length - 1];
           if (parent !== undefined) assertAccess(user, parent, 'w');
-          const gid = groupFor(user, parent);
           const entry = await tx.create(
-            { path, type: 'directory', mode: options.mode ?? DEFAULT_DIR_MODE, uid: user.uid, gid },
-            { parents: { mode: DEFAULT_DIR_MODE, uid: user.uid, gid } },
+            { path, type: 'directory', mode: directoryModeFor(options.mode ?? DEFAULT_DIR_MODE, parent), uid: user.uid, gid: groupFor(user, parent) },
+            { parents: parentsFor(user, parent) },
           );
           signal.throwIfAborted();
           return { entry, created: true };
@@ -223,5 +244,7 @@ export function assertPlainName(name: unknown): string {
   if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || name.includes('/') || baseName('/' + name) !== name) {
     throw new CallfsError('BAD_REQUEST', '"name" must be a single path segment');
   }
+  // The same characters are refused in a name as in a path (INVALID_PATH).
+  canonicalize('/' + name);
   return name;
 }

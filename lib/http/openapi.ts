@@ -8,7 +8,7 @@ import { ERROR_CODES } from '../errors.js';
 const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
 const pathParam = { name: 'path', in: 'path', required: true, description: 'File or directory path, percent-encoded once; canonicalised by the server.', schema: { type: 'string' } };
 const common = {
-  '400': error('BAD_REQUEST or INVALID_PATH'),
+  '400': error('BAD_REQUEST or INVALID_PATH (including invisible characters in a name)'),
   '401': error('AUTHENTICATION_FAILED'),
   '403': error('PERMISSION_DENIED'),
   '404': error('FILE_NOT_FOUND'),
@@ -24,13 +24,16 @@ const filesPath = {
     summary: 'Download a file (Range, conditional requests) or list a directory',
     parameters: [
       { name: 'Range', in: 'header', required: false, schema: { type: 'string' } },
-      { name: 'If-None-Match', in: 'header', required: false, schema: { type: 'string' } },
+      { name: 'If-Match', in: 'header', required: false, description: 'Evaluated first (strong comparison): 412 when not met.', schema: { type: 'string' } },
+      { name: 'If-Unmodified-Since', in: 'header', required: false, schema: { type: 'string' } },
+      { name: 'If-None-Match', in: 'header', required: false, description: 'Weak comparison: 304 when it matches.', schema: { type: 'string' } },
       { name: 'If-Modified-Since', in: 'header', required: false, schema: { type: 'string' } },
     ],
     responses: {
       '200': { description: 'file bytes, or a JSON array of the directory\u2019s children', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } }, 'application/json': { schema: { type: 'array', items: { $ref: '#/components/schemas/Entry' } } } } },
       '206': bytes,
       '304': { description: 'not modified' },
+      '412': error('PRECONDITION_FAILED (If-Match or If-Unmodified-Since not met)'),
       '416': error('RANGE_NOT_SATISFIABLE'),
       '409': error('NOT_A_DIRECTORY'),
       '500': error('INTEGRITY_ERROR'),
@@ -47,19 +50,24 @@ const filesPath = {
   },
   put: {
     summary: 'Create or atomically replace a file\u2019s content',
-    parameters: [modeHeader, { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' } }],
+    parameters: [
+      modeHeader,
+      { name: 'If-Match', in: 'header', required: false, description: 'Replace only if the current ETag matches (strong comparison: W/"…" never matches); 412 otherwise.', schema: { type: 'string' } },
+      { name: 'If-None-Match', in: 'header', required: false, description: '`*`: create only (412 when the file exists). An ETag list: 412 when one matches (weak comparison).', schema: { type: 'string' } },
+      { name: 'If-Unmodified-Since', in: 'header', required: false, schema: { type: 'string' } },
+    ],
     requestBody: { required: false, content: { '*/*': { schema: { type: 'string', format: 'binary' } } } },
-    responses: { '200': entryJson, '201': entryJson, '409': error('NOT_A_DIRECTORY'), '412': error('PRECONDITION_FAILED'), '413': error('PAYLOAD_TOO_LARGE'), '423': error('LOCKED'), '507': error('INSUFFICIENT_STORAGE (nothing of the upload is kept)'), ...common },
+    responses: { '200': entryJson, '201': entryJson, '409': error('NOT_A_DIRECTORY'), '412': error('PRECONDITION_FAILED (If-Match not met; If-None-Match matched)'), '502': error('BAD_GATEWAY (the holding instance did not answer within instance_discovery.peer_timeout)'), '413': error('PAYLOAD_TOO_LARGE'), '423': error('LOCKED'), '507': error('INSUFFICIENT_STORAGE (nothing of the upload is kept)'), ...common },
   },
   patch: {
     summary: 'Rename, move, chmod or chown',
     requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Patch' } } } },
-    responses: { '200': { description: 'the new path', content: { 'application/json': { schema: { type: 'object', properties: { path: { type: 'string' } } } } } }, '409': error('FILE_ALREADY_EXISTS'), '423': error('LOCKED'), ...common },
+    responses: { '200': { description: 'the new path', content: { 'application/json': { schema: { type: 'object', properties: { path: { type: 'string' } } } } } }, '409': error('FILE_ALREADY_EXISTS'), '412': error('PRECONDITION_FAILED (If-Match, If-None-Match, If-Unmodified-Since)'), '423': error('LOCKED'), ...common },
   },
   delete: {
     summary: 'Delete a file or directory',
     parameters: [{ name: 'recursive', in: 'query', required: false, schema: { type: 'boolean' } }],
-    responses: { '204': { description: 'deleted' }, '409': error('DIRECTORY_NOT_EMPTY'), '423': error('LOCKED'), ...common },
+    responses: { '204': { description: 'deleted' }, '409': error('DIRECTORY_NOT_EMPTY'), '412': error('PRECONDITION_FAILED (If-Match, If-None-Match, If-Unmodified-Since)'), '423': error('LOCKED'), ...common },
   },
 };
 

@@ -12,7 +12,7 @@ const KEPT_RESPONSE = /^(content-|etag$|last-modified$|accept-ranges$|retry-afte
  * arrives, and relay the peer's answer (status, headers, body) as it streams
  * back. The peer checks permissions again as the caller.
  */
-export async function forwardToPeer(ctx: Context & { state: RequestState }, peers: PeerDirectory, peerId: string, operation: string, body?: Buffer): Promise<void> {
+export async function forwardToPeer(ctx: Context & { state: RequestState }, peers: PeerDirectory, peerId: string, kind: 'write' | 'relocate', body?: Buffer): Promise<void> {
   const headers: Record<string, string> = {};
   for (const name of FORWARDED_REQUEST) {
     const value = ctx.get(name);
@@ -31,7 +31,8 @@ export async function forwardToPeer(ctx: Context & { state: RequestState }, peer
     onBehalfOf: (ctx.state.user as NonNullable<RequestState['user']>).name,
     body: body ?? ctx.req,
     signal: ctx.state.signal,
-    operation,
+    operation: kind === 'relocate' ? 'patch' : 'write',
+    kind,
   });
   ctx.status = res.statusCode ?? 502;
   for (const [name, value] of Object.entries(res.headers)) {

@@ -5,6 +5,7 @@ import type { Entry } from '../metadata/types.js';
 import { canSendDirect, type ByteRange } from '../backends/types.js';
 import { CallfsError } from '../errors.js';
 import type { RequestState } from './state.js';
+import type { WritePreconditions } from '../engine/conditions.js';
 
 /** Resolves a uid to a user name for display (falls back to the number). */
 export type NameOf = (uid: number) => string;
@@ -81,27 +82,17 @@ export function parseRange(header: string | undefined, size: number): RangeReque
   return { kind: 'range', range: { start, end } };
 }
 
-function etagList(header: string): string[] {
-  return header.split(',').map((t) => t.trim().replace(/^W\//, '').replace(/^"|"$/g, ''));
-}
-
-/** If-None-Match / If-Modified-Since on GET and HEAD: true when 304 applies. */
-export function notModified(ctx: Context, entry: Entry): boolean {
-  const inm = ctx.get('if-none-match');
-  if (inm !== '') return inm.trim() === '*' || (entry.etag !== null && etagList(inm).includes(entry.etag));
-  const ims = ctx.get('if-modified-since');
-  if (ims === '') return false;
-  const since = Date.parse(ims);
-  return !Number.isNaN(since) && Math.floor(entry.mtime.getTime() / 1000) <= Math.floor(since / 1000);
-}
-
-/** The If-Match / If-Unmodified-Since of a request, for the engine. */
-export function writePreconditions(ctx: Context): { ifMatch?: string; ifUnmodifiedSince?: Date } {
-  const out: { ifMatch?: string; ifUnmodifiedSince?: Date } = {};
+/** The precondition headers of a request (RFC 9110 §13.1), for the engine; unparseable dates are ignored, as the RFC says. */
+export function requestPreconditions(ctx: Context): WritePreconditions {
+  const out: WritePreconditions = {};
   const ifMatch = ctx.get('if-match');
   if (ifMatch !== '') out.ifMatch = ifMatch;
+  const ifNoneMatch = ctx.get('if-none-match');
+  if (ifNoneMatch !== '') out.ifNoneMatch = ifNoneMatch;
   const ius = Date.parse(ctx.get('if-unmodified-since'));
   if (!Number.isNaN(ius)) out.ifUnmodifiedSince = new Date(ius);
+  const ims = Date.parse(ctx.get('if-modified-since'));
+  if (!Number.isNaN(ims)) out.ifModifiedSince = new Date(ims);
   return out;
 }
 

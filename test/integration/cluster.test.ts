@@ -90,6 +90,29 @@ describe('peer cluster: three instances, one Postgres, one Redis, a CAS each', f
     expect(res.json.suggestion).to.be.a('string');
     expect(res.json.update_url).to.equal(`${b.url}/v1/files/shared/owned-by-a.txt`);
     expect((await on(a, 'POST', '/v1/files/shared/owned-by-a.txt', { body: 'x' })).json.code).to.equal('FILE_ALREADY_EXISTS');
+    const dir = await on(b, 'POST', '/v1/files/shared/owned-by-a.txt/');
+    expect(dir.json.code, 'mkdir onto it').to.equal('CROSS_SERVER_CONFLICT');
+  });
+
+  it('says which instance holds a path only to a caller who passed every permission check', async () => {
+    expect((await on(a, 'POST', '/v1/files/vault/', { headers: { 'x-callfs-mode': '0700' } })).status).to.equal(201);
+    expect((await on(a, 'PUT', '/v1/files/vault/held.txt', { body: 'a' })).status).to.equal(201);
+    expect((await on(a, 'POST', '/v1/files/readonly-dir/', { headers: { 'x-callfs-mode': '0755' } })).status).to.equal(201);
+    expect((await on(a, 'PUT', '/v1/files/readonly-dir/held.txt', { body: 'a', headers: { 'x-callfs-mode': '0666' } })).status).to.equal(201);
+    for (const [path, why] of [['/vault/held.txt', 'no search on its directory'], ['/readonly-dir/held.txt', 'no write on its directory']] as const) {
+      const res = await on(b, 'POST', `/v1/files${path}`, { token: KEYS.bob, body: 'b' });
+      expect(res.status, why).to.equal(403);
+      expect(res.json.code, why).to.equal('PERMISSION_DENIED');
+      expect(res.text, why).to.not.match(/node-a|instance/);
+      expect(res.headers['x-callfs-proxied-to'], why).to.equal(undefined);
+    }
+    // Not even a forwarded PUT says where the bytes are, when the caller cannot reach the path.
+    const put = await on(c, 'PUT', '/v1/files/vault/held.txt', { token: KEYS.bob, body: 'b' });
+    expect(put.status).to.equal(403);
+    expect(put.headers['x-callfs-proxied-to']).to.equal(undefined);
+    const behind = await on(c, 'PUT', '/v1/files/vault/held.txt/x', { token: KEYS.bob, body: 'b' });
+    expect(behind.status).to.equal(403);
+    expect(behind.json.code).to.equal('PERMISSION_DENIED');
   });
 
   it('refuses through the proxy what the user may not do', async () => {

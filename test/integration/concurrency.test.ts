@@ -42,6 +42,15 @@ for (const stack of [embeddedStack, clusterStack]) {
       expect(final.headers.etag).to.equal(`"${sha256(final.body)}"`);
     });
 
+    it('20 concurrent create-only PUTs (If-None-Match: *) to one path: exactly one creates it, the others get 412', async () => {
+      const bodies = Array.from({ length: 20 }, (_, i) => Buffer.concat([Buffer.from(`create ${i} `), randomBytes(10_000)]));
+      const results = await Promise.all(bodies.map((body) => call('PUT', '/v1/files/race/create-only.bin', { body, headers: { 'if-none-match': '*' } })));
+      const statuses = results.map((r) => r.status).sort();
+      expect(statuses).to.deep.equal([201, ...Array<number>(19).fill(412)]);
+      const winner = bodies[results.findIndex((r) => r.status === 201)] as Buffer;
+      expect((await call('GET', '/v1/files/race/create-only.bin')).body.equals(winner)).to.equal(true);
+    });
+
     it('concurrent mkdir -p of overlapping trees all succeed and build one tree', async () => {
       const paths = Array.from({ length: 20 }, (_, i) => `/v1/files/overlap/a/b/${i % 4 === 0 ? '' : `c${i % 5}/d${i}/`}`);
       const results = await Promise.all(paths.map((p) => call('POST', p.endsWith('/') ? p : `${p}/`)));

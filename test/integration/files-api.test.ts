@@ -225,6 +225,44 @@ for (const stack of [embeddedStack, clusterStack]) {
         expect(ok.status).to.equal(200);
         expect((await call('GET', '/v1/files/range/r2.txt')).text).to.equal('v2');
       });
+      it('PUT with If-None-Match: * creates only: 412 onto an existing file, which keeps its content', async () => {
+        const created = await call('PUT', '/v1/files/cond/once.txt', { body: 'first', headers: { 'if-none-match': '*' } });
+        expect(created.status).to.equal(201);
+        const again = await call('PUT', '/v1/files/cond/once.txt', { body: 'second', headers: { 'if-none-match': '*' } });
+        expect(again.status).to.equal(412);
+        expect(again.json.code).to.equal('PRECONDITION_FAILED');
+        expect((await call('GET', '/v1/files/cond/once.txt')).text).to.equal('first');
+      });
+      it('PUT, PATCH and DELETE with an If-None-Match that matches are 412; one that does not goes ahead', async () => {
+        const put = await call('PUT', '/v1/files/cond/inm.txt', { body: 'v1' });
+        const tag = `"${put.json.etag}"`;
+        for (const value of [tag, `W/${tag}`, `"other", ${tag}`]) {
+          const res = await call('PUT', '/v1/files/cond/inm.txt', { body: 'v2', headers: { 'if-none-match': value } });
+          expect(res.status, value).to.equal(412);
+        }
+        expect((await call('PATCH', '/v1/files/cond/inm.txt', { body: JSON.stringify({ mode: '0600' }), headers: { 'if-none-match': tag } })).status).to.equal(412);
+        expect((await call('DELETE', '/v1/files/cond/inm.txt', { headers: { 'if-none-match': '*' } })).status).to.equal(412);
+        expect((await call('GET', '/v1/files/cond/inm.txt')).text).to.equal('v1');
+        expect((await call('PUT', '/v1/files/cond/inm.txt', { body: 'v2', headers: { 'if-none-match': '"other"' } })).status).to.equal(200);
+        expect((await call('GET', '/v1/files/cond/inm.txt')).text).to.equal('v2');
+      });
+      it('If-Match uses the strong comparison: a weak W/"…" tag never matches', async () => {
+        const put = await call('PUT', '/v1/files/cond/strong.txt', { body: 'v1' });
+        const weak = await call('PUT', '/v1/files/cond/strong.txt', { body: 'v2', headers: { 'if-match': `W/"${put.json.etag}"` } });
+        expect(weak.status).to.equal(412);
+        const unquoted = await call('PUT', '/v1/files/cond/strong.txt', { body: 'v2', headers: { 'if-match': put.json.etag } });
+        expect(unquoted.status, 'not an entity-tag').to.equal(412);
+        expect((await call('GET', '/v1/files/cond/strong.txt')).text).to.equal('v1');
+        expect((await call('GET', '/v1/files/cond/strong.txt', { headers: { 'if-match': `W/"${put.json.etag}"` } })).status).to.equal(412);
+        expect((await call('PUT', '/v1/files/cond/strong.txt', { body: 'v2', headers: { 'if-match': `"x", "${put.json.etag}"` } })).status).to.equal(200);
+      });
+      it('GET evaluates If-Match before If-None-Match (412 wins over 304), and If-None-Match before If-Modified-Since', async () => {
+        const tag = `"${sha256(body)}"`;
+        const later = new Date(Date.now() + 60_000).toUTCString();
+        expect((await call('GET', '/v1/files/range/r.txt', { headers: { 'if-match': '"stale"', 'if-none-match': tag } })).status).to.equal(412);
+        expect((await call('GET', '/v1/files/range/r.txt', { headers: { 'if-none-match': '"other"', 'if-modified-since': later } })).status).to.equal(200);
+        expect((await call('GET', '/v1/files/range/r.txt', { headers: { 'if-none-match': `W/${tag}` } })).status, 'weak comparison').to.equal(304);
+      });
     });
 
     describe('listings', () => {

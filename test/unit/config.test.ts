@@ -154,6 +154,14 @@ describe('config', () => {
     expect(problems.some((p) => p.startsWith('instance_discovery.peer_endpoints.d:'))).to.equal(false);
   });
 
+  it('rejects a peer timeout that a client would not live to see: at or above the read or write timeout', () => {
+    const withTimeouts = (peer: string, read = '30s', write = '30s') => problemsOf(cluster(`instance_discovery:\n  peer_timeout: "${peer}"\n`).replace('  protocol: http\n', `  protocol: http\n  read_timeout: "${read}"\n  write_timeout: "${write}"\n`));
+    expect(withTimeouts('5s')).to.deep.equal([]);
+    expect(withTimeouts('30s').some((p) => p.startsWith('instance_discovery.peer_timeout: must be below'))).to.equal(true);
+    expect(withTimeouts('10s', '30s', '8s').some((p) => p.startsWith('instance_discovery.peer_timeout: must be below'))).to.equal(true);
+    expect(withTimeouts('0s').some((p) => p.startsWith('instance_discovery.peer_timeout: must be at least'))).to.equal(true);
+  });
+
   it('rejects a missing or unreadable TLS certificate and key', () => {
     const text = cluster().replace('  protocol: http\n', `  protocol: https\n  cert_file: "${join(tmp.dir, 'missing.crt')}"\n  key_file: "${write('bad.key', 'not a key')}"\n`);
     const problems = problemsOf(text);

@@ -17,9 +17,21 @@ export interface PeerDirectoryOptions {
   caFile?: string;
   /** Skip TLS verification (testing only). */
   skipTlsVerify?: boolean;
-  /** A peer that does not accept a connection within this is down (502). */
-  connectTimeoutMs?: number;
-  /** A transfer that stops moving for this long is cut (502); a moving one never is. */
+  /**
+   * instance_discovery.peer_timeout: the longest a peer may take to start
+   * answering — to connect and finish the TLS handshake, and, once the
+   * request is sent, to send its response headers — before 502. A peer that
+   * accepts TCP but never answers (stopped, overloaded) cannot hang a client.
+   */
+  firstByteTimeoutMs?: number;
+  /** locks.wait_timeout: a write forwarded to a peer may wait this long there for its lock before it answers. */
+  lockWaitMs?: number;
+  /**
+   * A transfer that stops moving for this long is cut (502 before the
+   * headers, a broken transfer after); a moving one never is. Keep it below
+   * the server's own idle timeout, so that the peer is given up (and the
+   * client told) before the client's connection is.
+   */
   idleTimeoutMs?: number;
   logger: Logger;
   metrics: Metrics;
@@ -36,6 +48,13 @@ export interface PeerRequest {
   signal?: AbortSignal;
   /** Label for metrics (get, put, patch, …). */
   operation: string;
+  /**
+   * How long the peer may work once it has the whole request, before its
+   * response headers: `read` (default) within the first-byte timeout; `write`
+   * also waits for the path's lock there; `relocate` copies a whole file
+   * first, so only the idle timeout bounds it.
+   */
+  kind?: 'read' | 'write' | 'relocate';
 }
 
 /** The other instances of the cluster, reached over HTTPS with keep-alive connections. */
@@ -61,8 +80,10 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
   const agentOptions = { keepAlive: true, maxSockets: 64, maxFreeSockets: 16 };
   const httpsAgent = new https.Agent({ ...agentOptions, ...(ca === undefined ? {} : { ca }), rejectUnauthorized: options.skipTlsVerify !== true });
   const httpAgent = new http.Agent(agentOptions);
-  const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
-  const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+  const firstByteTimeoutMs = options.firstByteTimeoutMs ?? 5000;
+  const lockWaitMs = options.lockWaitMs ?? 10_000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 20_000;
+  const answerWithinMs = (kind: 'write' | 'relocate'): number => (kind === 'relocate' ? idleTimeoutMs : firstByteTimeoutMs + lockWaitMs);
 
   const gateway = (peerId: string, why: string, cause?: unknown): CallfsError =>
     new CallfsError('BAD_GATEWAY', `peer instance ${peerId} ${why}`, { cause, component: 'peer' });
@@ -83,22 +104,50 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
         ...(req.signal === undefined ? {} : { signal: req.signal }),
       });
       let settled = false;
+      let deadline: NodeJS.Timeout | undefined;
       const fail = (err: CallfsError): void => {
+        clearTimeout(deadline);
         if (settled) return;
         settled = true;
         count('unreachable');
         outgoing.destroy();
         reject(err);
       };
-      // A socket from the keep-alive pool is already connected; a new one must connect in time.
+      const within = (ms: number, what: string): void => {
+        clearTimeout(deadline);
+        deadline = setTimeout(() => fail(gateway(peerId, `${what} within ${ms} ms`)), ms);
+      };
+      // One clock from the start bounds the connection and the TLS handshake and, for a read,
+      // the answer too. A streamed body is bounded by the idle timeout while it flows; a
+      // write's answer is due within its own time once the whole request is sent.
+      within(firstByteTimeoutMs, 'did not answer');
+      const streamed = req.body !== undefined && !Buffer.isBuffer(req.body);
+      let established = false;
+      let sent = false;
+      const progress = (): void => {
+        if (!established) return;
+        if (!sent) {
+          if (streamed) clearTimeout(deadline);
+          return;
+        }
+        if (req.kind === 'write' || req.kind === 'relocate') within(answerWithinMs(req.kind), 'did not answer');
+      };
       outgoing.once('socket', (socket) => {
-        if (!socket.connecting) return;
-        const timer = setTimeout(() => fail(gateway(peerId, `did not accept a connection within ${connectTimeoutMs} ms`)), connectTimeoutMs);
-        socket.once('connect', () => clearTimeout(timer));
-        socket.once('close', () => clearTimeout(timer));
+        const onEstablished = (): void => {
+          established = true;
+          progress();
+        };
+        // A socket from the keep-alive pool is connected and secured already.
+        if (!socket.connecting) onEstablished();
+        else socket.once(isHttps ? 'secureConnect' : 'connect', onEstablished);
+      });
+      outgoing.once('finish', () => {
+        sent = true;
+        progress();
       });
       outgoing.setTimeout(idleTimeoutMs, () => fail(gateway(peerId, `stopped answering for ${idleTimeoutMs} ms`)));
       outgoing.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(deadline);
         if (req.signal?.aborted === true) {
           if (!settled) {
             settled = true;
@@ -109,6 +158,7 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
         fail(gateway(peerId, `is unreachable (${err.code ?? err.message})`, err));
       });
       outgoing.once('response', (res) => {
+        clearTimeout(deadline);
         if (settled) {
           res.destroy();
           return;

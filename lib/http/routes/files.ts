@@ -2,13 +2,13 @@ import { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { Engine } from '../../engine/index.js';
 import { assertPlainName } from '../../engine/index.js';
-import { checkPreconditions } from '../../engine/context.js';
+import { evaluatePreconditions } from '../../engine/context.js';
 import type { Entry } from '../../metadata/types.js';
-import { CallfsError } from '../../errors.js';
+import { CallfsError, isCallfsError } from '../../errors.js';
 import { parentOf, pathFromUrl } from '../../paths.js';
 import { BACKEND_ALIASES } from '../../config/settings.js';
 import type { RequestState } from '../state.js';
-import { entryJson, notModified, parseMode, parseRange, sendContent, setEntryHeaders, writePreconditions, type NameOf } from '../representation.js';
+import { entryJson, parseMode, parseRange, requestPreconditions, sendContent, setEntryHeaders, type NameOf } from '../representation.js';
 import { jsonListingStream } from '../json-stream.js';
 import { readJsonBody } from '../json-body.js';
 import { uploadBody } from '../upload-body.js';
@@ -64,11 +64,10 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
       return;
     }
     setEntryHeaders(ctx, entry, nameOf);
-    if (notModified(ctx, entry)) {
+    if (evaluatePreconditions(entry, requestPreconditions(ctx), true) === 'not-modified') {
       ctx.status = 304;
       return;
     }
-    checkPreconditions(entry, writePreconditions(ctx));
     const range = head ? ({ kind: 'none' } as const) : parseRange(ctx.get('range') || undefined, entry.size);
     if (range.kind === 'unsatisfiable') {
       ctx.set('Content-Range', `bytes */${entry.size}`);
@@ -108,33 +107,33 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
   /** The peer to forward a write to: the holder of the file's bytes, unless a peer sent it already. */
   async function forwardTarget(ctx: Ctx, path: string): Promise<string | null> {
     if (options.peers === undefined || ctx.state.viaPeer === true) return null;
-    return engine.remoteHolder(path);
+    try {
+      return await engine.remoteHolder(user(ctx), path);
+    } catch (err) {
+      ctx.req.resume();
+      throw err;
+    }
   }
 
   async function create(ctx: Ctx): Promise<void> {
     const { path, trailingSlash } = requestPath(ctx, PREFIX);
     const mode = newMode(ctx);
-    const holder = await engine.remoteHolder(path);
-    if (holder !== null) {
-      ctx.req.resume();
-      throw new CallfsError('CROSS_SERVER_CONFLICT', `${path} exists on instance ${holder}`, {
-        details: {
-          existing_path: path,
-          instance_id: holder,
-          backend_type: 'cas',
-          suggestion: 'use PUT to replace its content (it is forwarded to the instance that holds it), or choose another path',
-          update_url: `${options.externalUrl}${PREFIX}${encodePath(path)}`,
-        },
-      });
+    try {
+      if (trailingSlash) {
+        ctx.req.resume();
+        const result = await engine.makeDirectory(user(ctx), path, { ...(mode === undefined ? {} : { mode }), signal: signal(ctx) });
+        ctx.status = result.created ? 201 : 200;
+        ctx.body = entryJson(result.entry, nameOf);
+        return;
+      }
+      await upload(ctx, path, mode, true);
+    } catch (err) {
+      // The engine says which instance holds the path; where to send the PUT is ours to say.
+      if (isCallfsError(err, 'CROSS_SERVER_CONFLICT') && err.details !== undefined) {
+        Object.assign(err.details, { update_url: `${options.externalUrl}${PREFIX}${encodePath(path)}` });
+      }
+      throw err;
     }
-    if (trailingSlash) {
-      ctx.req.resume();
-      const result = await engine.makeDirectory(user(ctx), path, { ...(mode === undefined ? {} : { mode }), signal: signal(ctx) });
-      ctx.status = result.created ? 201 : 200;
-      ctx.body = entryJson(result.entry, nameOf);
-      return;
-    }
-    await upload(ctx, path, mode, true);
   }
 
   async function upload(ctx: Ctx, path: string, mode: number | undefined, mustCreate: boolean): Promise<void> {
@@ -142,7 +141,7 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
     const result = await engine.writeFile(user(ctx), path, uploadBody(ctx.req, options.maxUploadBytes), {
       mustCreate,
       ...(mode === undefined ? {} : { mode }),
-      ...writePreconditions(ctx),
+      ...requestPreconditions(ctx),
       signal: signal(ctx),
     });
     ctx.status = result.created ? 201 : 200;
@@ -172,7 +171,7 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
     const unknown = Object.keys(body).filter((k) => !known.includes(k));
     if (unknown.length > 0) throw new CallfsError('BAD_REQUEST', `unknown field(s): ${unknown.join(', ')}`);
     const u = user(ctx);
-    const pre = writePreconditions(ctx);
+    const pre = requestPreconditions(ctx);
     // Checked before anything changes, so that a bad value changes nothing.
     if (body.instance !== undefined) {
       if (typeof body.instance !== 'string' || (body.instance !== engine.instanceId && options.peers?.has(body.instance) !== true)) {
@@ -182,7 +181,7 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
       // The instance that is to hold the bytes does the whole request.
       if (body.instance !== engine.instanceId) {
         if (ctx.state.viaPeer === true) throw new CallfsError('BAD_REQUEST', `this is instance ${engine.instanceId}, not ${body.instance}`);
-        await forwardToPeer(ctx, options.peers as PeerDirectory, body.instance, 'patch', Buffer.from(JSON.stringify(body)));
+        await forwardToPeer(ctx, options.peers as PeerDirectory, body.instance, 'relocate', Buffer.from(JSON.stringify(body)));
         return;
       }
     }
@@ -216,7 +215,7 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
     const { path } = requestPath(ctx, PREFIX);
     const recursive = ctx.query.recursive;
     if (recursive !== undefined && recursive !== 'true' && recursive !== 'false') throw new CallfsError('BAD_REQUEST', 'recursive must be true or false');
-    await engine.remove(user(ctx), path, { recursive: recursive === 'true', ...writePreconditions(ctx), signal: signal(ctx) });
+    await engine.remove(user(ctx), path, { recursive: recursive === 'true', ...requestPreconditions(ctx), signal: signal(ctx) });
     ctx.status = 204;
   }
 
