@@ -193,6 +193,7 @@ async function assemble(
     instanceId,
     maxUploadBytes: config.server.max_upload_bytes,
     logger,
+    metrics,
   });
   const readiness: ReadinessChecks = {
     metadata: () => store.ping(),

@@ -2,6 +2,7 @@ import type { Backend } from '../backends/types.js';
 import type { LockManager } from '../locks/types.js';
 import type { BackendType, Entry, MetadataOps, MetadataStore } from '../metadata/types.js';
 import type { Logger } from '../log/index.js';
+import type { Metrics } from '../metrics/index.js';
 import type { RemoteBytes } from '../backends/proxy/remote-bytes.js';
 import type { User } from '../auth/users.js';
 import { assertSearchPath } from '../auth/permissions.js';
@@ -23,6 +24,8 @@ export interface EngineDeps {
   /** Bytes of CAS files held by other instances (the peer proxy); absent without peers. */
   remote?: RemoteBytes;
   logger: Logger;
+  /** callfs_file_operations_total, counted where the use cases are bound (index.ts). */
+  metrics?: Pick<Metrics, 'fileOperations'>;
 }
 
 /** The instance holding an entry's bytes when that is another instance (instance-local backends only). */

@@ -2,6 +2,7 @@ import type { User } from '../auth/users.js';
 import type { ByteRange } from '../backends/types.js';
 import type { BackendType, Entry, ListCursor } from '../metadata/types.js';
 import type { Readable } from 'node:stream';
+import { originalBackendType } from '../metrics/index.js';
 import { heldElsewhere, resolve, type EngineDeps, type WritePreconditions } from './context.js';
 import { listDirectory, listTree, openContent, stat, statForRead } from './read.js';
 import { makeDirectory, writeFile, type WriteFileOptions, type WriteResult } from './write.js';
@@ -41,24 +42,47 @@ export interface Engine {
   transfer(user: User, path: string, backend: BackendType, options?: TransferOptions): Promise<Entry>;
 }
 
+/**
+ * callfs_file_operations_total, counted here where every use case is bound,
+ * once each file operation has succeeded: a write as create or update, an
+ * opened read, and each file a delete removed (directories are not files).
+ */
+function fileOperationCounter(deps: EngineDeps): (operation: 'create' | 'read' | 'update' | 'delete', entry: Entry) => void {
+  return (operation, entry) => {
+    if (deps.metrics === undefined || entry.type !== 'file' || entry.backend === null) return;
+    deps.metrics.fileOperations.inc({ operation, backend_type: originalBackendType(entry.backend) });
+  };
+}
+
 export function createEngine(deps: EngineDeps): Engine {
+  const counted = fileOperationCounter(deps);
   return {
     instanceId: deps.instanceId,
     stat: (user, path) => stat(deps, user, path),
     statForRead: (user, path) => statForRead(deps, user, path),
-    openContent: (entry, options) => openContent(deps, entry, options),
+    openContent: async (entry, options) => {
+      const stream = await openContent(deps, entry, options);
+      counted('read', entry);
+      return stream;
+    },
     remoteHolder: async (user, path) => {
       const { entry } = await resolve(deps.store, user, path);
       return entry === null ? null : heldElsewhere(deps, entry);
     },
     listDirectory: (user, path, options) => listDirectory(deps, user, path, options),
     listTree: (user, path, options) => listTree(deps, user, path, options),
-    writeFile: (user, path, body, options) => writeFile(deps, user, path, body, options),
+    writeFile: async (user, path, body, options) => {
+      const result = await writeFile(deps, user, path, body, options);
+      counted(result.created ? 'create' : 'update', result.entry);
+      return result;
+    },
     makeDirectory: (user, path, options) => makeDirectory(deps, user, path, options),
     move: (user, from, to, options) => move(deps, user, from, to, options),
     setAttributes: (user, path, change, options) => setAttributes(deps, user, path, change, options),
     relocateHere: (user, path, options) => relocateHere(deps, user, path, options),
-    remove: (user, path, options) => remove(deps, user, path, options),
+    remove: async (user, path, options) => {
+      for (const entry of await remove(deps, user, path, options)) counted('delete', entry);
+    },
     transfer: (user, path, backend, options) => transferFile(deps, user, path, backend, options),
   };
 }

@@ -81,14 +81,14 @@ export async function setAttributes(deps: EngineDeps, user: User, path: string, 
 /**
  * Delete a file or directory (with `recursive`, a whole tree). A non-root
  * user needs, for a tree, the right to remove every entry from its directory,
- * as `rm -r` would.
+ * as `rm -r` would. Resolves with the entries removed (for a tree, all of them).
  */
-export async function remove(deps: EngineDeps, user: User, path: string, options: WritePreconditions & { recursive?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+export async function remove(deps: EngineDeps, user: User, path: string, options: WritePreconditions & { recursive?: boolean; signal?: AbortSignal } = {}): Promise<Entry[]> {
   if (path === '/') throw new CallfsError('BAD_REQUEST', 'the root cannot be deleted');
   // Objects named after paths are deleted after the commit, still under the locks of
   // those paths: nobody can re-create one of them in between and lose it to the delete.
   const guarded = await pathKeyedPaths(deps, path, options.recursive === true);
-  await deps.locks.withLock(
+  return deps.locks.withLock(
     [lockKey(path), ...[...guarded].map(lockKey)],
     async (signal) => {
       const removed = await deps.store.transaction(async (tx) => {
@@ -121,6 +121,7 @@ export async function remove(deps: EngineDeps, user: User, path: string, options
         }
         await backend.delete(entry.blobId).catch((err: unknown) => deps.logger.warn({ err, path: entry.path, backend: entry.backend }, 'could not delete the bytes of a removed file; they are orphaned'));
       }
+      return removed;
     },
     options.signal === undefined ? {} : { signal: options.signal },
   );

@@ -20,4 +20,6 @@ export interface RequestState {
   signal: AbortSignal;
   /** Route label for metrics (a fixed set, never a raw path). */
   route?: string;
+  /** Code of the error the response carries, set by the error envelope (metrics). */
+  errorCode?: string;
 }

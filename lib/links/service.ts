@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { User } from '../auth/users.js';
 import type { Engine } from '../engine/index.js';
-import type { Entry, MetadataStore } from '../metadata/types.js';
+import type { ConsumeResult, Entry, MetadataStore } from '../metadata/types.js';
 import type { Metrics } from '../metrics/index.js';
 import { CallfsError, isCallfsError } from '../errors.js';
 import { canonicalize } from '../paths.js';
@@ -28,8 +28,16 @@ export interface RedeemedLink {
   stream: Readable;
 }
 
-/** What a link download ended as, for callfs_single_use_link_consumptions_total{status}. */
-export type ConsumptionStatus = 'consumed' | 'used' | 'expired' | 'not_found' | 'file_not_found' | 'denied' | 'aborted' | 'rate_limited' | 'error';
+/**
+ * What a link download ended as, for callfs_single_use_link_consumptions_total{status}.
+ * The first four are the original CallFS's values, which its dashboards query:
+ * `success` (this download got the bytes), `invalid` (the link was already used),
+ * `expired`, `not_found`; the rest say what the original did not tell apart.
+ */
+export type ConsumptionStatus = 'success' | 'invalid' | 'expired' | 'not_found' | 'file_not_found' | 'denied' | 'aborted' | 'rate_limited' | 'error';
+
+/** The status label of what consumeLink decided. */
+const CONSUMED: Readonly<Record<ConsumeResult['status'], ConsumptionStatus>> = { consumed: 'success', used: 'invalid', expired: 'expired', not_found: 'not_found' };
 
 export interface LinkService {
   /**
@@ -106,7 +114,7 @@ export function createLinkService(options: LinkServiceOptions): LinkService {
         throw new CallfsError('LINK_NOT_FOUND', 'no such link');
       }
       if (row.usedAt !== null) {
-        status = 'used';
+        status = 'invalid';
         throw new CallfsError('LINK_USED', 'this link has already been used');
       }
       if (row.expiresAt.getTime() <= now().getTime()) {
@@ -139,7 +147,7 @@ export function createLinkService(options: LinkServiceOptions): LinkService {
         }
         if (stream.errored !== null) throw stream.errored;
         const result = await store.consumeLink(claims.id, now());
-        status = result.status;
+        status = CONSUMED[result.status];
         if (result.status === 'used') throw new CallfsError('LINK_USED', 'the link has already been used');
         if (result.status === 'expired') throw new CallfsError('LINK_EXPIRED', 'the link has expired');
         if (result.status === 'not_found') throw new CallfsError('LINK_NOT_FOUND', 'no such link');

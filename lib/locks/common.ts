@@ -84,12 +84,17 @@ export function linkedController(...parents: (AbortSignal | undefined)[]): {
 /** How an acquisition ended, as the `outcome` label of callfs_lock_acquisitions_total. */
 export type AcquisitionOutcome = 'ok' | 'timeout' | 'error' | 'aborted' | 'lost';
 
+/** How a release of held locks ended, as the `outcome` label of callfs_lock_releases_total. */
+export type ReleaseOutcome = 'ok' | 'error' | 'lost';
+
 /** Metrics recording shared by both managers; a no-op without a Metrics object. */
 export interface LockMetrics {
   /** Record the end of a wait: its outcome and how long it took. */
   waited(outcome: Exclude<AcquisitionOutcome, 'lost'>, startedAt: number): void;
   lost(): void;
   held(delta: 1 | -1): void;
+  /** Record the release of locks that were held: its outcome and how long it took. */
+  released(outcome: ReleaseOutcome, startedAt: number): void;
 }
 
 export function lockMetrics(metrics: Metrics | undefined): LockMetrics {
@@ -104,6 +109,11 @@ export function lockMetrics(metrics: Metrics | undefined): LockMetrics {
     },
     held(delta) {
       metrics?.locksHeld.inc(delta);
+    },
+    released(outcome, startedAt) {
+      if (metrics === undefined) return;
+      metrics.lockReleases.inc({ outcome });
+      metrics.lockReleaseDuration.observe((performance.now() - startedAt) / 1000);
     },
   };
 }

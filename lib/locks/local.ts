@@ -118,7 +118,9 @@ export function createLocalLockManager(options: LocalLockManagerOptions = {}): L
         return await fn(work.controller.signal);
       } finally {
         work.dispose();
+        const releasing = performance.now();
         for (const key of taken) give(key);
+        metrics.released('ok', releasing);
         metrics.held(-1);
       }
     },

@@ -119,12 +119,15 @@ export function createRedlockLockManager(options: RedlockLockManagerOptions): Lo
     }
   }
 
-  async function release(lock: Lock, lost: boolean): Promise<void> {
+  /** Release a lock; false when the servers did not confirm it. */
+  async function release(lock: Lock, lost: boolean): Promise<boolean> {
     try {
       await redlock.release(lock, { retryCount: 0 });
+      return true;
     } catch (err) {
       // The lease expires on its own; a failed release only delays the next holder.
       if (!lost) logger?.warn({ keys: describeKeys(lock.resources), err: (err as Error).message }, 'lock release failed; it will expire');
+      return false;
     }
   }
 
@@ -150,7 +153,9 @@ export function createRedlockLockManager(options: RedlockLockManagerOptions): Lo
     } finally {
       work.dispose();
       const current = await lease.stop();
-      await release(current, lost);
+      const releasing = performance.now();
+      const confirmed = await release(current, lost);
+      metrics.released(lost ? 'lost' : confirmed ? 'ok' : 'error', releasing);
       metrics.held(-1);
     }
   }

@@ -33,34 +33,37 @@ export function createStore(parts: StoreParts): MetadataStore {
   const { driver, cache, invalidator, metrics, listPageSize } = parts;
   let closing: Promise<void> | null = null;
 
-  const count = (operation: string, outcome: string): void => {
+  const count = (operation: string, outcome: string, startedAt: number): void => {
     metrics?.metadataOperations.inc({ operation, outcome });
+    metrics?.metadataDuration.observe({ operation }, (performance.now() - startedAt) / 1000);
   };
   const outcomeOf = (err: CallfsError): string => err.code.toLowerCase();
 
   async function instrument<T>(operation: string, fn: () => Promise<T>, passThrough?: (err: unknown) => boolean): Promise<T> {
+    const startedAt = performance.now();
     try {
       const result = await fn();
-      count(operation, 'ok');
+      count(operation, 'ok', startedAt);
       return result;
     } catch (err) {
       if (passThrough?.(err) === true) {
-        count(operation, 'aborted');
+        count(operation, 'aborted', startedAt);
         throw err;
       }
       const mapped = mapDbError(err, driver.description);
-      count(operation, outcomeOf(mapped));
+      count(operation, outcomeOf(mapped), startedAt);
       throw mapped;
     }
   }
 
   async function* instrumentStream<T>(operation: string, source: () => AsyncGenerator<T>): AsyncGenerator<T> {
+    const startedAt = performance.now();
     try {
       yield* source();
-      count(operation, 'ok');
+      count(operation, 'ok', startedAt);
     } catch (err) {
       const mapped = mapDbError(err, driver.description);
-      count(operation, outcomeOf(mapped));
+      count(operation, outcomeOf(mapped), startedAt);
       throw mapped;
     }
   }

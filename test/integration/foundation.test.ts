@@ -74,7 +74,7 @@ describe('HTTPS server foundation', () => {
       await request(`${server.url}/health`);
       const res = await request(`${server.url}/metrics`, { token: KEYS.bob });
       expect(res.headers['content-type']).to.match(/^text\/plain/);
-      expect(res.text).to.match(/^callfs_http_requests_total\{method="GET",route="\/health",status="200"\} \d+/m);
+      expect(res.text).to.match(/^callfs_http_requests_total\{method="GET",route="\/health",status="200",path="\/health",status_code="200"\} \d+/m);
       expect(res.text).to.include('callfs_process_');
     });
 

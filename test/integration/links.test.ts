@@ -132,15 +132,15 @@ describe('single-use links', function () {
     const bytes = randomBytes(256 * 1024);
     await put('/links/race.bin', bytes);
     const token = await linkTo('/links/race.bin');
-    const [consumedBefore, usedBefore] = [await consumptions('consumed'), await consumptions('used')];
+    const [successBefore, invalidBefore] = [await consumptions('success'), await consumptions('invalid')];
     const results = await Promise.all(Array.from({ length: 100 }, () => download(token)));
     const winners = results.filter((r) => r.status === 200);
     const losers = results.filter((r) => r.status !== 200);
     expect(winners).to.have.length(1);
     expect(winners[0]?.body.equals(bytes)).to.equal(true);
     expect(losers.map((r) => `${r.status} ${r.json?.code}`)).to.deep.equal(Array(99).fill('410 LINK_USED'));
-    expect(await consumptions('consumed')).to.equal(consumedBefore + 1);
-    expect(await consumptions('used')).to.equal(usedBefore + 99);
+    expect(await consumptions('success')).to.equal(successBefore + 1);
+    expect(await consumptions('invalid')).to.equal(invalidBefore + 99);
   });
 
   it('answers 410 LINK_EXPIRED once expiry_seconds have passed', async function () {

@@ -115,7 +115,7 @@ describe('link service', () => {
     expect(fs.opened.filter((s) => s !== winner).every((s) => s.destroyed)).to.equal(true);
     // Losers that looked after the winner burned the link never opened the file at all.
     expect(fs.opened.length).to.be.within(1, 10);
-    expect([await count('consumed'), await count('used')]).to.deep.equal([1, 9]);
+    expect([await count('success'), await count('invalid')]).to.deep.equal([1, 9]);
   });
 
   it('answers FILE_NOT_FOUND while the file is missing and serves it once it is back', async () => {

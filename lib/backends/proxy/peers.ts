@@ -91,7 +91,11 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
   function request(peerId: string, req: PeerRequest): Promise<http.IncomingMessage> {
     const base = endpoints.get(peerId);
     if (base === undefined) return Promise.reject(gateway(peerId, 'is not a configured peer (instance_discovery.peer_endpoints)'));
-    const count = (outcome: string): void => options.metrics.proxyOperations.inc({ peer: peerId, operation: req.operation, outcome });
+    const started = performance.now();
+    const count = (outcome: string): void => {
+      options.metrics.proxyOperations.inc({ peer: peerId, operation: req.operation, outcome });
+      options.metrics.proxyDuration.observe({ peer: peerId, operation: req.operation }, (performance.now() - started) / 1000);
+    };
     return new Promise((resolve, reject) => {
       const isHttps = base.protocol === 'https:';
       const outgoing = (isHttps ? https : http).request({

@@ -72,6 +72,7 @@ export function errorEnvelope(): Middleware<RequestState> {
       await next();
     } catch (thrown) {
       const err = toCallfsError(thrown);
+      ctx.state.errorCode = err.code;
       const status = ERROR_STATUS[err.code];
       const clientGone = ctx.state.signal?.aborted === true;
       if (status >= 500 && !clientGone) ctx.state.log.error({ err: err.cause ?? err, code: err.code, detail: err.message }, 'request failed');

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Middleware } from 'koa';
 import type { Logger } from '../../log/index.js';
-import type { Metrics } from '../../metrics/index.js';
+import { originalHttpLabels, type Metrics } from '../../metrics/index.js';
 import type { RequestState } from '../state.js';
 
 const WELL_FORMED_ID = /^[0-9a-f]{16}$/i;
@@ -9,7 +9,8 @@ const WELL_FORMED_ID = /^[0-9a-f]{16}$/i;
 /**
  * First middleware: request id (an incoming well-formed X-Request-ID is kept),
  * a child logger, the abort signal that fires when the client goes away, the
- * security headers of API.md, and request metrics.
+ * security headers of API.md, and request metrics (the error an answer carries
+ * included, as callfs_errors_total{component="http"}).
  */
 export function requestContext(options: { logger: Logger; metrics: Metrics; tls: boolean }): Middleware<RequestState> {
   const { logger, metrics, tls } = options;
@@ -38,8 +39,10 @@ export function requestContext(options: { logger: Logger; metrics: Metrics; tls:
       const route = ctx.state.route ?? 'other';
       ctx.res.once('finish', () => {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
-        metrics.httpDuration.observe({ method: ctx.method, route }, seconds);
+        const original = originalHttpLabels(route, ctx.status);
+        metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status), ...original });
+        metrics.httpDuration.observe({ method: ctx.method, route, path: original.path }, seconds);
+        if (ctx.state.errorCode !== undefined) metrics.errors.inc({ component: 'http', error_type: ctx.state.errorCode });
         ctx.state.log.debug({ method: ctx.method, route, status: ctx.status, seconds }, 'request');
       });
     }
