@@ -215,7 +215,7 @@ async function assemble(
     tls: tls !== null,
     routers: (requireAuth) => [
       filesRoutes({ engine, nameOf, uidOf, requireAuth, maxUploadBytes: config.server.max_upload_bytes, externalUrl: settings.externalUrl, ...(peers === undefined ? {} : { peers }) }),
-      directoriesRoutes({ engine, nameOf, requireAuth, count: (path, recursive) => store.count(path, recursive) }),
+      directoriesRoutes({ engine, nameOf, requireAuth }),
       adminRoutes({ cas, requireAuth }),
       linksRoutes({ links, requireAuth, generateRateLimit: config.links.generate_rate_limit, downloadRateLimit: config.links.download_rate_limit }),
     ],

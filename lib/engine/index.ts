@@ -4,13 +4,14 @@ import type { BackendType, Entry, ListCursor } from '../metadata/types.js';
 import type { Readable } from 'node:stream';
 import { originalBackendType } from '../metrics/index.js';
 import { heldElsewhere, resolve, type EngineDeps, type WritePreconditions } from './context.js';
-import { listDirectory, listTree, openContent, stat, statForRead } from './read.js';
+import { listDirectory, listTree, openContent, stat, statForRead, type Listing } from './read.js';
 import { makeDirectory, writeFile, type WriteFileOptions, type WriteResult } from './write.js';
 import { relocateHere } from './relocate.js';
 import { move, remove, setAttributes, type AttributeChange, type MoveOptions } from './modify.js';
 import { transferFile, type TransferOptions } from './transfer.js';
 
 export type { EngineDeps } from './context.js';
+export type { Listing } from './read.js';
 export type { WriteFileOptions, WriteResult } from './write.js';
 export type { AttributeChange, MoveOptions } from './modify.js';
 export type { TransferOptions } from './transfer.js';
@@ -29,8 +30,9 @@ export interface Engine {
    * NOT_A_DIRECTORY as for any access).
    */
   remoteHolder(user: User, path: string): Promise<string | null>;
-  listDirectory(user: User, path: string, options?: { after?: ListCursor; limit?: number }): Promise<{ directory: Entry; items: AsyncIterable<Entry> }>;
-  listTree(user: User, path: string, options: { maxDepth: number; after?: string }): Promise<{ directory: Entry; items: AsyncIterable<Entry & { depth: number }> }>;
+  listDirectory(user: User, path: string, options?: { after?: ListCursor; limit?: number }): Promise<Listing<Entry>>;
+  /** Every descendant down to maxDepth, less what lies inside directories the user may not read and search; count() agrees. */
+  listTree(user: User, path: string, options: { maxDepth: number; after?: string }): Promise<Listing<Entry & { depth: number }>>;
   writeFile(user: User, path: string, body: Readable, options: WriteFileOptions): Promise<WriteResult>;
   makeDirectory(user: User, path: string, options?: { mode?: number; signal?: AbortSignal }): Promise<WriteResult>;
   move(user: User, from: string, to: string, options?: MoveOptions): Promise<Entry>;

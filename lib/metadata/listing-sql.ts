@@ -57,9 +57,11 @@ export async function* listRecursive(q: Queryable, path: string, options: ListRe
   const deepest = Math.min(dir.depth + 1 + options.maxDepth, 2 ** 31 - 1);
   if (options.after !== undefined && typeof options.after !== 'string') throw new CallfsError('BAD_REQUEST', 'after must be a path');
   let after = options.after !== undefined && options.after > lo ? options.after : lo;
+  // Directories only: the partial index inodes_directory_paths serves it without reading the files.
+  const only = options.directoriesOnly === true ? "AND type = 'directory'" : '';
   for (;;) {
     const rows = await q.query(
-      `SELECT ${ENTRY_COLUMNS} FROM inodes WHERE path > $1 AND path < $2 AND depth <= $3 ORDER BY path LIMIT $4`,
+      `SELECT ${ENTRY_COLUMNS} FROM inodes WHERE path > $1 AND path < $2 AND depth <= $3 ${only} ORDER BY path LIMIT $4`,
       [after, hi, deepest, pageSize],
     );
     for (const row of rows) {

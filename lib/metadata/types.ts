@@ -112,6 +112,8 @@ export interface ListRecursiveOptions {
   maxDepth: number;
   /** Start strictly after this path (keyset pagination). */
   after?: string;
+  /** Only the directories of the subtree. */
+  directoriesOnly?: boolean;
 }
 
 export interface MoveOptions {

@@ -165,6 +165,10 @@ export function namespaceContract(ctx: ContractContext): void {
     expect(upTo1.map((e) => e.path.slice(base.length))).to.deep.equal(['/a', '/a/b', '/a/h', '/a-z', '/a-z/f.txt', '/g.txt'].sort(byteCompare));
     expect((await collect(store.listRecursive(`${base}/a/b`, { maxDepth: 0 }))).map((e) => e.name)).to.deep.equal(['c', 'e.txt']);
     await expectCode(collect(store.listRecursive(`${base}/missing`, { maxDepth: 1 })), 'FILE_NOT_FOUND');
+    const dirs = await collect(store.listRecursive(base, { maxDepth: 100, directoriesOnly: true }));
+    expect(dirs.map((e) => e.path.slice(base.length))).to.deep.equal(['/a', '/a/b', '/a/b/c', '/a/h', '/a-z'].sort(byteCompare));
+    expect(dirs.map((e) => e.depth)).to.deep.equal(dirs.map((e) => e.path.slice(base.length + 1).split('/').length - 1));
+    expect((await collect(store.listRecursive(base, { maxDepth: 1, directoriesOnly: true }))).map((e) => e.path.slice(base.length))).to.deep.equal(['/a', '/a/b', '/a/h', '/a-z'].sort(byteCompare));
   });
 
   it('updates with a version check (PRECONDITION_FAILED when stale)', async () => {

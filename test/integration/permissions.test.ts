@@ -129,6 +129,25 @@ describe('what a caller learns about a tree they cannot search', () => {
     });
   }
 
+  it('a recursive listing hides what lies inside the directory, and its count counts only what it shows', async () => {
+    const aliceDo = (method: string, path: string, body?: string) => request(`${server.url}${path}`, { method, token: KEYS.alice, ...(body === undefined ? {} : { body }) });
+    expect((await aliceDo('POST', '/v1/files/alice/tree/open/')).status).to.equal(201);
+    expect((await aliceDo('PUT', '/v1/files/alice/tree/open/seen.txt', 'x')).status).to.equal(201);
+    expect((await aliceDo('POST', '/v1/files/alice/tree/closed/')).status).to.equal(201);
+    for (const name of ['a', 'b', 'deep/c', 'deep/er/d']) expect((await aliceDo('PUT', `/v1/files/alice/tree/closed/${name}`, 'x')).status).to.equal(201);
+    expect((await aliceDo('PATCH', '/v1/files/alice/tree/closed', JSON.stringify({ mode: '0700' }))).status).to.equal(200);
+    const listing = await bob('GET', '/v1/directories/alice/tree?recursive=true');
+    expect(listing.status).to.equal(200);
+    expect(listing.json.items.map((e: { path: string }) => e.path)).to.deep.equal(['/alice/tree/closed', '/alice/tree/open', '/alice/tree/open/seen.txt']);
+    expect(listing.json.count).to.equal(3);
+    expect(listing.headers['x-callfs-count'], 'the count up front says no more than the listing').to.equal('3');
+    const shallow = await bob('GET', '/v1/directories/alice/tree?recursive=true&max_depth=0');
+    expect(shallow.headers['x-callfs-count']).to.equal('2');
+    const owner = await aliceDo('GET', '/v1/directories/alice/tree?recursive=true');
+    expect(owner.headers['x-callfs-count']).to.equal(String(owner.json.items.length));
+    expect(owner.json.items).to.have.length(9);
+  });
+
   it('the owner still gets the true answers: 409 through a file, 404 for a missing name', async () => {
     const alice = (method: string, path: string) => request(`${server.url}${path}`, { method, token: KEYS.alice });
     const through = await alice('GET', '/v1/files/alice/private/inner.txt/x');

@@ -12,8 +12,6 @@ export interface DirectoriesRoutesOptions {
   engine: Engine;
   nameOf: NameOf;
   requireAuth: Middleware<RequestState>;
-  /** Counts for X-CallFS-Count before a streamed listing starts. */
-  count: (path: string, recursive: { maxDepth: number } | null) => Promise<number>;
 }
 
 const PREFIX = '/v1/directories';
@@ -83,7 +81,8 @@ export function directoriesRoutes(options: DirectoriesRoutesOptions): Router<Req
       ctx.body = { ...head, count: page.length, items: page.map(render), ...(more && last !== undefined ? { next_cursor: cursorOf(last) } : {}) };
       return;
     }
-    ctx.set('X-CallFS-Count', String(await options.count(path, recursive ? { maxDepth } : null)));
+    // Counted as the listing shows it: nothing inside a directory the caller may not open.
+    ctx.set('X-CallFS-Count', String(await listing.count()));
     ctx.body = jsonListingStream({ items: listing.items, render, head, tail: (count) => ({ count }) });
   });
   return router;
