@@ -86,6 +86,8 @@ describe('CAS through the API: blobs by hash, images, integrity (loop images)', 
     expect(broken.complete && broken.bytes === body.length, 'a corrupted blob must not arrive whole').to.equal(false);
     const after = await request(`${server.url}/metrics`, { token: KEYS.root });
     expect(count(after.text)).to.equal(count(before.text) + 1);
+    // The transfer broke first; the quarantine follows in the background.
+    await eventually(() => readdirSync(volumes).some((v) => existsSync(join(volumes, v, 'quarantine', hash))), 10_000, 'the blob in quarantine');
     const again = await request(`${server.url}/v1/files/blob/victim.bin`, { token: KEYS.alice });
     expect(again.status).to.equal(500);
     expect(again.json.code).to.equal('INTEGRITY_ERROR');
