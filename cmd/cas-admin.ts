@@ -7,7 +7,7 @@ import { tlsFiles } from '../lib/config/embedded.js';
 import { parseListenAddr } from '../lib/config/formats.js';
 import { usersFromConfig } from '../lib/auth/users.js';
 import { createEmbeddedMetadataStore, createPostgresMetadataStore } from '../lib/metadata/index.js';
-import { createCasBackend, resolveCasMode } from '../lib/backends/cas/index.js';
+import { casOptionsFromSettings, createCasBackend } from '../lib/backends/cas/index.js';
 import { createMetrics } from '../lib/metrics/index.js';
 import { createSilentLogger } from '../lib/log/index.js';
 import { CallfsError } from '../lib/errors.js';
@@ -59,8 +59,8 @@ async function runOffline(settings: Settings, verb: CasVerb): Promise<unknown> {
     ? await createPostgresMetadataStore({ dsn: config.metadata_store.dsn, logger })
     : await createEmbeddedMetadataStore({ dataDir: join(settings.dataDir, 'metadata'), logger });
   try {
-    const mode = await resolveCasMode(config.backend.cas.mode);
-    const cas = await createCasBackend({ rootDir: settings.casRoot, mode: mode.mode, instanceId: config.instance_discovery.instance_id, index: store, logger, metrics, gcIntervalMs: 0, scrubIntervalMs: 0, gcGraceMs: config.backend.cas.gc_grace });
+    // The server's options exactly (image size, watermarks, grace), less the background jobs: this process runs one verb and exits.
+    const cas = await createCasBackend({ ...casOptionsFromSettings(settings, { index: store, logger, metrics }), gcIntervalMs: 0, scrubIntervalMs: 0 });
     try {
       if (verb === 'gc') return await cas.gc();
       if (verb === 'scrub') return await cas.scrub();

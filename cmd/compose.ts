@@ -11,7 +11,7 @@ import { createUserDirectory, usersFromConfig } from '../lib/auth/users.js';
 import type { ReadinessChecks } from '../lib/http/readiness.js';
 import { createEmbeddedMetadataStore, createPostgresMetadataStore, type MetadataStore } from '../lib/metadata/index.js';
 import { createLocalLockManager, createRedlockLockManager, type LockManager } from '../lib/locks/index.js';
-import { createCasBackend, resolveCasMode } from '../lib/backends/cas/index.js';
+import { casOptionsFromSettings, createCasBackend, resolveCasMode } from '../lib/backends/cas/index.js';
 import type { CasBackend } from '../lib/backends/cas/types.js';
 import { createS3Backend, s3OptionsFromConfig } from '../lib/backends/s3/index.js';
 import { createEngine, type Engine } from '../lib/engine/index.js';
@@ -145,22 +145,7 @@ async function assemble(
   const casMode = await resolveCasMode(config.backend.cas.mode);
   if (casMode.problem !== null) throw new CallfsError('SERVICE_UNAVAILABLE', `backend.cas.mode is loop, but ${casMode.problem}`, { component: 'cas' });
   logger.info({ mode: casMode.mode, reason: casMode.reason, root: settings.casRoot }, 'CAS mode');
-  const cas = await createCasBackend({
-    rootDir: settings.casRoot,
-    mode: casMode.mode,
-    instanceId,
-    index: store,
-    logger,
-    metrics,
-    imageSizeBytes: config.backend.cas.image_size,
-    minFreeBytes: config.backend.cas.min_free_bytes,
-    minFreeInodes: config.backend.cas.min_free_inodes,
-    bytesPerInode: config.backend.cas.bytes_per_inode,
-    gcGraceMs: config.backend.cas.gc_grace,
-    gcIntervalMs: config.backend.cas.gc_interval,
-    scrubBytesPerSecond: config.backend.cas.scrub_bytes_per_second,
-    scrubIntervalMs: config.backend.cas.scrub_interval,
-  });
+  const cas = await createCasBackend(casOptionsFromSettings(settings, { index: store, logger, metrics, mode: casMode.mode }));
   closers.push(() => cas.close());
   const s3Options = s3OptionsFromConfig(config.backend, { logger, metrics });
   const s3 = s3Options === null ? null : createS3Backend(s3Options);

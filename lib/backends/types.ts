@@ -40,8 +40,10 @@ export interface ByteRange {
 export interface OpenOptions extends BackendCallOptions {
   range?: ByteRange;
   /**
-   * The expected sha256 of the whole content; full reads of backends that can
-   * verify destroy the stream with INTEGRITY_ERROR on mismatch.
+   * The expected sha256 of the whole content. Backends that can verify check
+   * full reads: a small object (what one read takes) before open() resolves,
+   * which then throws INTEGRITY_ERROR; a larger one while it streams, whose
+   * stream is then destroyed with INTEGRITY_ERROR.
    */
   sha256?: string;
 }
@@ -84,7 +86,8 @@ export interface Backend {
 
   /**
    * Open stored bytes. Throws FILE_NOT_FOUND before the first byte when the id
-   * is unknown, RANGE_NOT_SATISFIABLE for a range outside the object.
+   * is unknown, RANGE_NOT_SATISFIABLE for a range outside the object,
+   * INTEGRITY_ERROR when a small full read does not match `sha256`.
    */
   open(id: string, options?: OpenOptions): Promise<OpenResult>;
 

@@ -12,6 +12,7 @@ import {
   blobFiles,
   contentFor,
   crashUploadSize,
+  eventually,
   fileSha256,
   forceCleanRoot,
   loopDevicesUnder,
@@ -92,6 +93,10 @@ for (const mode of ['loop', 'dir'] as const) {
       expect(tmpFiles(root).length, 'uploads in flight at the kill').to.be.greaterThan(0);
 
       cas = await openCas(root, { mode, ...CRASH_OPTIONS });
+      const { backend } = cas;
+      // A standby the child was still making is removed at start and made again in the background: until
+      // it is listed, its mount and loop device are there without it.
+      if (mode === 'loop') await eventually(async () => (await backend.images()).some((i) => i.state === 'standby'), 10_000, 'a standby image');
       const images = await cas.backend.images();
       if (mode === 'loop') {
         // Adopted, not mounted a second time: one mount and one loop device per image.

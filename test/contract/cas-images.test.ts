@@ -143,6 +143,9 @@ describe('CAS images (loop mode): retiring', function () {
     const sealed = (await backend.images()).find((i) => i.state === 'sealed')!;
     const kept = (await backend.put(streamOf(randomBytes(MiB)))).id;
     index.setRefCount(INSTANCE_ID, kept, 1);
+    // The seal promoted the standby and started making the next one in the background; until that is
+    // done the manifest, the mounts and the loop devices hold an image that images() does not list yet.
+    await eventually(async () => count(await backend.images(), 'standby') === 1, 10_000, 'the next standby image');
 
     for (const id of [...ids, kept]) index.setTouchedAt(INSTANCE_ID, id, new Date(Date.now() - 60_000));
     const result = await backend.gc();

@@ -273,16 +273,19 @@ for (const mode of ['loop', 'dir'] as const) {
         expect((await index.getBlob(INSTANCE_ID, id))?.quarantined).to.equal(false);
       });
 
-      it('withholds even the only chunk of a small corrupted blob', async function () {
-        const { backend: cas } = backend();
-        const { id } = await cas.put(streamOf(randomBytes(5000)));
-        flipByte(blobFileOf(root, id), 4999);
-        const opened = await cas.open(id);
-        const chunks: Buffer[] = [];
-        opened.stream.on('data', (c: Buffer) => chunks.push(c));
-        const err = await new Promise((resolve) => opened.stream.once('error', resolve));
-        expect(codeOf(err)).to.equal('INTEGRITY_ERROR');
-        expect(chunks.length).to.equal(0);
+      it('refuses to open a corrupted blob that one read takes: INTEGRITY_ERROR, quarantined by then, file closed', async function () {
+        const { backend: cas, index } = backend();
+        // 5000 bytes get a buffer of their own, 1 MiB (the read size) a pooled one: both are verified in open().
+        for (const size of [5000, MiB]) {
+          const { id } = await cas.put(streamOf(randomBytes(size)));
+          flipByte(blobFileOf(root, id), size - 1);
+          expect(codeOf(await rejectionOf(cas.open(id, { sha256: id }))), `${size} bytes`).to.equal('INTEGRITY_ERROR');
+          expect((await index.getBlob(INSTANCE_ID, id))?.quarantined, `${size} bytes`).to.equal(true);
+          expect(quarantineFiles(root).map((f) => basename(f))).to.include(id);
+          expect(codeOf(await rejectionOf(cas.open(id)))).to.equal('INTEGRITY_ERROR');
+        }
+        expect(await counter(backend(), 'casIntegrityErrors')).to.equal(2);
+        await eventually(async () => fdsUnder(root).length === 0, 2000, 'no descriptor left open in the CAS');
       });
 
       it('does not verify partial ranges (they cannot be hashed) but serves them', async function () {

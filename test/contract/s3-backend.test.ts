@@ -130,7 +130,7 @@ describe('S3 backend specifics (s3rver)', function () {
 
   describe('integrity', function () {
     it('breaks a full read whose bytes no longer match with INTEGRITY_ERROR, and serves ranges unverified', async function () {
-      const data = randomBytes(200_000);
+      const data = randomBytes(3 * MiB);
       const { id } = await backend.put(streamOf(data), { key: '/integrity/x' });
       const tampered = Buffer.from(data);
       tampered[123_456] = (tampered[123_456] ?? 0) ^ 0xff;
@@ -139,6 +139,19 @@ describe('S3 backend specifics (s3rver)', function () {
       expect(codeOf(await rejectionOf(readAll(opened.stream)))).to.equal('INTEGRITY_ERROR');
       const ranged = await backend.open(id, { sha256: sha256(data), range: { start: 0, end: 99 } });
       expect((await readAll(ranged.stream)).equals(tampered.subarray(0, 100))).to.equal(true);
+    });
+
+    it('refuses to open a small object whose bytes or size no longer match: INTEGRITY_ERROR before the first byte', async function () {
+      const data = randomBytes(200_000);
+      const { id } = await backend.put(streamOf(data), { key: '/integrity/small' });
+      const tampered = Buffer.from(data);
+      tampered[123_456] = (tampered[123_456] ?? 0) ^ 0xff;
+      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: id, Body: tampered }));
+      expect(codeOf(await rejectionOf(backend.open(id, { sha256: sha256(data) })))).to.equal('INTEGRITY_ERROR');
+      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: id, Body: data.subarray(1) }));
+      expect(codeOf(await rejectionOf(backend.open(id, { sha256: sha256(data) })))).to.equal('INTEGRITY_ERROR');
+      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: id, Body: data }));
+      expect(sha256(await readAll((await backend.open(id, { sha256: sha256(data) })).stream))).to.equal(sha256(data));
     });
   });
 

@@ -1,11 +1,14 @@
 import { expect } from 'chai';
 import https from 'node:https';
 import { createHash, randomBytes } from 'node:crypto';
-import { openSync, readSync, writeSync, closeSync, chmodSync, statSync } from 'node:fs';
+import { openSync, readSync, writeSync, closeSync, chmodSync, statSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from '../support/http.js';
 import { KEYS, type TestServer } from '../support/callfs.js';
 import { clusterStack } from '../support/stacks.js';
+import { runCli, startCliServer } from '../support/cli.js';
+import { loopMountsAvailable, requireComponent } from '../support/services.js';
+import { MiB, eventually, forceCleanRoot, makeTempRoot } from '../fixtures/cas-helpers.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -64,7 +67,6 @@ describe('CAS through the API: blobs by hash, images, integrity (loop images)', 
     await request(`${server.url}/v1/files/blob/victim.bin`, { method: 'PUT', token: KEYS.alice, body });
     const hash = sha256(body);
     const volumes = join(server.dataDir, 'cas', 'volumes');
-    const { readdirSync, existsSync } = await import('node:fs');
     const file = readdirSync(volumes).map((v) => join(volumes, v, 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash)).find((f) => existsSync(f));
     expect(file, 'the blob file inside the mounted image').to.be.a('string');
     // Flip one byte in the middle, inside the mounted ext4 image.
@@ -84,6 +86,8 @@ describe('CAS through the API: blobs by hash, images, integrity (loop images)', 
     expect(broken.complete && broken.bytes === body.length, 'a corrupted blob must not arrive whole').to.equal(false);
     const after = await request(`${server.url}/metrics`, { token: KEYS.root });
     expect(count(after.text)).to.equal(count(before.text) + 1);
+    // The transfer broke first; the quarantine follows in the background.
+    await eventually(() => readdirSync(volumes).some((v) => existsSync(join(volumes, v, 'quarantine', hash))), 10_000, 'the blob in quarantine');
     const again = await request(`${server.url}/v1/files/blob/victim.bin`, { token: KEYS.alice });
     expect(again.status).to.equal(500);
     expect(again.json.code).to.equal('INTEGRITY_ERROR');
@@ -92,5 +96,56 @@ describe('CAS through the API: blobs by hash, images, integrity (loop images)', 
     const healed = await request(`${server.url}/v1/files/blob/victim.bin`, { token: KEYS.alice });
     expect(healed.status).to.equal(200);
     expect(sha256(healed.body)).to.equal(hash);
+  });
+});
+
+describe('callfs cas without a server: the configured image size and watermarks (loop images)', function () {
+  this.timeout(180_000);
+  let dir = '';
+
+  before(function () {
+    requireComponent(this, loopMountsAvailable());
+  });
+  beforeEach(() => {
+    dir = makeTempRoot('cas-offline');
+  });
+  afterEach(() => forceCleanRoot(dir));
+
+  /** What an offline run must leave as it was: the manifest (ids, states, times) and each image file's size. */
+  const snapshot = (): { manifest: unknown; files: Record<string, number> } => ({
+    manifest: JSON.parse(readFileSync(join(dir, 'data', 'cas', 'manifest.json'), 'utf8')),
+    files: Object.fromEntries(readdirSync(join(dir, 'data', 'cas', 'images')).map((f) => [f, statSync(join(dir, 'data', 'cas', 'images', f)).size])),
+  });
+
+  it('`cas images` and `cas gc` leave small images as the server made them: nothing sealed, no default-size image', async () => {
+    writeFileSync(join(dir, 'config.yaml'), 'backend:\n  cas:\n    mode: loop\n    image_size: 32MiB\n    min_free_bytes: 4MiB\n    min_free_inodes: 256\n');
+    const env = { CALLFS_SERVER_LISTEN_ADDR: '127.0.0.1:0', CALLFS_METRICS_LISTEN_ADDR: '' };
+    const server = await startCliServer([], { cwd: dir, env });
+    try {
+      const key = /Bearer ([A-Za-z0-9_-]{20,})"/.exec(server.output())?.[1] ?? '';
+      expect((await request(`${server.url}/v1/files/f.bin`, { method: 'PUT', token: key, body: randomBytes(MiB) })).status).to.equal(201);
+      // The standby is made in the background after start: wait for it, so the images are what the server settles on.
+      await eventually(() => {
+        const { images } = snapshot().manifest as { images: { state: string }[] };
+        return images.map((i) => i.state).join() === 'active,standby';
+      }, 30_000, 'an active and a standby image');
+    } finally {
+      expect(await server.stop('SIGTERM')).to.equal(0);
+    }
+    const before = snapshot();
+    expect(Object.values(before.files)).to.deep.equal([32 * MiB, 32 * MiB]);
+
+    const images = await runCli(['cas', 'images'], { cwd: dir, env, timeoutMs: 120_000 });
+    expect(images.code, images.stderr).to.equal(0);
+    const listed = JSON.parse(images.stdout) as { mode: string; images: { state: string; sizeBytes: number }[] };
+    expect(listed.mode).to.equal('loop');
+    expect(listed.images.map((i) => i.state)).to.deep.equal(['active', 'standby']);
+    for (const image of listed.images) expect(image.sizeBytes).to.be.at.most(32 * MiB);
+    expect(snapshot()).to.deep.equal(before);
+
+    const gc = await runCli(['cas', 'gc'], { cwd: dir, env, timeoutMs: 120_000 });
+    expect(gc.code, gc.stderr).to.equal(0);
+    expect(JSON.parse(gc.stdout)).to.have.property('collected', 0);
+    expect(snapshot()).to.deep.equal(before);
   });
 });

@@ -4,6 +4,7 @@
  */
 export { createCasBackend } from './backend.js';
 export { resolveCasMode, loopModeProblem, type CasModeResolution } from './mode.js';
+export { casOptionsFromSettings } from './settings.js';
 export type {
   BlobIndex,
   CasBackend,

@@ -29,6 +29,12 @@ function closeQuietly(fd: number): void {
 /** Reads shorter than this are not worth a pooled buffer. */
 const SMALL_READ_BYTES = 64 * 1024;
 
+/** A buffer holding bytes to send, and how to hand it back once nothing refers to it. */
+interface HeldChunk {
+  chunk: Buffer;
+  release: () => void;
+}
+
 export interface BlobReadStreamOptions {
   fd: number;
   /** First byte to read. */
@@ -41,6 +47,11 @@ export interface BlobReadStreamOptions {
   expectedSha256: string | null;
   /** Builds the error the stream is destroyed with on a mismatch (and reports it). */
   onMismatch: (detail: string) => Error;
+  /**
+   * The whole range, already read and verified (the fd is then -1): the
+   * stream only hands it on, with no read of its own.
+   */
+  prefetched?: HeldChunk;
 }
 
 /**
@@ -48,6 +59,7 @@ export interface BlobReadStreamOptions {
  * and checks the digest before releasing the chunk that completes the file,
  * so a consumer of bad bytes always sees an error, never a clean end. Owns
  * the fd: closed on end, error or destroy (never while a read is in flight).
+ * A whole blob that open() already read and verified is only handed on.
  *
  * Read as a stream, each chunk is a new buffer (it leaves with the reader);
  * an HTTP response is served by sendTo instead, with reused buffers.
@@ -63,6 +75,7 @@ export class BlobReadStream extends Readable implements DirectSend {
   private readonly onMismatch: (detail: string) => Error;
   private reading = false;
   private verified = false;
+  private prefetched: HeldChunk | null;
   private closeWhenIdle: ((err: Error | null) => void) | null = null;
 
   constructor(options: BlobReadStreamOptions) {
@@ -74,9 +87,21 @@ export class BlobReadStream extends Readable implements DirectSend {
     this.expected = options.expectedSha256;
     this.hash = options.expectedSha256 === null ? null : createHash('sha256');
     this.onMismatch = options.onMismatch;
+    this.prefetched = options.prefetched ?? null;
+    if (this.prefetched !== null) {
+      this.position = this.end;
+      this.verified = true;
+    }
   }
 
   override _read(): void {
+    const held = this.takePrefetched();
+    if (held !== null) {
+      // The chunk leaves with the reader: its buffer is not given back.
+      if (held.chunk.length > 0) this.push(held.chunk);
+      this.push(null);
+      return;
+    }
     const remaining = this.end - this.position;
     if (remaining <= 0) {
       // Only a 0-byte object gets here with its digest unchecked.
@@ -192,12 +217,24 @@ export class BlobReadStream extends Readable implements DirectSend {
       });
     };
 
+    pending = this.takePrefetched();
+    if (pending !== null) {
+      if (pending.chunk.length > 0) write();
+      else finish();
+      return;
+    }
     if (this.position >= this.end) {
       // Only a 0-byte object: nothing to read, its digest still checked.
       if (this.verify()) finish();
       return;
     }
     readNext();
+  }
+
+  private takePrefetched(): HeldChunk | null {
+    const held = this.prefetched;
+    this.prefetched = null;
+    return held;
   }
 
   private shrank(): Error {
@@ -215,6 +252,7 @@ export class BlobReadStream extends Readable implements DirectSend {
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.takePrefetched()?.release();
     const fd = this.fd;
     this.fd = -1;
     const finish = (): void => {
@@ -228,6 +266,48 @@ export class BlobReadStream extends Readable implements DirectSend {
     if (this.reading) this.closeWhenIdle = finish;
     else finish();
   }
+}
+
+/** fs.read as a promise of the byte count. */
+function readAt(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    read(fd, buf, offset, length, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead)));
+  });
+}
+
+/**
+ * Read a whole blob of at most one read buffer and check it against its
+ * name; closes the fd. A mismatch (or a file shorter than its size) is
+ * quarantined before INTEGRITY_ERROR is thrown, so the next open finds it
+ * quarantined.
+ */
+async function readVerified(ctx: CasContext, id: string, blob: OpenedBlob, quarantineBlob: (detail: string) => Promise<void>): Promise<HeldChunk> {
+  // As sendTo does: a small file gets a buffer of its own size, a larger one a pooled buffer.
+  const pooled = blob.size >= SMALL_READ_BYTES;
+  const buf = pooled ? ctx.readBuffers.take() : Buffer.allocUnsafe(blob.size);
+  const release = (): void => {
+    if (pooled) ctx.readBuffers.give(buf);
+  };
+  let filled = 0;
+  try {
+    while (filled < blob.size) {
+      const n = await readAt(blob.fd, buf, filled, blob.size - filled, filled);
+      if (n === 0) break;
+      filled += n;
+    }
+  } catch (err) {
+    release();
+    throw err;
+  } finally {
+    closeQuietly(blob.fd);
+  }
+  const chunk = buf.subarray(0, filled);
+  const actual = createHash('sha256').update(chunk).digest('hex');
+  if (filled === blob.size && actual === id) return { chunk, release };
+  release();
+  const detail = filled < blob.size ? 'file shorter than its size' : `read ${actual}`;
+  await quarantineBlob(detail);
+  throw integrityError(id, detail);
 }
 
 /** Where open() found the bytes, for quarantine on a mismatch. */
@@ -281,7 +361,8 @@ async function openLocated(ctx: CasContext, id: string): Promise<OpenedBlob | nu
 /**
  * open(): FILE_NOT_FOUND (or INTEGRITY_ERROR for a quarantined blob) before
  * the first byte; a range must start inside the object and is clamped at its
- * end; a read of the whole object is verified against its sha256.
+ * end; a read of the whole object is verified against its sha256: here, when
+ * one read buffer takes it (INTEGRITY_ERROR thrown), else while streaming.
  */
 export async function openBlob(ctx: CasContext, id: string, options: OpenOptions, track: (stream: Readable) => void): Promise<OpenResult> {
   const { signal, range } = options;
@@ -309,19 +390,33 @@ export async function openBlob(ctx: CasContext, id: string, options: OpenOptions
     end = Math.min(range.end, blob.size - 1);
   }
   const whole = start === 0 && end === blob.size - 1;
+  const quarantineBlob = (detail: string): Promise<void> => {
+    const task = quarantine(ctx, id, blob, detail)
+      .catch((err: unknown) => ctx.logger.error({ err, sha256: id }, 'quarantine failed'))
+      .finally(() => ctx.background.delete(task));
+    ctx.background.add(task);
+    return task;
+  };
+  // A whole blob that one read takes is read and verified here, before any
+  // header is sent: bad bytes then get a proper INTEGRITY_ERROR answer
+  // instead of a connection closed without one. The read is the one the
+  // stream would make, so a good blob costs nothing more.
+  const prefetched = whole && blob.size <= ctx.readBuffers.size ? await readVerified(ctx, id, blob, quarantineBlob) : undefined;
+  if (prefetched !== undefined && signal?.aborted) {
+    prefetched.release();
+    throw signal.reason;
+  }
   const stream = new BlobReadStream({
-    fd: blob.fd,
+    fd: prefetched === undefined ? blob.fd : -1,
     start,
     end: end + 1,
     buffers: ctx.readBuffers,
-    expectedSha256: whole ? id : null,
+    expectedSha256: whole && prefetched === undefined ? id : null,
     onMismatch: (detail) => {
-      const task = quarantine(ctx, id, blob, detail)
-        .catch((err: unknown) => ctx.logger.error({ err, sha256: id }, 'quarantine failed'))
-        .finally(() => ctx.background.delete(task));
-      ctx.background.add(task);
+      void quarantineBlob(detail);
       return integrityError(id, detail);
     },
+    ...(prefetched === undefined ? {} : { prefetched }),
   });
   if (signal !== undefined) {
     const onAbort = (): void => {

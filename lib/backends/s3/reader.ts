@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PassThrough, Transform, pipeline, type Readable } from 'node:stream';
+import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CallfsError, unavailable } from '../../errors.js';
 import type { ByteRange, OpenOptions, OpenResult } from '../types.js';
@@ -24,6 +24,13 @@ function totalOf(header: string | undefined): number | null {
   return m === null ? null : Number(m[1]);
 }
 
+/**
+ * A whole object up to this size is read and verified before open() returns,
+ * so that bad bytes get an INTEGRITY_ERROR answer rather than a connection
+ * closed before any header (the CAS does the same for what one read takes).
+ */
+const VERIFY_BEFORE_ANSWER_BYTES = 1024 * 1024;
+
 const unsatisfiable = (key: string, size: number): CallfsError =>
   new CallfsError('RANGE_NOT_SATISFIABLE', `range not satisfiable for a ${size}-byte object ${key}`);
 
@@ -39,6 +46,8 @@ function slice(start: number, end: number): Transform {
     },
   });
 }
+
+const mismatch = (key: string, detail: string): CallfsError => new CallfsError('INTEGRITY_ERROR', `stored bytes of ${key} do not match their sha256 (${detail})`);
 
 /**
  * Verify a whole object against its sha256 and size while it streams. The
@@ -62,7 +71,7 @@ function verifier(key: string, sha256: string, size: number, onMismatch: (detail
       if (seen !== size || actual !== sha256) {
         const detail = seen !== size ? `${seen} bytes instead of ${size}` : `sha256 ${actual}`;
         onMismatch(detail);
-        callback(new CallfsError('INTEGRITY_ERROR', `stored bytes of ${key} do not match their sha256 (${detail})`));
+        callback(mismatch(key, detail));
         return;
       }
       callback(null, held ?? undefined);
@@ -121,7 +130,47 @@ export async function readObject(ctx: ReadContext, key: string, options: OpenOpt
     // whole object) are cut back to what was asked.
     if (served.start !== range.start || served.end !== wantedEnd) window = { start: range.start - served.start, end: wantedEnd - served.start };
   }
+  if (range === undefined && sha256 !== undefined && size <= VERIFY_BEFORE_ANSWER_BYTES) {
+    const chunks = await readVerified(ctx, key, body, { size, sha256, signal });
+    return { size, stream: deliver(ctx, key, Readable.from(chunks, { objectMode: false }), { size, window, range, sha256: undefined, signal }) };
+  }
   return { size, stream: deliver(ctx, key, body, { size, window, range, sha256, signal }) };
+}
+
+/**
+ * Read a small whole object and check its size and sha256; its chunks as
+ * they came (no copy). Throws INTEGRITY_ERROR (reported) on a mismatch, the
+ * classified S3 error when the body fails.
+ */
+async function readVerified(ctx: ReadContext, key: string, body: Readable, expected: { size: number; sha256: string; signal: AbortSignal | undefined }): Promise<Buffer[]> {
+  const { signal } = expected;
+  const onAbort = (): void => {
+    body.destroy(signal?.reason);
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const hash = createHash('sha256');
+  const chunks: Buffer[] = [];
+  let seen = 0;
+  try {
+    if (signal?.aborted) onAbort();
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      chunks.push(chunk);
+      seen += chunk.length;
+      // More than the object's size is already wrong: stop reading.
+      if (seen > expected.size) break;
+    }
+  } catch (err) {
+    throw classifyS3Error(err, { id: key, signal });
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    body.destroy();
+  }
+  const actual = hash.digest('hex');
+  if (seen === expected.size && actual === expected.sha256) return chunks;
+  const detail = seen !== expected.size ? `${seen} bytes instead of ${expected.size}` : `sha256 ${actual}`;
+  ctx.onIntegrityError(key, detail);
+  throw mismatch(key, detail);
 }
 
 function deliver(
