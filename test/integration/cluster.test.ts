@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import https from 'node:https';
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { request } from '../support/http.js';
 import { KEYS } from '../support/callfs.js';
@@ -113,6 +114,20 @@ describe('peer cluster: three instances, one Postgres, one Redis, a CAS each', f
     const behind = await on(c, 'PUT', '/v1/files/vault/held.txt/x', { token: KEYS.bob, body: 'b' });
     expect(behind.status).to.equal(403);
     expect(behind.json.code).to.equal('PERMISSION_DENIED');
+  });
+
+  it('a corrupted small file held by A answers 500 INTEGRITY_ERROR through B, not 502', async () => {
+    const body = Buffer.from('bytes that will rot on A');
+    expect((await on(a, 'PUT', '/v1/files/shared/rot.txt', { body })).status).to.equal(201);
+    const hash = sha256(body);
+    const volumes = join(dirname(a.configFile), 'data', 'cas', 'volumes');
+    const file = readdirSync(volumes).map((v) => join(volumes, v, 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash)).find((f) => existsSync(f));
+    expect(file, 'the blob on A').to.be.a('string');
+    chmodSync(file as string, 0o600);
+    writeFileSync(file as string, Buffer.from('bytes that will rot on B'));
+    const res = await on(b, 'GET', '/v1/files/shared/rot.txt');
+    expect(res.status, res.text).to.equal(500);
+    expect(res.json.code).to.equal('INTEGRITY_ERROR');
   });
 
   it('refuses through the proxy what the user may not do', async () => {

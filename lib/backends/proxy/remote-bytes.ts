@@ -29,15 +29,17 @@ export async function peerError(peerId: string, res: Readable & { statusCode?: n
     if (text.length > 16_384) break;
   }
   res.destroy();
-  if (status >= 500) return new CallfsError('BAD_GATEWAY', `peer instance ${peerId} failed (${status})`, { component: 'peer' });
+  let code: string | undefined;
+  let message: string | undefined;
   try {
-    const body = JSON.parse(text) as { code?: string; message?: string };
-    if (typeof body.code === 'string' && (ERROR_CODES as readonly string[]).includes(body.code)) {
-      return new CallfsError(body.code as ErrorCode, body.message ?? body.code);
-    }
+    ({ code, message } = JSON.parse(text) as { code?: string; message?: string });
   } catch {
     /* not our envelope */
   }
+  // The peer read its copy and found it corrupted: that is what the client must hear, not "a peer failed".
+  if (status === 500 && code === 'INTEGRITY_ERROR') return new CallfsError('INTEGRITY_ERROR', `peer instance ${peerId} holds a corrupted copy`);
+  if (status >= 500) return new CallfsError('BAD_GATEWAY', `peer instance ${peerId} failed (${status})`, { component: 'peer' });
+  if (typeof code === 'string' && (ERROR_CODES as readonly string[]).includes(code)) return new CallfsError(code as ErrorCode, message ?? code);
   return new CallfsError('BAD_GATEWAY', `peer instance ${peerId} answered ${status}`, { component: 'peer' });
 }
 
