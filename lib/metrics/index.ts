@@ -1,5 +1,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** Free space of the CAS, read at scrape time. */
+export interface CasSpaceReading {
+  /** The host filesystem under the CAS root. */
+  host: { freeBytes: number; freeInodes: number };
+  /** Each image (the host again for dir-mode images). */
+  images: { id: string; freeBytes: number; freeInodes: number }[];
+}
+
 /**
  * Every metric CallFS exports, on a registry of its own (never prom-client's
  * global one), so that several servers in one process (tests) do not collide.
@@ -23,12 +31,50 @@ export interface Metrics {
   linkGenerations: Counter;
   linkConsumptions: Counter<'status'>;
   proxyOperations: Counter<'peer' | 'operation' | 'outcome'>;
+  casImageFreeBytes: Gauge<'image'>;
+  casImageFreeInodes: Gauge<'image'>;
+  casHostFreeBytes: Gauge;
+  casHostFreeInodes: Gauge;
+  /** What the four CAS free-space gauges read when scraped; the open CAS sets it (null: no series). */
+  casSpace: { read: (() => Promise<CasSpaceReading>) | null };
+}
+
+/**
+ * The gauges' collect() callbacks all run during one scrape: they share one
+ * reading (a few statfs calls) while it is in flight.
+ */
+function sharedReading(source: Metrics['casSpace']): () => Promise<CasSpaceReading | null> {
+  let pending: Promise<CasSpaceReading | null> | null = null;
+  return () => {
+    pending ??= (source.read?.() ?? Promise.resolve(null))
+      .catch(() => null)
+      .finally(() => {
+        pending = null;
+      });
+    return pending;
+  };
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'callfs_process_' });
   const registers = [registry];
+  const casSpace: Metrics['casSpace'] = { read: null };
+  const readSpace = sharedReading(casSpace);
+  // Without a reading (no CAS open, statfs failed) the last values stay: a 0 would read as "full".
+  const perImage = (pick: (i: CasSpaceReading['images'][number]) => number) =>
+    async function collect(this: Gauge<'image'>): Promise<void> {
+      const reading = await readSpace();
+      if (reading === null) return;
+      // Retired images drop out of the series.
+      this.reset();
+      for (const image of reading.images) this.set({ image: image.id }, pick(image));
+    };
+  const ofHost = (pick: (h: CasSpaceReading['host']) => number) =>
+    async function collect(this: Gauge): Promise<void> {
+      const reading = await readSpace();
+      if (reading !== null) this.set(pick(reading.host));
+    };
   return {
     registry,
     httpRequests: new Counter({ name: 'callfs_http_requests_total', help: 'HTTP requests by method, route and status', labelNames: ['method', 'route', 'status'], registers }),
@@ -48,5 +94,10 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     linkGenerations: new Counter({ name: 'callfs_single_use_link_generations_total', help: 'Single-use links generated', registers }),
     linkConsumptions: new Counter({ name: 'callfs_single_use_link_consumptions_total', help: 'Single-use link downloads by status', labelNames: ['status'], registers }),
     proxyOperations: new Counter({ name: 'callfs_proxy_operations_total', help: 'Requests proxied to peers by peer, operation and outcome', labelNames: ['peer', 'operation', 'outcome'], registers }),
+    casImageFreeBytes: new Gauge({ name: 'callfs_cas_image_free_bytes', help: 'Bytes free in each CAS image (statfs at scrape time)', labelNames: ['image'], registers, collect: perImage((i) => i.freeBytes) }),
+    casImageFreeInodes: new Gauge({ name: 'callfs_cas_image_free_inodes', help: 'Inodes free in each CAS image (statfs at scrape time)', labelNames: ['image'], registers, collect: perImage((i) => i.freeInodes) }),
+    casHostFreeBytes: new Gauge({ name: 'callfs_cas_host_free_bytes', help: 'Bytes free to the CAS on the host filesystem under its root (statfs at scrape time)', registers, collect: ofHost((h) => h.freeBytes) }),
+    casHostFreeInodes: new Gauge({ name: 'callfs_cas_host_free_inodes', help: 'Inodes free on the host filesystem under the CAS root (statfs at scrape time)', registers, collect: ofHost((h) => h.freeInodes) }),
+    casSpace,
   };
 }
