@@ -29,6 +29,13 @@ export interface PutResult {
   size: number;
   /** sha256 hex of the bytes. */
   sha256: string;
+  /**
+   * Present on backends that reclaim unreferenced bytes by themselves (the
+   * CAS): until it is called, the bytes are kept even though no committed
+   * entry names them yet. Call it once the entry naming `id` is committed
+   * or will not be (in a `finally`); later calls do nothing.
+   */
+  release?: () => void;
 }
 
 /** An inclusive byte range, as in HTTP. */
@@ -68,6 +75,9 @@ export function canSendDirect(stream: Readable): stream is Readable & DirectSend
   return typeof (stream as Partial<DirectSend>).sendTo === 'function';
 }
 
+/** What a backend that can serve reports about itself: `full` when it serves reads and deletes but refuses uploads for want of space. */
+export type BackendState = 'ok' | 'full';
+
 export interface BlobStat {
   id: string;
   size: number;
@@ -79,8 +89,10 @@ export interface Backend {
 
   /**
    * Store a stream. Resolves once the bytes are durable. Throws
-   * PAYLOAD_TOO_LARGE past `maxBytes`, SERVICE_UNAVAILABLE when the store is
-   * full or unreachable. Consumes `body` whatever the outcome.
+   * PAYLOAD_TOO_LARGE past `maxBytes`, INSUFFICIENT_STORAGE when the store
+   * has no room for them, SERVICE_UNAVAILABLE when it is unreachable (or
+   * briefly cannot take writes). A failed put keeps none of the bytes.
+   * Consumes `body` whatever the outcome. See PutResult.release.
    */
   put(body: Readable, options?: PutOptions): Promise<PutResult>;
 
@@ -100,8 +112,12 @@ export interface Backend {
    */
   delete(id: string, options?: BackendCallOptions): Promise<void>;
 
-  /** Reachability for /ready. Throws SERVICE_UNAVAILABLE. */
-  check(): Promise<void>;
+  /**
+   * For /ready: resolves `full` while uploads would get INSUFFICIENT_STORAGE
+   * (reads still work), `ok` or nothing when it serves; throws
+   * SERVICE_UNAVAILABLE when it cannot serve.
+   */
+  check(): Promise<BackendState | void>;
 
   /** Release resources; background work stops. */
   close(): Promise<void>;

@@ -118,10 +118,10 @@ const SCHEMA: convict.Schema<Config> = {
       cas: {
         mode: { doc: '"loop" (ext4 loop images, needs root), "dir" (plain directories) or "auto" (loop when possible).', format: ['auto', 'loop', 'dir'], default: 'auto', env: 'CALLFS_BACKEND_CAS_MODE' },
         image_size: size('Size of each sparse loop image.', '64GiB', 'CALLFS_BACKEND_CAS_IMAGE_SIZE'),
-        min_free_bytes: size('The active image is sealed when its free space falls below this.', '1GiB', 'CALLFS_BACKEND_CAS_MIN_FREE_BYTES'),
+        min_free_bytes: size('The active image is sealed when its free space falls below this; no upload starts (507) while the host filesystem under the CAS root has less than this free.', '1GiB', 'CALLFS_BACKEND_CAS_MIN_FREE_BYTES'),
         min_free_inodes: { doc: 'The active image is sealed when its free inodes fall below this.', format: 'nat', default: 10000, env: 'CALLFS_BACKEND_CAS_MIN_FREE_INODES' },
         bytes_per_inode: size('mkfs.ext4 -i: one inode per this many bytes (small files need many inodes).', '16KiB', 'CALLFS_BACKEND_CAS_BYTES_PER_INODE'),
-        gc_grace: duration('Unreferenced blobs are kept this long before the collector deletes them.', '1h', 'CALLFS_BACKEND_CAS_GC_GRACE'),
+        gc_grace: duration('Unreferenced blobs are kept this long before the collector deletes them (not while the host is below min_free_bytes).', '1h', 'CALLFS_BACKEND_CAS_GC_GRACE'),
         gc_interval: duration('How often the collector runs (0 disables it).', '10m', 'CALLFS_BACKEND_CAS_GC_INTERVAL'),
         scrub_bytes_per_second: size('Byte rate of the background scrubber.', '32MiB', 'CALLFS_BACKEND_CAS_SCRUB_BYTES_PER_SECOND'),
         scrub_interval: duration('Pause between scrub passes (0 disables scrubbing).', '24h', 'CALLFS_BACKEND_CAS_SCRUB_INTERVAL'),

@@ -31,14 +31,19 @@ export async function relocateHere(deps: EngineDeps, user: User, path: string, o
         source = (await backendOf(deps, entry.backend).open(entry.blobId, { sha256: entry.etag, signal })).stream;
       }
       const stored = await deps.backends.cas.put(source, { signal });
-      if (stored.sha256 !== entry.etag || stored.size !== entry.size) {
-        throw new CallfsError('INTEGRITY_ERROR', `the bytes of ${path} arrived as sha256 ${stored.sha256}, not ${entry.etag}`);
+      let updated: Entry;
+      try {
+        if (stored.sha256 !== entry.etag || stored.size !== entry.size) {
+          throw new CallfsError('INTEGRITY_ERROR', `the bytes of ${path} arrived as sha256 ${stored.sha256}, not ${entry.etag}`);
+        }
+        updated = await deps.store.transaction(async (tx) => {
+          const result = await tx.update(path, entry.version, { backend: 'cas', blobId: stored.id, etag: stored.sha256, size: stored.size, instanceId: deps.instanceId });
+          signal.throwIfAborted();
+          return result;
+        });
+      } finally {
+        stored.release?.();
       }
-      const updated = await deps.store.transaction(async (tx) => {
-        const result = await tx.update(path, entry.version, { backend: 'cas', blobId: stored.id, etag: stored.sha256, size: stored.size, instanceId: deps.instanceId });
-        signal.throwIfAborted();
-        return result;
-      });
       if (entry.backend !== 'cas') {
         await backendOf(deps, entry.backend).delete(entry.blobId).catch((err: unknown) => deps.logger.warn({ err, path, backend: entry.backend }, 'could not delete the old bytes of a relocated file; they are orphaned'));
       }

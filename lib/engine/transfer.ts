@@ -73,6 +73,8 @@ export async function transferFile(deps: EngineDeps, user: User, path: string, t
       } catch (err) {
         await dropCopy(deps, targetBackend, target, stored.id);
         throw err;
+      } finally {
+        stored.release?.();
       }
       if (!CONTENT_ADDRESSED.has(entry.backend)) {
         await from.delete(entry.blobId).catch((err: unknown) => deps.logger.warn({ err, path, backend: entry.backend, id: entry.blobId }, 'could not delete the old bytes of a file moved to another backend; they are orphaned'));
@@ -91,6 +93,7 @@ async function copyBytes(from: Backend, to: Backend, entry: Entry, signal: Abort
   const opened = await from.open(blobId, { signal, sha256: etag });
   const stored = await to.put(opened.stream, { key: entry.path, signal });
   if (stored.sha256 !== etag || stored.size !== entry.size) {
+    stored.release?.();
     if (!CONTENT_ADDRESSED.has(to.type as BackendType)) await to.delete(stored.id).catch(() => undefined);
     throw new CallfsError('INTEGRITY_ERROR', `the bytes of ${entry.path} read back as sha256 ${stored.sha256} (${stored.size} bytes), not ${etag} (${entry.size} bytes)`);
   }

@@ -171,19 +171,28 @@ export async function writeFile(deps: EngineDeps, user: User, path: string, body
   const putOptions = { key: path, maxBytes: deps.maxUploadBytes, ...(options.signal === undefined ? {} : { signal: options.signal }) };
   if (CONTENT_ADDRESSED.has(backendType)) {
     const stored = await backend.put(body, putOptions);
-    return deps.locks.withLock(
-      [lockKey(path)],
-      async (signal) =>
-        (await commitUnchanged(deps, user, path, options, backendType, stored, pre, signal)) ?? commitWrite(deps, user, path, options, backendType, stored, signal),
-      lockOptions(options),
-    );
+    try {
+      return await deps.locks.withLock(
+        [lockKey(path)],
+        async (signal) =>
+          (await commitUnchanged(deps, user, path, options, backendType, stored, pre, signal)) ?? commitWrite(deps, user, path, options, backendType, stored, signal),
+        lockOptions(options),
+      );
+    } finally {
+      // Until here the bytes were pinned against the CAS collector; now the entry names them, or never will.
+      stored.release?.();
+    }
   }
   return deps.locks.withLock(
     [lockKey(path)],
     async (signal) => {
       await inspectWrite(deps, deps.store, user, path, options);
       const stored = await backend.put(body, { ...putOptions, signal });
-      return commitWrite(deps, user, path, options, backendType, stored, signal);
+      try {
+        return await commitWrite(deps, user, path, options, backendType, stored, signal);
+      } finally {
+        stored.release?.();
+      }
     },
     lockOptions(options),
   );

@@ -4,6 +4,14 @@ import { teeCounter, teeHistogram } from './tee.js';
 
 export { originalBackendType, originalHttpLabels } from './original.js';
 
+/** Free space of the CAS, read at scrape time. */
+export interface CasSpaceReading {
+  /** The host filesystem under the CAS root. */
+  host: { freeBytes: number; freeInodes: number };
+  /** Each image (the host again for dir-mode images). */
+  images: { id: string; freeBytes: number; freeInodes: number }[];
+}
+
 /**
  * Every metric CallFS exports, on a registry of its own (never prom-client's
  * global one), so that several servers in one process (tests) do not collide.
@@ -39,6 +47,28 @@ export interface Metrics {
   fileOperations: Counter<'operation' | 'backend_type'>;
   /** callfs_errors_total: failures by component and type. */
   errors: Counter<'component' | 'error_type'>;
+  casImageFreeBytes: Gauge<'image'>;
+  casImageFreeInodes: Gauge<'image'>;
+  casHostFreeBytes: Gauge;
+  casHostFreeInodes: Gauge;
+  /** What the four CAS free-space gauges read when scraped; the open CAS sets it (null: no series). */
+  casSpace: { read: (() => Promise<CasSpaceReading>) | null };
+}
+
+/**
+ * The gauges' collect() callbacks all run during one scrape: they share one
+ * reading (a few statfs calls) while it is in flight.
+ */
+function sharedReading(source: Metrics['casSpace']): () => Promise<CasSpaceReading | null> {
+  let pending: Promise<CasSpaceReading | null> | null = null;
+  return () => {
+    pending ??= (source.read?.() ?? Promise.resolve(null))
+      .catch(() => null)
+      .finally(() => {
+        pending = null;
+      });
+    return pending;
+  };
 }
 
 const SECONDS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30];
@@ -49,6 +79,22 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   const registers = [registry];
   const locksHeld = new Gauge({ name: 'callfs_locks_active', help: 'Locks currently held by this instance', registers });
   const { fileOperations, errors, feeds } = createOriginalMetrics(registers, locksHeld);
+  const casSpace: Metrics['casSpace'] = { read: null };
+  const readSpace = sharedReading(casSpace);
+  // Without a reading (no CAS open, statfs failed) the last values stay: a 0 would read as "full".
+  const perImage = (pick: (i: CasSpaceReading['images'][number]) => number) =>
+    async function collect(this: Gauge<'image'>): Promise<void> {
+      const reading = await readSpace();
+      if (reading === null) return;
+      // Retired images drop out of the series.
+      this.reset();
+      for (const image of reading.images) this.set({ image: image.id }, pick(image));
+    };
+  const ofHost = (pick: (h: CasSpaceReading['host']) => number) =>
+    async function collect(this: Gauge): Promise<void> {
+      const reading = await readSpace();
+      if (reading !== null) this.set(pick(reading.host));
+    };
   return {
     registry,
     httpRequests: new Counter({ name: 'callfs_http_requests_total', help: 'HTTP requests by method, route and status', labelNames: ['method', 'route', 'status', 'path', 'status_code'], registers }),
@@ -74,5 +120,10 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     proxyDuration: teeHistogram(new Histogram({ name: 'callfs_proxy_operation_duration_seconds', help: 'Time until a peer answered a proxied request (its headers) or failed', labelNames: ['peer', 'operation'], buckets: SECONDS, registers }), feeds.proxyDuration),
     fileOperations,
     errors,
+    casImageFreeBytes: new Gauge({ name: 'callfs_cas_image_free_bytes', help: 'Bytes free in each CAS image (statfs at scrape time)', labelNames: ['image'], registers, collect: perImage((i) => i.freeBytes) }),
+    casImageFreeInodes: new Gauge({ name: 'callfs_cas_image_free_inodes', help: 'Inodes free in each CAS image (statfs at scrape time)', labelNames: ['image'], registers, collect: perImage((i) => i.freeInodes) }),
+    casHostFreeBytes: new Gauge({ name: 'callfs_cas_host_free_bytes', help: 'Bytes free to the CAS on the host filesystem under its root (statfs at scrape time)', registers, collect: ofHost((h) => h.freeBytes) }),
+    casHostFreeInodes: new Gauge({ name: 'callfs_cas_host_free_inodes', help: 'Inodes free on the host filesystem under the CAS root (statfs at scrape time)', registers, collect: ofHost((h) => h.freeInodes) }),
+    casSpace,
   };
 }

@@ -350,6 +350,8 @@ for (const mode of ['loop', 'dir'] as const) {
         const drop = await cas.put(streamOf(randomBytes(200_000)));
         const young = await cas.put(streamOf(randomBytes(300_000)));
         index.setRefCount(INSTANCE_ID, keep.id, 1);
+        // As the engine does once the entries are committed (or not).
+        for (const put of [keep, drop, young]) put.release?.();
         const old = new Date(Date.now() - 60_000);
         index.setTouchedAt(INSTANCE_ID, keep.id, old);
         index.setTouchedAt(INSTANCE_ID, drop.id, old);
@@ -371,7 +373,11 @@ for (const mode of ['loop', 'dir'] as const) {
         const bodies = Array.from({ length: 40 }, () => randomBytes(20_000));
         for (let round = 0; round < 3; round++) {
           const ids = [];
-          for (const body of bodies) ids.push((await cas.put(streamOf(body))).id);
+          for (const body of bodies) {
+            const put = await cas.put(streamOf(body));
+            put.release?.();
+            ids.push(put.id);
+          }
           for (const id of ids) index.setTouchedAt(INSTANCE_ID, id, new Date(Date.now() - 60_000));
           // Re-upload every other blob while the collector runs over all of them.
           const reput = bodies.filter((_, i) => i % 2 === 0);

@@ -1,7 +1,8 @@
 import { mkdir, realpath } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { CallfsError, isCallfsError, unavailable } from '../../errors.js';
-import type { BackendCallOptions, BlobStat, OpenOptions, OpenResult, PutOptions, PutResult } from '../types.js';
+import type { CasSpaceReading } from '../../metrics/index.js';
+import type { BackendCallOptions, BackendState, BlobStat, OpenOptions, OpenResult, PutOptions, PutResult } from '../types.js';
 import { BufferPool } from './buffer-pool.js';
 import { DirectBlocks } from './direct-blocks.js';
 import { collectGarbage } from './collector.js';
@@ -12,7 +13,9 @@ import { KeyedMutex } from './keyed-mutex.js';
 import { isSha256Hex } from './layout.js';
 import { BlobLocator } from './locator.js';
 import { resolveCasMode } from './mode.js';
+import { BlobPins } from './pins.js';
 import { openBlob } from './reader.js';
+import { PressureReclaimer } from './reclaimer.js';
 import { acquireRootLock, type RootLock } from './root-lock.js';
 import { scrubBlobs } from './scrubber.js';
 import type { CasBackend, CasBackendOptions, CasImageInfo, CasMode, GcResult, ScrubOptions, ScrubResult } from './types.js';
@@ -81,6 +84,7 @@ export async function createCasBackend(options: CasBackendOptions): Promise<CasB
       driver,
       locator: new BlobLocator(images),
       guard: new KeyedMutex(),
+      pins: new BlobPins(),
       syncer: new DirSyncer(options.groupCommit ?? true),
       logger,
       metrics: options.metrics,
@@ -125,13 +129,28 @@ class LoopImageCasBackend implements CasBackend {
   private gcRun: Promise<unknown> = Promise.resolve();
   private scrubRun: Promise<unknown> = Promise.resolve();
   private puts = 0;
+  private readonly reclaimer: PressureReclaimer;
+  private readonly readSpace = (): Promise<CasSpaceReading> => this.space();
 
   constructor(
     private readonly ctx: CasContext,
     readonly mode: CasMode,
     private readonly lock: RootLock,
     private readonly settings: JobSettings,
-  ) {}
+  ) {
+    const { host } = ctx.images;
+    this.reclaimer = new PressureReclaimer({
+      collect: () => this.collect(0),
+      stillShort: async () => {
+        await host.refresh();
+        return host.low;
+      },
+      logger: ctx.logger,
+    });
+    host.onChange((low) => {
+      if (low) this.reclaimer.trigger();
+    });
+  }
 
   private observe(operation: string, started: number, outcome: Outcome): void {
     this.ctx.metrics.backendOperations.inc({ backend: 'cas', operation, outcome });
@@ -152,9 +171,10 @@ class LoopImageCasBackend implements CasBackend {
     try {
       const result = await putBlob(this.ctx, body, options);
       this.observe('put', started, result.deduplicated ? 'dedup' : 'ok');
-      return { id: result.id, size: result.size, sha256: result.sha256 };
+      return { id: result.id, size: result.size, sha256: result.sha256, release: result.release };
     } catch (err) {
       this.observe('put', started, 'error');
+      if (isCallfsError(err, 'INSUFFICIENT_STORAGE')) this.reclaimer.trigger();
       throw err;
     } finally {
       this.puts--;
@@ -196,15 +216,23 @@ class LoopImageCasBackend implements CasBackend {
     options.signal?.throwIfAborted();
   }
 
-  async check(): Promise<void> {
+  /** 'full' while uploads are refused for want of space (and the reclaimer is then busy freeing some). */
+  async check(): Promise<BackendState> {
     this.ensureOpen();
-    const active = this.ctx.images.activeImage;
-    if (active === null) throw unavailable('cas', 'no CAS image takes writes');
-    try {
-      await capacityOf(active.volume);
-    } catch (err) {
-      throw unavailable('cas', `CAS image ${active.id} cannot be read`, err);
+    const state = await this.ctx.images.spaceState();
+    if (state === 'full') this.reclaimer.trigger();
+    return state;
+  }
+
+  /** Free space of the host under the root and of every image, for the gauges read at scrape time. */
+  async space(): Promise<CasSpaceReading> {
+    const host = await capacityOf(this.ctx.images.host.root);
+    const images: CasSpaceReading['images'] = [];
+    for (const image of this.ctx.images.list()) {
+      const c = await capacityOf(image.volume).catch(() => null);
+      if (c !== null) images.push({ id: image.id, freeBytes: c.freeBytes, freeInodes: c.inodesFree });
     }
+    return { host: { freeBytes: host.freeBytes, freeInodes: host.inodesFree }, images };
   }
 
   async images(): Promise<CasImageInfo[]> {
@@ -238,13 +266,19 @@ class LoopImageCasBackend implements CasBackend {
 
   gc(): Promise<GcResult> {
     this.ensureOpen();
-    const run = this.gcRun.catch(() => undefined).then(() => collectGarbage(this.ctx, this.settings.gcGraceMs, this.jobs.signal));
+    return this.collect(this.settings.gcGraceMs);
+  }
+
+  /** One collection at a time, whoever asks (the timer, an admin, the pressure reclaimer). */
+  private collect(graceMs: number): Promise<GcResult> {
+    const run = this.gcRun.catch(() => undefined).then(() => collectGarbage(this.ctx, graceMs, this.jobs.signal));
     this.gcRun = run;
     return run;
   }
 
-  /** Background collector and scrubber (each disabled by a 0 interval). */
+  /** Background collector and scrubber (each disabled by a 0 interval), and the free-space gauges. */
   startJobs(): void {
+    this.ctx.metrics.casSpace.read = this.readSpace;
     const { gcIntervalMs, scrubIntervalMs, scrubBytesPerSecond } = this.settings;
     if (gcIntervalMs > 0) this.every(gcIntervalMs, 'collector', () => this.gc());
     if (scrubIntervalMs > 0) this.every(scrubIntervalMs, 'scrubber', () => this.scrub({ bytesPerSecond: scrubBytesPerSecond }));
@@ -277,6 +311,8 @@ class LoopImageCasBackend implements CasBackend {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     this.jobs.abort(unavailable('cas', 'the CAS is closing'));
+    if (this.ctx.metrics.casSpace.read === this.readSpace) this.ctx.metrics.casSpace.read = null;
+    await this.reclaimer.stop();
     await Promise.allSettled([this.gcRun, this.scrubRun]);
     for (const stream of this.streams) stream.destroy(unavailable('cas', 'the CAS is closing'));
     const deadline = Date.now() + CLOSE_DRAIN_MS;

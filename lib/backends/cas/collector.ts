@@ -9,12 +9,14 @@ import type { GcResult } from './types.js';
 const BATCH = 256;
 
 /**
- * Collect blobs with no references that nobody touched for `graceMs`. Per
- * blob, under its guard: forget the index row first (the store refuses if a
- * reference or a touch arrived meanwhile), then unlink. Then the deletions
- * are flushed (ext4 only trims blocks whose release is committed) and the
- * freed blocks are handed back to the host with fstrim; a sealed image left
- * empty is removed altogether.
+ * Collect blobs with no references that nobody touched for `graceMs` (0:
+ * every unreferenced blob, as under space pressure). Per blob, under its
+ * guard: skip it while a put has it pinned (its reference is about to be
+ * committed), forget the index row (the store refuses if a reference or a
+ * touch arrived meanwhile), then unlink. Then the deletions are flushed
+ * (ext4 only trims blocks whose release is committed) and the freed blocks
+ * are handed back to the host with fstrim; a sealed image left empty is
+ * removed altogether.
  */
 export async function collectGarbage(ctx: CasContext, graceMs: number, signal?: AbortSignal): Promise<GcResult> {
   const olderThan = new Date(Date.now() - graceMs);
@@ -32,6 +34,7 @@ export async function collectGarbage(ctx: CasContext, graceMs: number, signal?: 
       seen.add(blob.sha256);
       fresh++;
       await ctx.guard.run(blob.sha256, async () => {
+        if (ctx.pins.has(blob.sha256)) return;
         if (!(await ctx.index.forgetBlob(ctx.instanceId, blob.sha256, olderThan))) return;
         collected++;
         ctx.metrics.casBlobsCollected.inc();
@@ -77,6 +80,10 @@ export async function collectGarbage(ctx: CasContext, graceMs: number, signal?: 
       ctx.logger.warn({ err, image: image.id }, 'cannot return freed CAS space to the host');
     }
   }
-  if (collected > 0) ctx.logger.info({ collected, bytesFreed, trimmedImages }, 'CAS collection done');
+  if (collected > 0) {
+    // Uploads refused for want of room must see the freed space at once, not after the next reading.
+    ctx.images.host.invalidate();
+    ctx.logger.info({ collected, bytesFreed, trimmedImages, graceMs }, 'CAS collection done');
+  }
   return { collected, bytesFreed, trimmedImages };
 }

@@ -6,6 +6,7 @@ import type { DirSyncer } from './group-sync.js';
 import type { ImageSet } from './images.js';
 import type { KeyedMutex } from './keyed-mutex.js';
 import type { BlobLocator } from './locator.js';
+import type { BlobPins } from './pins.js';
 import type { BlobIndex } from './types.js';
 import type { VolumeDriver } from './volumes.js';
 
@@ -18,6 +19,8 @@ export interface CasContext {
   locator: BlobLocator;
   /** Per-sha256 guard: put's finalize, the collector and quarantine take it. */
   guard: KeyedMutex;
+  /** Blobs put() handed out whose references are not committed yet; never collected. */
+  pins: BlobPins;
   syncer: DirSyncer;
   logger: Logger;
   metrics: Metrics;

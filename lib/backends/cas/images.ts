@@ -2,6 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { CallfsError, unavailable } from '../../errors.js';
 import type { Logger } from '../../log/index.js';
 import type { Metrics } from '../../metrics/index.js';
+import { isNoSpace } from './fs-util.js';
+import { HostSpace, noRoom } from './host-space.js';
 import { imageIdFor, imageSequence, imagesDir, volumeDir, volumesDir } from './layout.js';
 import { loadManifest, saveManifest, type Manifest, type ManifestEntry } from './manifest.js';
 import type { CasImageState, CasMode } from './types.js';
@@ -60,11 +62,21 @@ export class ImageSet {
   private lastCheck = 0;
   private checking: Promise<void> | null = null;
   private closed = false;
-  private hostCheck = { at: 0, low: false };
+  /** A standby is wanted but not created while the host is below its watermark. */
+  private creationDeferred = false;
+  /** Free bytes of a freshly created image: an upload at least this large fits in none. */
+  private emptyImageFreeBytes: number | null = null;
+  /** The host filesystem under the root, which every image needs room on. */
+  readonly host: HostSpace;
   /** Retired images whose removal failed; detached at close. */
   private readonly leftovers = new Set<string>();
 
-  private constructor(private readonly options: ImageSetOptions) {}
+  private constructor(private readonly options: ImageSetOptions) {
+    this.host = new HostSpace(options.root, options.minFreeBytes, options.logger);
+    this.host.onChange((low) => {
+      if (!low) this.resumeCreation();
+    });
+  }
 
   /** Load the manifest, recover leftovers, mount (or adopt) every image, pick the active one. */
   static async open(options: ImageSetOptions): Promise<ImageSet> {
@@ -86,6 +98,7 @@ export class ImageSet {
       throw new Error(`CAS root ${root} holds ${manifest.mode}-mode images; it cannot be opened in ${mode} mode`);
     }
     if (rebuilt) this.log.warn({ root, images: manifest.images.length }, 'CAS manifest missing: rebuilt from disk with every image sealed');
+    await this.host.refresh();
 
     const attached: string[] = [];
     try {
@@ -147,12 +160,13 @@ export class ImageSet {
    */
   async acquireForWrite(signal?: AbortSignal): Promise<Image> {
     if (this.closed) throw unavailable('cas', 'the CAS is closing');
-    await this.checkHostSpace();
+    await this.host.admit();
     const deadline = Date.now() + WRITE_WAIT_MS;
     while (this.active === null) {
       if (this.closed) throw unavailable('cas', 'the CAS is closing');
       signal?.throwIfAborted();
       if (this.creating === null) {
+        if (this.host.low || isNoSpace(this.createError)) throw noRoom('no CAS image has room and the host has none for a new one', this.createError);
         if (this.createError !== null || this.options.mode === 'dir') throw unavailable('cas', 'no CAS image has room', this.createError);
         this.ensureStandby();
       }
@@ -261,17 +275,44 @@ export class ImageSet {
   }
 
   /**
-   * The host filesystem under the root must have room too: a sparse image
-   * that cannot grow on the host turns writes into I/O errors inside ext4.
+   * What an upload that hit ENOSPC in `image` after receiving `received`
+   * bytes is told. An upload no empty image could hold is refused for good
+   * (507) and the image stays active: with the temp file gone it has its
+   * room back. Otherwise the image is sealed and the next one takes the
+   * retry (503, Retry-After 1 s), unless no next image can be had because
+   * the host is full (507).
    */
-  private async checkHostSpace(): Promise<void> {
-    const now = Date.now();
-    if (now - this.hostCheck.at >= CHECK_INTERVAL_MS) {
-      const c = await capacityOf(this.options.root);
-      this.hostCheck = { at: now, low: c.freeBytes < this.options.minFreeBytes };
-      if (this.hostCheck.low) this.log.warn({ freeBytes: c.freeBytes, root: this.options.root }, 'host filesystem under the CAS root is nearly full');
+  async refusalAfterNoSpace(image: Image, received: number, cause: unknown): Promise<CallfsError> {
+    if (this.options.mode === 'dir') return noRoom('the filesystem under the CAS root is full', cause);
+    const emptyFree = this.emptyImageFreeBytes ?? (await capacityOf(image.volume).then((c) => c.sizeBytes, () => Infinity));
+    if (received >= emptyFree) return noRoom(`an upload of ${received} bytes or more does not fit in an empty CAS image (${emptyFree} bytes free)`, cause);
+    await this.seal(image, 'ENOSPC');
+    if (this.active !== null) return new CallfsError('SERVICE_UNAVAILABLE', `CAS image ${image.id} filled up during the upload; the next image takes the retry`, { cause, retryAfterSeconds: 1, component: 'cas' });
+    await this.host.refresh().catch(() => undefined);
+    if (this.host.low) return noRoom('every CAS image is full and the host has no room for a new one', cause);
+    return unavailable('cas', 'every CAS image is full; the next one is being created', cause);
+  }
+
+  /**
+   * 'full' when uploads are refused for lack of space (the host below its
+   * watermark, or no image can take writes and the host has no room for a
+   * new one); throws when the store cannot take writes for another reason.
+   */
+  async spaceState(): Promise<'ok' | 'full'> {
+    await this.host.refresh();
+    if (this.host.low) return 'full';
+    const active = this.active;
+    if (active === null) {
+      if (isNoSpace(this.createError)) return 'full';
+      if (this.creating === null) throw unavailable('cas', 'no CAS image takes writes', this.createError);
+      return 'ok';
     }
-    if (this.hostCheck.low) throw unavailable('cas', 'the host filesystem under the CAS root is nearly full');
+    try {
+      await capacityOf(active.volume);
+    } catch (err) {
+      throw unavailable('cas', `CAS image ${active.id} cannot be read`, err);
+    }
+    return 'ok';
   }
 
   private setState(image: Image, state: CasImageState): void {
@@ -305,6 +346,12 @@ export class ImageSet {
       this.promoteStandby();
       return;
     }
+    if (this.host.low) {
+      // A new image takes host space too (its ext4 metadata): wait until some is freed.
+      this.creationDeferred = true;
+      return;
+    }
+    this.creationDeferred = false;
     let created = false;
     this.creating = this.createImage()
       .then(() => {
@@ -330,6 +377,15 @@ export class ImageSet {
       });
   }
 
+  /** The host has room again: create a deferred standby, or retry a failed creation now rather than in 30 s. */
+  private resumeCreation(): void {
+    if (this.options.mode !== 'loop' || this.closed) return;
+    if (!this.creationDeferred && this.createError === null) return;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.ensureStandby();
+  }
+
   /** Make a new image in state standby; removes its leftovers on failure. */
   private async createImage(): Promise<Image> {
     const { root, driver } = this.options;
@@ -343,6 +399,7 @@ export class ImageSet {
       await this.save();
       await driver.create(id);
       await initLayout(volume, id);
+      if (driver.mode === 'loop') this.emptyImageFreeBytes = (await capacityOf(volume)).freeBytes;
     } catch (err) {
       await driver.destroy(id).catch((e: unknown) => this.log.error({ err: e, image: id }, 'cannot remove half-created CAS image'));
       this.entries.delete(id);

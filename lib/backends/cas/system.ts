@@ -126,9 +126,16 @@ export async function makeExt4(file: string, options: { bytesPerInode: number; l
   ]);
 }
 
-/** Mount an image for the server's life, its loop device in direct I/O mode where the host allows it. */
+/**
+ * Mount an image for the server's life, its loop device in direct I/O mode
+ * where the host allows it. `discard`: blocks ext4 frees (a collected blob, a
+ * refused upload's temp file) are punched out of the sparse image file as the
+ * freeing commits, so the host gets them back at once instead of at the next
+ * fstrim; measured, 100 MiB written, deleted and the directory fsynced: the
+ * image file went from 100 MiB back to 0.26 MiB on the host.
+ */
 export async function mountImage(file: string, dir: string): Promise<{ device: string | null; directIo: boolean }> {
-  await runTool('mount', ['-t', 'ext4', '-o', 'loop,noatime,nodev,nosuid,noexec', file, dir]);
+  await runTool('mount', ['-t', 'ext4', '-o', 'loop,noatime,nodev,nosuid,noexec,discard', file, dir]);
   const device = (await mountAt(dir))?.source ?? null;
   return { device, directIo: device !== null && (await enableDirectIo(device)) };
 }
@@ -145,6 +152,16 @@ export async function enableDirectIo(device: string): Promise<boolean> {
   try {
     await runTool('losetup', ['--direct-io=on', device]);
     return (await readFile(`/sys/block/${device.slice('/dev/'.length)}/loop/dio`, 'utf8')).trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
+/** Turn on `discard` for an image mounted without it (adopted after a crash of an older version); false when refused. */
+export async function enableDiscard(dir: string): Promise<boolean> {
+  try {
+    await runTool('mount', ['-o', 'remount,discard', dir]);
+    return true;
   } catch {
     return false;
   }

@@ -2,7 +2,7 @@ import { mkdir, open, realpath, rm, rmdir, stat } from 'node:fs/promises';
 import type { Logger } from '../../log/index.js';
 import { errnoCode } from './fs-util.js';
 import { imageFile, volumeDir } from './layout.js';
-import { backingFileOf, detachLoop, enableDirectIo, listMounts, loopDevicesFor, makeExt4, mountAt, mountImage, trimMount, unmount } from './system.js';
+import { backingFileOf, detachLoop, enableDirectIo, enableDiscard, listMounts, loopDevicesFor, makeExt4, mountAt, mountImage, trimMount, unmount } from './system.js';
 import type { CasMode } from './types.js';
 
 /**
@@ -106,7 +106,7 @@ export function createLoopDriver(options: LoopDriverOptions): VolumeDriver {
       if (mounted !== null) {
         // Left mounted by a crash: reuse it when it is this image.
         if ((await backingFileOf(mounted.source)) === real) {
-          logger.info({ image: id, device: mounted.source, directIo: await enableDirectIo(mounted.source) }, 'adopted existing mount of CAS image');
+          logger.info({ image: id, device: mounted.source, directIo: await enableDirectIo(mounted.source), discard: await enableDiscard(dir) }, 'adopted existing mount of CAS image');
           return;
         }
         throw new Error(`CAS image ${id}: ${dir} has ${mounted.source} mounted on it, not ${file}`);

@@ -6,7 +6,7 @@ import { CallfsError, isCallfsError, unavailable } from '../../errors.js';
 import type { BlobRecord } from '../../metadata/types.js';
 import type { PutOptions, PutResult } from '../types.js';
 import type { CasContext } from './context.js';
-import { errnoCode, isFilesystemFailure, isNoSpace } from './fs-util.js';
+import { errnoCode, fsyncDir, isFilesystemFailure, isNoSpace } from './fs-util.js';
 import type { Image } from './images.js';
 import { quarantineLocked } from './integrity.js';
 import { blobDir, blobPath, tmpDir } from './layout.js';
@@ -25,14 +25,24 @@ const BACKGROUND_SYNC_BYTES = 16 * 1024 * 1024;
 export interface CasPutResult extends PutResult {
   /** The bytes were already stored; nothing new was written. */
   deduplicated: boolean;
+  /** Unpin the blob (see BlobPins); idempotent. */
+  release: () => void;
+}
+
+/** How far an upload got: bytes taken from the body, and bytes handed to the temp file. */
+interface Progress {
+  received: number;
+  written: number;
 }
 
 /**
  * put(): stream into tmp/ of the active image while hashing and counting,
  * fdatasync, then under the sha's guard either drop the temp (dedup) or
  * record the blob and rename it into blobs/ab/cd/, and flush the directory
- * (shared with concurrent puts). Any failure removes the temp file: a blob
- * name never holds partial bytes.
+ * (shared with concurrent puts). The blob is handed out pinned. Any failure
+ * removes the temp file, its removal committed before the caller hears of
+ * it: a blob name never holds partial bytes, and a refused upload keeps no
+ * space (see removeTemp).
  */
 export async function putBlob(ctx: CasContext, body: Readable, options: PutOptions = {}): Promise<CasPutResult> {
   const { signal } = options;
@@ -48,19 +58,36 @@ export async function putBlob(ctx: CasContext, body: Readable, options: PutOptio
     throw err;
   }
   const tmp = join(tmpDir(image.volume), randomUUID());
-  let written = 0;
+  const progress: Progress = { received: 0, written: 0 };
   let received: Received | null = null;
   try {
-    received = await receive(ctx, body, tmp, options);
-    written = received.size;
+    received = await receive(ctx, body, tmp, options, progress);
     signal?.throwIfAborted();
     return await finalize(ctx, image, tmp, received);
   } catch (err) {
     await received?.file.close(false).catch(() => undefined);
-    await rm(tmp, { force: true }).catch((e: unknown) => ctx.logger.error({ err: e, tmp }, 'cannot remove CAS temp file'));
-    throw await classify(ctx, image, err, signal);
+    await removeTemp(ctx, tmp, progress.written > 0);
+    throw await classify(ctx, image, err, signal, progress.received);
   } finally {
-    await ctx.images.release(image, written);
+    await ctx.images.release(image, progress.written);
+  }
+}
+
+/**
+ * Remove a failed upload's temp file. When bytes were written, the
+ * directory is flushed too: that commits the unlink, and only then does
+ * ext4 release the file's blocks (in dir mode: to the host at once; in a
+ * loop image mounted with `discard`: punched out of the image file by
+ * ext4's discard worker right after, measured within tens of ms).
+ */
+async function removeTemp(ctx: CasContext, tmp: string, wroteBytes: boolean): Promise<void> {
+  try {
+    await rm(tmp, { force: true });
+    if (!wroteBytes) return;
+    await fsyncDir(dirname(tmp));
+    ctx.images.host.invalidate();
+  } catch (err) {
+    ctx.logger.error({ err, tmp }, 'cannot remove CAS temp file');
   }
 }
 
@@ -79,7 +106,7 @@ interface Received {
  * first is written). A large upload is written around the page cache (see
  * TempFile); where that is refused, it is flushed in the background as it grows.
  */
-function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptions): Promise<Received> {
+function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptions, progress: Progress): Promise<Received> {
   const { signal, maxBytes } = options;
   return new Promise<Received>((resolve, reject) => {
     const hash = createHash('sha256');
@@ -158,7 +185,12 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
       pending = [];
       pendingBytes = 0;
       writing = true;
-      handle.append(batch, bytes).then(
+      progress.written += bytes;
+      // Room on the host is counted, not read, for each batch (see HostSpace).
+      const { host } = ctx.images;
+      const room = host.reserve(bytes) ? null : host.reserveAfterRefresh(bytes);
+      const write = (): Promise<void> => handle.append(batch, bytes).finally(() => host.written(bytes));
+      (room === null ? write() : room.then(write)).then(
         () => {
           writing = false;
           unsynced += bytes;
@@ -177,6 +209,7 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
       if (failure !== null) return;
       const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
       size += buf.length;
+      progress.received = size;
       if (maxBytes !== undefined && size > maxBytes) {
         fail(new CallfsError('PAYLOAD_TOO_LARGE', `upload exceeds the limit of ${maxBytes} bytes`));
         return;
@@ -242,7 +275,7 @@ async function finalize(ctx: CasContext, image: Image, tmp: string, received: Re
       await file.close(false);
       await rm(tmp, { force: true });
       await record(existing.image.id);
-      return { id: sha256, sha256, size, deduplicated: true };
+      return { id: sha256, sha256, size, deduplicated: true, release: ctx.pins.pin(sha256) };
     }
     if (existing !== null) {
       // Same name, other size: the stored copy is damaged; these bytes were just verified.
@@ -262,7 +295,7 @@ async function finalize(ctx: CasContext, image: Image, tmp: string, received: Re
       // Good bytes (hashed just now) replace a quarantined blob: the row is healthy again.
       await ctx.index.markBlobVerified(ctx.instanceId, sha256, true).catch((err: unknown) => ctx.logger.warn({ err, sha256 }, 'cannot clear the quarantine flag'));
     }
-    return { id: sha256, sha256, size, deduplicated: false };
+    return { id: sha256, sha256, size, deduplicated: false, release: ctx.pins.pin(sha256) };
   });
 }
 
@@ -296,13 +329,10 @@ function dirsToFlush(dir: string, firstCreated: string | undefined): string[] {
 }
 
 /** Map a failure to what the caller should see, sealing or failing the image on the way. */
-async function classify(ctx: CasContext, image: Image, err: unknown, signal: AbortSignal | undefined): Promise<unknown> {
+async function classify(ctx: CasContext, image: Image, err: unknown, signal: AbortSignal | undefined, received: number): Promise<unknown> {
   if (signal?.aborted) return signal.reason;
   if (isCallfsError(err)) return err;
-  if (isNoSpace(err)) {
-    await ctx.images.seal(image, 'ENOSPC');
-    return new CallfsError('SERVICE_UNAVAILABLE', 'the CAS image is full; retry shortly', { cause: err, retryAfterSeconds: 5, component: 'cas' });
-  }
+  if (isNoSpace(err)) return ctx.images.refusalAfterNoSpace(image, received, err);
   if (isFilesystemFailure(err)) {
     await ctx.images.fail(image, err);
     return unavailable('cas', `CAS image ${image.id} failed`, err);
