@@ -4,6 +4,7 @@ import type { Config } from './schema.js';
 import { BACKEND_ALIASES, type Settings } from './settings.js';
 import { tlsFiles, type GeneratedSecrets } from './embedded.js';
 import { parseListenAddr } from './formats.js';
+import { servesKeyType } from './tls.js';
 import { checkAuthUsers } from '../auth/users.js';
 import { MIN_API_KEY_LENGTH } from '../auth/api-keys.js';
 
@@ -104,9 +105,16 @@ function checkTls(settings: Settings, problems: string[], warnings: string[]): v
     return;
   }
   const tls = tlsFiles(settings);
+  // The generated certificate is EC P-256.
+  let keyType: string | undefined = 'ec';
   if (!tls.generated) {
-    checkReadable('server.cert_file', tls.certFile, problems, (t) => new X509Certificate(t), 'certificate');
+    keyType = undefined;
+    checkReadable('server.cert_file', tls.certFile, problems, (t) => (keyType = new X509Certificate(t).publicKey.asymmetricKeyType), 'certificate');
     checkReadable('server.key_file', tls.keyFile, problems, (t) => createPrivateKey(t), 'private key');
+  }
+  if (server.tls_min_version === 'TLSv1.2' && Array.isArray(server.tls_ciphers) && !servesKeyType(server.tls_ciphers, keyType)) {
+    const family = keyType === 'rsa' || keyType === 'rsa-pss' ? 'ECDHE-RSA' : 'ECDHE-ECDSA';
+    problems.push(`server.tls_ciphers: no ${family} suite for the ${keyType?.toUpperCase() ?? ''} certificate: TLS 1.2 clients could not connect (add one, or set server.tls_min_version: TLSv1.3)`);
   }
   if (backend.internal_proxy_ca_file !== '') {
     checkReadable('backend.internal_proxy_ca_file', backend.internal_proxy_ca_file, problems, (t) => new X509Certificate(t), 'certificate');
