@@ -63,7 +63,15 @@ const filesPath = {
 
 export const openApiDocument = {
   openapi: '3.1.0',
-  info: { title: 'CallFS', version: '0.1.0', description: 'A TLS REST filesystem. Every route except /health, /ready and /download/{token} needs `Authorization: Bearer <api-key>`.' },
+  info: {
+    title: 'CallFS',
+    version: '0.1.0',
+    description:
+      'A TLS REST filesystem. Every route except /health, /ready and /download/{token} needs `Authorization: Bearer <api-key>`; ' +
+      'paths under /download that are not one token answer 404 LINK_NOT_FOUND without one. Every response carries X-Request-ID and the ' +
+      'security headers (Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, Referrer-Policy, Content-Security-Policy, ' +
+      'Cross-Origin-Opener-Policy, Cross-Origin-Embedder-Policy, Permissions-Policy).',
+  },
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
     schemas: {
@@ -131,7 +139,7 @@ export const openApiDocument = {
         responses: {
           '200': { description: 'the bytes, with Content-Disposition: attachment', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
           '403': error('PERMISSION_DENIED (the link\u2019s creator may no longer read the file)'),
-          '404': error('LINK_NOT_FOUND (unknown, tampered or malformed token) or FILE_NOT_FOUND (the file is gone; the link stays usable)'),
+          '404': error('LINK_NOT_FOUND (unknown, tampered or malformed token, or one not spelled in canonical base64url) or FILE_NOT_FOUND (the file is gone; the link stays usable)'),
           '405': error('METHOD_NOT_ALLOWED (HEAD: it would neither burn the link nor tell whether it is used)'),
           '410': error('LINK_EXPIRED or LINK_USED'),
           '429': error('RATE_LIMIT_EXCEEDED (with Retry-After)'),
