@@ -52,7 +52,7 @@ const filesPath = {
   patch: {
     summary: 'Rename, move, chmod or chown',
     requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Patch' } } } },
-    responses: { '200': { description: 'the new path', content: { 'application/json': { schema: { type: 'object', properties: { path: { type: 'string' } } } } } }, '409': error('FILE_ALREADY_EXISTS'), '423': error('LOCKED'), ...common },
+    responses: { '200': { description: 'the new path', content: { 'application/json': { schema: { type: 'object', properties: { path: { type: 'string' } } } } } }, '409': error('FILE_ALREADY_EXISTS'), '413': error('PAYLOAD_TOO_LARGE (a JSON body over 64 KiB)'), '423': error('LOCKED'), ...common },
   },
   delete: {
     summary: 'Delete a file or directory',
@@ -125,6 +125,7 @@ export const openApiDocument = {
         },
         responses: {
           '201': { description: 'the link', content: { 'application/json': { schema: { type: 'object', properties: { url: { type: 'string' }, token: { type: 'string' }, expires: { type: 'string', format: 'date-time' }, expires_at: { type: 'string', format: 'date-time' } } } } } },
+          '413': error('PAYLOAD_TOO_LARGE (a JSON body over 64 KiB)'),
           '429': error('RATE_LIMIT_EXCEEDED (with Retry-After)'),
           ...common,
           '400': error('BAD_REQUEST (bad JSON, expiry_seconds outside 1..86400, a directory) or INVALID_PATH'),

@@ -4,6 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import type { Logger } from '../log/index.js';
+import { lingeringResponse } from './lingering-close.js';
 
 export interface TlsServerOptions {
   /** PEM certificate (chain) and private key. */
@@ -32,10 +33,13 @@ export interface HttpServerOptions {
 export function createHttpServer(options: HttpServerOptions): http.Server {
   const handler = options.app.callback();
   const { tls } = options;
+  // A refused body is drained before the connection closes, so the refusal reaches the client.
+  const ServerResponse = lingeringResponse();
   const server = tls === null
-    ? http.createServer(handler)
+    ? http.createServer({ ServerResponse }, handler)
     : https.createServer(
         {
+          ServerResponse,
           cert: tls.cert,
           key: tls.key,
           minVersion: tls.minVersion,
