@@ -4,7 +4,8 @@ import type { Settings } from '../lib/config/index.js';
 import { tlsFiles, ensureSelfSignedCertificate } from '../lib/config/embedded.js';
 import { parseListenAddr } from '../lib/config/formats.js';
 import { createApp, routesOf, type RouteInfo } from '../lib/http/app.js';
-import { createHttpServer, listen, closeGracefully } from '../lib/http/server.js';
+import { createHttpServer, listen, closeGracefully, type TlsServerOptions } from '../lib/http/server.js';
+import { opensslCipherString } from '../lib/config/tls.js';
 import { createMetrics, type Metrics } from '../lib/metrics/index.js';
 import type { Logger } from '../lib/log/index.js';
 import { createUserDirectory, usersFromConfig } from '../lib/auth/users.js';
@@ -127,13 +128,18 @@ async function assemble(
   const { config } = settings;
   const instanceId = config.instance_discovery.instance_id;
 
-  let tls: { cert: Buffer; key: Buffer } | null = null;
+  let tls: TlsServerOptions | null = null;
   if (config.server.protocol === 'https') {
     const files = tlsFiles(settings);
     if (files.generated && (await ensureSelfSignedCertificate(files.certFile, files.keyFile))) {
       logger.info({ cert_file: files.certFile }, 'generated a self-signed TLS certificate');
     }
-    tls = { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) };
+    tls = {
+      cert: readFileSync(files.certFile),
+      key: readFileSync(files.keyFile),
+      minVersion: config.server.tls_min_version,
+      ciphers: opensslCipherString(config.server.tls_ciphers),
+    };
   } else {
     logger.warn('server.protocol is http: traffic is NOT encrypted; use this only behind a TLS-terminating proxy');
   }

@@ -1,4 +1,5 @@
 import convict from 'convict';
+import { cipherListProblems, parseCipherList } from './tls.js';
 
 /**
  * Formats shared by the schema. Each coerces a string (from a file or a
@@ -87,6 +88,13 @@ export function registerFormats(): void {
       coerce: (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s !== '') : v),
       validate(v: unknown) {
         if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw new Error('must be a list of strings');
+      },
+    },
+    'tls-ciphers': {
+      coerce: (v: unknown) => parseCipherList(v),
+      validate(v: unknown) {
+        const problems = cipherListProblems(parseCipherList(v));
+        if (problems.length > 0) throw new Error(problems.join('; '));
       },
     },
     'object': {

@@ -1,5 +1,6 @@
 import convict from 'convict';
 import { registerFormats } from './formats.js';
+import { DEFAULT_TLS12_CIPHERS, TLS_MIN_VERSIONS, type TlsMinVersion } from './tls.js';
 
 /**
  * The configuration schema. Keys and CALLFS_* variables of the original CallFS
@@ -20,6 +21,8 @@ export interface Config {
     protocol: 'https' | 'http';
     cert_file: string;
     key_file: string;
+    tls_min_version: TlsMinVersion;
+    tls_ciphers: string[];
     data_dir: string;
     read_timeout: number;
     write_timeout: number;
@@ -90,6 +93,8 @@ const SCHEMA: convict.Schema<Config> = {
       protocol: { doc: '"https" (default). "http" only behind a TLS-terminating proxy; a warning is logged.', format: ['https', 'http'], default: 'https', env: 'CALLFS_SERVER_PROTOCOL' },
       cert_file: { doc: 'TLS certificate (PEM). On the embedded default a self-signed one is generated under data_dir when the file is missing.', format: String, default: 'server.crt', env: 'CALLFS_SERVER_CERT_FILE' },
       key_file: { doc: 'TLS private key (PEM).', format: String, default: 'server.key', env: 'CALLFS_SERVER_KEY_FILE' },
+      tls_min_version: { doc: 'Lowest TLS version accepted: "TLSv1.2" or "TLSv1.3".', format: [...TLS_MIN_VERSIONS], default: 'TLSv1.2', env: 'CALLFS_SERVER_TLS_MIN_VERSION' },
+      tls_ciphers: { doc: 'TLS 1.2 cipher suites (OpenSSL names; a list, or colon-separated): ECDHE with AES-GCM or ChaCha20-Poly1305 only. TLS 1.3 suites are Node\u2019s defaults.', format: 'tls-ciphers', default: [...DEFAULT_TLS12_CIPHERS], env: 'CALLFS_SERVER_TLS_CIPHERS' },
       data_dir: { doc: 'Directory for embedded metadata, generated secrets and certificate, and the CAS (unless backend.localfs_root_path is set).', format: String, default: './data', env: 'CALLFS_SERVER_DATA_DIR' },
       read_timeout: duration('Idle timeout while reading a request: a transfer that keeps moving is never cut.', '30s', 'CALLFS_SERVER_READ_TIMEOUT'),
       write_timeout: duration('Idle timeout while writing a response: a transfer that keeps moving is never cut.', '30s', 'CALLFS_SERVER_WRITE_TIMEOUT'),
@@ -165,6 +170,6 @@ const SCHEMA: convict.Schema<Config> = {
     instance_discovery: {
       instance_id: { doc: 'This instance\u2019s unique id in the cluster.', format: String, default: 'callfs-instance-1', env: 'CALLFS_INSTANCE_DISCOVERY_INSTANCE_ID' },
       peer_endpoints: { doc: 'Map of peer instance id → base URL. JSON in the environment.', format: 'object', default: {}, env: 'CALLFS_INSTANCE_DISCOVERY_PEER_ENDPOINTS' },
-      peer_timeout: duration('Longest a peer may take to start answering (connect, TLS handshake, response headers) before 502 BAD_GATEWAY; a forwarded write may also wait locks.wait_timeout there for its lock. Must be below server.read_timeout and server.write_timeout.', '5s', 'CALLFS_INSTANCE_DISCOVERY_PEER_TIMEOUT'),
+      peer_timeout: duration('Longest a peer may take to start answering (connect, TLS handshake, response headers) before 502 BAD_GATEWAY; a forwarded write may also wait locks.wait_timeout there for its lock. Must be below server.read_timeout and server.write_timeout when peers are configured.', '5s', 'CALLFS_INSTANCE_DISCOVERY_PEER_TIMEOUT'),
     },
 };

@@ -4,6 +4,7 @@ import type { Config } from './schema.js';
 import { BACKEND_ALIASES, type Settings } from './settings.js';
 import { tlsFiles, type GeneratedSecrets } from './embedded.js';
 import { parseListenAddr } from './formats.js';
+import { servesKeyType } from './tls.js';
 import { checkAuthUsers } from '../auth/users.js';
 import { MIN_API_KEY_LENGTH } from '../auth/api-keys.js';
 
@@ -82,9 +83,10 @@ function checkPeers(config: Config, problems: string[]): void {
   if (config.instance_discovery.instance_id.trim() === '') problems.push('instance_discovery.instance_id: must not be empty');
   const { peer_timeout: peerTimeout } = config.instance_discovery;
   const clientIdle = Math.min(config.server.read_timeout, config.server.write_timeout);
+  const hasPeers = Object.keys(config.instance_discovery.peer_endpoints).some((id) => id !== config.instance_discovery.instance_id);
   if (peerTimeout < 1) problems.push('instance_discovery.peer_timeout: must be at least 1ms');
   // Otherwise a client waiting on a silent peer is cut off before it can be told 502.
-  else if (peerTimeout >= clientIdle) problems.push(`instance_discovery.peer_timeout: must be below server.read_timeout and server.write_timeout (${clientIdle} ms)`);
+  else if (hasPeers && peerTimeout >= clientIdle) problems.push(`instance_discovery.peer_timeout: must be below server.read_timeout and server.write_timeout (${clientIdle} ms)`);
 }
 
 function checkReadable(key: string, file: string, problems: string[], parse: (text: string) => void, what: string): void {
@@ -109,9 +111,16 @@ function checkTls(settings: Settings, problems: string[], warnings: string[]): v
     return;
   }
   const tls = tlsFiles(settings);
+  // The generated certificate is EC P-256.
+  let keyType: string | undefined = 'ec';
   if (!tls.generated) {
-    checkReadable('server.cert_file', tls.certFile, problems, (t) => new X509Certificate(t), 'certificate');
+    keyType = undefined;
+    checkReadable('server.cert_file', tls.certFile, problems, (t) => (keyType = new X509Certificate(t).publicKey.asymmetricKeyType), 'certificate');
     checkReadable('server.key_file', tls.keyFile, problems, (t) => createPrivateKey(t), 'private key');
+  }
+  if (server.tls_min_version === 'TLSv1.2' && Array.isArray(server.tls_ciphers) && !servesKeyType(server.tls_ciphers, keyType)) {
+    const family = keyType === 'rsa' || keyType === 'rsa-pss' ? 'ECDHE-RSA' : 'ECDHE-ECDSA';
+    problems.push(`server.tls_ciphers: no ${family} suite for the ${keyType?.toUpperCase() ?? ''} certificate: TLS 1.2 clients could not connect (add one, or set server.tls_min_version: TLSv1.3)`);
   }
   if (backend.internal_proxy_ca_file !== '') {
     checkReadable('backend.internal_proxy_ca_file', backend.internal_proxy_ca_file, problems, (t) => new X509Certificate(t), 'certificate');

@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import getRawBody from 'raw-body';
 import { CallfsError } from '../errors.js';
 
 const MAX_JSON_BYTES = 64 * 1024;
@@ -6,21 +7,25 @@ const MAX_JSON_BYTES = 64 * 1024;
 /**
  * Read a small JSON object body (PATCH, link generation). Bodies over 64 KiB
  * are PAYLOAD_TOO_LARGE; malformed JSON or a non-object is BAD_REQUEST.
+ *
+ * raw-body (the reader under koa-bodyparser and co-body) checks Content-Length
+ * before reading and counts a chunked body as it comes; when it refuses one it
+ * leaves the request paused, not destroyed, so the 413 can still be sent and
+ * the rest of the body drained (lingering-close.ts).
  */
 export async function readJsonBody(ctx: Context): Promise<Record<string, unknown>> {
-  const declared = Number(ctx.get('content-length') || '0');
-  if (declared > MAX_JSON_BYTES) throw new CallfsError('PAYLOAD_TOO_LARGE', `a JSON body is limited to ${MAX_JSON_BYTES} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_JSON_BYTES) throw new CallfsError('PAYLOAD_TOO_LARGE', `a JSON body is limited to ${MAX_JSON_BYTES} bytes`);
-    chunks.push(chunk);
+  let raw: Buffer;
+  try {
+    raw = await getRawBody(ctx.req, { limit: MAX_JSON_BYTES, ...(ctx.get('content-length') === '' ? {} : { length: ctx.get('content-length') }) });
+  } catch (err) {
+    const type = (err as { type?: unknown }).type;
+    if (type === 'entity.too.large') throw new CallfsError('PAYLOAD_TOO_LARGE', `a JSON body is limited to ${MAX_JSON_BYTES} bytes`, { cause: err });
+    if (type === 'request.aborted' || type === 'request.size.invalid') throw new CallfsError('BAD_REQUEST', 'the body ended before its Content-Length', { cause: err });
+    throw err;
   }
-  const text = Buffer.concat(chunks).toString('utf8');
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(raw.toString('utf8'));
   } catch {
     throw new CallfsError('BAD_REQUEST', 'the body is not valid JSON');
   }

@@ -62,7 +62,7 @@ const filesPath = {
   patch: {
     summary: 'Rename, move, chmod or chown',
     requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Patch' } } } },
-    responses: { '200': { description: 'the new path', content: { 'application/json': { schema: { type: 'object', properties: { path: { type: 'string' } } } } } }, '409': error('FILE_ALREADY_EXISTS'), '412': error('PRECONDITION_FAILED (If-Match, If-None-Match, If-Unmodified-Since)'), '423': error('LOCKED'), ...common },
+    responses: { '200': { description: 'the new path', content: { 'application/json': { schema: { type: 'object', properties: { path: { type: 'string' } } } } } }, '409': error('FILE_ALREADY_EXISTS'), '412': error('PRECONDITION_FAILED (If-Match, If-None-Match, If-Unmodified-Since)'), '413': error('PAYLOAD_TOO_LARGE (a JSON body over 64 KiB)'), '423': error('LOCKED'), ...common },
   },
   delete: {
     summary: 'Delete a file or directory',
@@ -73,7 +73,15 @@ const filesPath = {
 
 export const openApiDocument = {
   openapi: '3.1.0',
-  info: { title: 'CallFS', version: '0.1.0', description: 'A TLS REST filesystem. Every route except /health, /ready and /download/{token} needs `Authorization: Bearer <api-key>`.' },
+  info: {
+    title: 'CallFS',
+    version: '0.1.0',
+    description:
+      'A TLS REST filesystem. Every route except /health, /ready and /download/{token} needs `Authorization: Bearer <api-key>`; ' +
+      'paths under /download that are not one token answer 404 LINK_NOT_FOUND without one. Every response carries X-Request-ID and the ' +
+      'security headers (Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, Referrer-Policy, Content-Security-Policy, ' +
+      'Cross-Origin-Opener-Policy, Cross-Origin-Embedder-Policy, Permissions-Policy).',
+  },
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
     schemas: {
@@ -161,6 +169,7 @@ export const openApiDocument = {
         },
         responses: {
           '201': { description: 'the link', content: { 'application/json': { schema: { type: 'object', properties: { url: { type: 'string' }, token: { type: 'string' }, expires: { type: 'string', format: 'date-time' }, expires_at: { type: 'string', format: 'date-time' } } } } } },
+          '413': error('PAYLOAD_TOO_LARGE (a JSON body over 64 KiB)'),
           '429': error('RATE_LIMIT_EXCEEDED (with Retry-After)'),
           ...common,
           '400': error('BAD_REQUEST (bad JSON, expiry_seconds outside 1..86400, a directory) or INVALID_PATH'),
@@ -175,7 +184,7 @@ export const openApiDocument = {
         responses: {
           '200': { description: 'the bytes, with Content-Disposition: attachment', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
           '403': error('PERMISSION_DENIED (the link\u2019s creator may no longer read the file)'),
-          '404': error('LINK_NOT_FOUND (unknown, tampered or malformed token) or FILE_NOT_FOUND (the file is gone; the link stays usable)'),
+          '404': error('LINK_NOT_FOUND (unknown, tampered or malformed token, or one not spelled in canonical base64url) or FILE_NOT_FOUND (the file is gone; the link stays usable)'),
           '405': error('METHOD_NOT_ALLOWED (HEAD: it would neither burn the link nor tell whether it is used)'),
           '410': error('LINK_EXPIRED or LINK_USED'),
           '429': error('RATE_LIMIT_EXCEEDED (with Retry-After)'),

@@ -1,13 +1,25 @@
+import { constants } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import type { Logger } from '../log/index.js';
+import { lingeringResponse } from './lingering-close.js';
+
+export interface TlsServerOptions {
+  /** PEM certificate (chain) and private key. */
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** Lowest protocol version accepted (server.tls_min_version). */
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** OpenSSL cipher string: the TLS 1.2 suites of server.tls_ciphers and the TLS 1.3 suites. */
+  ciphers: string;
+}
 
 export interface HttpServerOptions {
   app: Koa<any>;
-  /** PEM certificate and key; null serves plain HTTP (server.protocol: http). */
-  tls: { cert: string | Buffer; key: string | Buffer } | null;
+  /** Certificate and policy; null serves plain HTTP (server.protocol: http). */
+  tls: TlsServerOptions | null;
   /** Idle timeout (ms) while a request is being read. */
   readTimeoutMs: number;
   /** Idle timeout (ms) while a response is being written. */
@@ -15,14 +27,30 @@ export interface HttpServerOptions {
 }
 
 /**
- * An HTTPS (TLS 1.2 minimum) or HTTP server for the app. Timeouts are idle
- * timeouts only: a transfer that keeps moving is never cut, however long.
+ * An HTTPS or HTTP server for the app. Timeouts are idle timeouts only: a
+ * transfer that keeps moving is never cut, however long.
  */
 export function createHttpServer(options: HttpServerOptions): http.Server {
   const handler = options.app.callback();
-  const server = options.tls === null
-    ? http.createServer(handler)
-    : https.createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, handler);
+  const { tls } = options;
+  // A refused body is drained before the connection closes, so the refusal reaches the client.
+  const ServerResponse = lingeringResponse();
+  const server = tls === null
+    ? http.createServer({ ServerResponse }, handler)
+    : https.createServer(
+        {
+          ServerResponse,
+          cert: tls.cert,
+          key: tls.key,
+          minVersion: tls.minVersion,
+          ciphers: tls.ciphers,
+          // OpenSSL answers a client's renegotiation with a no_renegotiation alert: renegotiation
+          // costs the server a full handshake per request (a cheap DoS) and buys a client nothing
+          // here. Node's own limit (3 per 10 minutes) would still allow it.
+          secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+        },
+        handler,
+      );
   // No deadline on a whole request (Node's default would cut a 5-minute upload).
   server.requestTimeout = 0;
   server.headersTimeout = Math.max(1000, options.readTimeoutMs);

@@ -44,6 +44,14 @@ const MAX_TOKEN_LENGTH = 8192;
 
 const notFound = (cause?: unknown): CallfsError => new CallfsError('LINK_NOT_FOUND', 'no such link', { cause });
 
+/**
+ * The last character of a base64url part can carry unused low bits (2 of the 6
+ * in a 43-character HS256 signature), and decoders, jose's among them, ignore
+ * them: one signature has several spellings. Only the one spelling that
+ * re-encodes to itself is accepted, so a token string names one link, once.
+ */
+const isCanonicalBase64url = (part: string): boolean => Buffer.from(part, 'base64url').toString('base64url') === part;
+
 /** Link tokens: HS256 only, the header's `typ` pinned, every claim type-checked. */
 export function createLinkTokens(options: LinkTokensOptions): LinkTokens {
   if (options.secret.length < 16) throw new Error('auth.single_use_link_secret must be at least 16 characters');
@@ -61,6 +69,7 @@ export function createLinkTokens(options: LinkTokensOptions): LinkTokens {
 
     async verify(token, now = new Date()) {
       if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !TOKEN_SHAPE.test(token)) throw notFound();
+      if (!token.split('.').every(isCanonicalBase64url)) throw notFound();
       let payload: Record<string, unknown>;
       try {
         ({ payload } = await jwtVerify(token, key, {

@@ -56,6 +56,23 @@ describe('callfs CLI', () => {
       noStackTrace(res.stderr);
     });
 
+    it('refuses a weak TLS suite, an unknown suite and a bad TLS version, naming each key', async () => {
+      const file = write('c.yaml', `server:\n  protocol: https\n  tls_min_version: TLSv1.1\n  tls_ciphers: "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-SHA:BOGUS-SUITE"\n`);
+      const res = await runCli(['config', 'validate', '-c', file], { cwd: tmp.dir });
+      expect(res.code).to.equal(1);
+      const lines = res.stderr.trim().split('\n');
+      const ciphers = lines.find((l) => l.startsWith('callfs: server.tls_ciphers:'));
+      expect(ciphers, res.stderr).to.be.a('string');
+      expect(ciphers).to.include('ECDHE-ECDSA-AES128-SHA');
+      expect(ciphers).to.include('BOGUS-SUITE');
+      expect(lines.some((l) => l.startsWith('callfs: server.tls_min_version:')), res.stderr).to.equal(true);
+      noStackTrace(res.stderr);
+      const env = { CALLFS_SERVER_TLS_CIPHERS: 'ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384', CALLFS_SERVER_TLS_MIN_VERSION: 'TLSv1.3' };
+      const good = await runCli(['config', 'validate'], { cwd: tmp.dir, env });
+      expect(good.code, good.stderr).to.equal(0);
+      expect(good.stdout).to.match(/tls_min_version: TLSv1\.3/);
+    });
+
     it('gives one clear line for malformed YAML', async () => {
       const file = write('config.yaml', 'server:\n  listen_addr: [\n');
       const res = await runCli(['config', 'validate'], { cwd: tmp.dir });

@@ -395,10 +395,9 @@ for (const stack of [embeddedStack, clusterStack]) {
     describe('upload limits', () => {
       it('a Content-Length over server.max_upload_bytes is 413 before any byte is read, and nothing is stored', async () => {
         const res = await call('PUT', '/v1/files/limits/huge', { headers: { 'content-length': String(20 * 1024 ** 4) }, body: Buffer.alloc(0) }).catch((err: Error) => err);
-        if (!(res instanceof Error)) {
-          expect(res.status).to.equal(413);
-          expect(res.json.code).to.equal('PAYLOAD_TOO_LARGE');
-        }
+        if (res instanceof Error) expect.fail(`the client saw ${res.message} instead of a 413`);
+        expect(res.status).to.equal(413);
+        expect(res.json.code).to.equal('PAYLOAD_TOO_LARGE');
         expect((await call('HEAD', '/v1/files/limits/huge')).status).to.equal(404);
       });
     });

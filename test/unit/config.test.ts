@@ -7,6 +7,7 @@ import { deriveSettings } from '../../lib/config/settings.js';
 import { checkConfig, redactConfig } from '../../lib/config/validate.js';
 import { parseDuration, parseSize } from '../../lib/config/formats.js';
 import { ensureSelfSignedCertificate } from '../../lib/config/embedded.js';
+import { generate } from 'selfsigned';
 import { tempDir } from '../support/tmp.js';
 
 const KEY_A = 'alpha-key-0123456789';
@@ -155,11 +156,13 @@ describe('config', () => {
   });
 
   it('rejects a peer timeout that a client would not live to see: at or above the read or write timeout', () => {
-    const withTimeouts = (peer: string, read = '30s', write = '30s') => problemsOf(cluster(`instance_discovery:\n  peer_timeout: "${peer}"\n`).replace('  protocol: http\n', `  protocol: http\n  read_timeout: "${read}"\n  write_timeout: "${write}"\n`));
+    const withTimeouts = (peer: string, read = '30s', write = '30s') => problemsOf(cluster(`instance_discovery:\n  peer_timeout: "${peer}"\n  peer_endpoints:\n    b: "http://peer2:8443"\n`).replace('  protocol: http\n', `  protocol: http\n  read_timeout: "${read}"\n  write_timeout: "${write}"\n`));
     expect(withTimeouts('5s')).to.deep.equal([]);
     expect(withTimeouts('30s').some((p) => p.startsWith('instance_discovery.peer_timeout: must be below'))).to.equal(true);
     expect(withTimeouts('10s', '30s', '8s').some((p) => p.startsWith('instance_discovery.peer_timeout: must be below'))).to.equal(true);
     expect(withTimeouts('0s').some((p) => p.startsWith('instance_discovery.peer_timeout: must be at least'))).to.equal(true);
+    // Without peers it bounds nothing: short server timeouts alone are fine.
+    expect(problemsOf(cluster().replace('  protocol: http\n', '  protocol: http\n  read_timeout: "2s"\n'))).to.deep.equal([]);
   });
 
   it('rejects a missing or unreadable TLS certificate and key', () => {
@@ -174,6 +177,54 @@ describe('config', () => {
     const key = join(tmp.dir, 'tls', 'a.key');
     await ensureSelfSignedCertificate(cert, key);
     expect(problemsOf(cluster().replace('  protocol: http\n', `  cert_file: "${cert}"\n  key_file: "${key}"\n`))).to.deep.equal([]);
+  });
+
+  it('serves TLS 1.2 and up with the six ECDHE AEAD suites by default', () => {
+    const { config } = loadConfig({ cwd: tmp.dir, env: {} });
+    expect(config.server.tls_min_version).to.equal('TLSv1.2');
+    expect([...config.server.tls_ciphers].sort()).to.deep.equal(
+      ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-RSA-CHACHA20-POLY1305'],
+    );
+  });
+
+  it('takes server.tls_ciphers as a YAML list or a colon-separated OpenSSL list', () => {
+    const fromFile = loadConfig({ file: write('c.yaml', cluster('  tls_ciphers: [ECDHE-RSA-AES256-GCM-SHA384, ecdhe-ecdsa-chacha20-poly1305]\n  tls_min_version: TLSv1.3\n')), cwd: tmp.dir, env: {} }).config.server;
+    expect(fromFile.tls_ciphers).to.deep.equal(['ECDHE-RSA-AES256-GCM-SHA384', 'ecdhe-ecdsa-chacha20-poly1305']);
+    expect(fromFile.tls_min_version).to.equal('TLSv1.3');
+    const fromEnv = loadConfig({ cwd: tmp.dir, env: { CALLFS_SERVER_TLS_CIPHERS: 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256' } }).config.server;
+    expect(fromEnv.tls_ciphers).to.deep.equal(['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256']);
+  });
+
+  it('refuses a TLS 1.2 suite that is not ECDHE with AES-GCM or ChaCha20-Poly1305, an unknown suite, and a bad minimum version', () => {
+    for (const suite of ['ECDHE-ECDSA-AES128-SHA', 'ECDHE-RSA-AES128-SHA', 'ECDHE-RSA-AES128-SHA256', 'AES128-GCM-SHA256', 'DHE-RSA-AES128-GCM-SHA256', 'NO-SUCH-SUITE', 'HIGH', '!aNULL', 'TLS_AES_128_GCM_SHA256']) {
+      const problems = problemsOf(cluster(), { CALLFS_SERVER_TLS_CIPHERS: `ECDHE-ECDSA-AES128-GCM-SHA256:${suite}` });
+      expect(problems, suite).to.have.length(1);
+      expect(problems[0], suite).to.match(/^server\.tls_ciphers: /);
+      expect(problems[0], suite).to.include(suite);
+    }
+    expect(problemsOf(cluster('  tls_ciphers: []\n'))[0]).to.match(/^server\.tls_ciphers: /);
+    for (const version of ['TLSv1.1', 'TLSv1', 'tls1.3', '1.2']) {
+      const problems = problemsOf(cluster(`  tls_min_version: "${version}"\n`));
+      expect(problems, version).to.have.length(1);
+      expect(problems[0], version).to.match(/^server\.tls_min_version: /);
+    }
+  });
+
+  it('refuses TLS 1.2 suites that cannot serve the certificate’s key type', async () => {
+    const ec = { cert: join(tmp.dir, 'ec.crt'), key: join(tmp.dir, 'ec.key') };
+    await ensureSelfSignedCertificate(ec.cert, ec.key);
+    const rsa = await generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'rsa', keySize: 2048 });
+    const rsaFiles = { cert: write('rsa.crt', rsa.cert), key: write('rsa.key', rsa.private) };
+    const withTls = (files: { cert: string; key: string }, extra: string): string =>
+      cluster().replace('  protocol: http\n', `  cert_file: "${files.cert}"\n  key_file: "${files.key}"\n${extra}`);
+    const rsaOnly = '  tls_ciphers: "ECDHE-RSA-AES128-GCM-SHA256"\n';
+    const ecdsaOnly = '  tls_ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256"\n';
+    expect(problemsOf(withTls(rsaFiles, ecdsaOnly))).to.have.length(1);
+    expect(problemsOf(withTls(rsaFiles, ecdsaOnly))[0]).to.match(/^server\.tls_ciphers: no ECDHE-RSA suite/);
+    expect(problemsOf(withTls(ec, rsaOnly))[0]).to.match(/^server\.tls_ciphers: no ECDHE-ECDSA suite/);
+    expect(problemsOf(withTls(rsaFiles, rsaOnly))).to.deep.equal([]);
+    expect(problemsOf(withTls(rsaFiles, `${ecdsaOnly}  tls_min_version: TLSv1.3\n`))).to.deep.equal([]);
+    expect(problemsOf(withTls(rsaFiles, ''))).to.deep.equal([]);
   });
 
   it('reports an unknown key in the file instead of ignoring it', () => {

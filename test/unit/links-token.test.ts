@@ -7,6 +7,14 @@ const SECRET = 'unit-link-secret-0123456789abcdef';
 const tokens = createLinkTokens({ secret: SECRET });
 const claims = (over: Partial<LinkClaims> = {}): LinkClaims => ({ id: 'link-id-1', path: '/docs/a.txt', user: 'alice', uid: 1001, exp: Math.floor(Date.now() / 1000) + 600, ...over });
 
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** The same bytes, spelled with the lowest (unused) bit of the last character flipped. */
+function respellLast(part: string): string {
+  const last = BASE64URL.indexOf(part.slice(-1));
+  return part.slice(0, -1) + BASE64URL.charAt(last ^ 1);
+}
+
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
     await promise;
@@ -62,6 +70,19 @@ describe('link tokens', () => {
       expect(await codeOf(tokens.verify(await sign(bad))), JSON.stringify(bad)).to.equal('LINK_NOT_FOUND');
     }
     expect(await codeOf(tokens.verify(await sign(good)))).to.equal('resolved');
+  });
+
+  it('is LINK_NOT_FOUND for a signature re-spelled in non-canonical base64url (the same bytes)', async () => {
+    const c = claims();
+    const token = await tokens.sign(c);
+    const signature = token.split('.')[2] as string;
+    // 32 bytes take 43 characters; the last one carries 2 unused low bits.
+    expect(signature).to.have.length(43);
+    const respelled = respellLast(signature);
+    expect(respelled).not.to.equal(signature);
+    expect(Buffer.from(respelled, 'base64url')).to.deep.equal(Buffer.from(signature, 'base64url'));
+    expect(await codeOf(tokens.verify(token.replace(/[^.]+$/, respelled)))).to.equal('LINK_NOT_FOUND');
+    expect(await tokens.verify(token)).to.deep.equal(c);
   });
 
   it('is LINK_NOT_FOUND for garbage', async () => {

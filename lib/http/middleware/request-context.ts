@@ -7,6 +7,17 @@ import type { RequestState } from '../state.js';
 const WELL_FORMED_ID = /^[0-9a-f]{16}$/i;
 
 /**
+ * Nothing served here (JSON, file bytes, the OpenAPI document) needs a
+ * powerful browser feature, so a page that ends up rendering a response, or
+ * framing one despite X-Frame-Options, gets none of them.
+ */
+const PERMISSIONS_POLICY = [
+  'accelerometer', 'autoplay', 'camera', 'display-capture', 'encrypted-media', 'fullscreen', 'geolocation', 'gyroscope',
+  'hid', 'idle-detection', 'magnetometer', 'microphone', 'midi', 'payment', 'picture-in-picture',
+  'publickey-credentials-get', 'screen-wake-lock', 'serial', 'usb', 'web-share', 'xr-spatial-tracking',
+].map((feature) => `${feature}=()`).join(', ');
+
+/**
  * First middleware: request id (an incoming well-formed X-Request-ID is kept),
  * a child logger, the abort signal that fires when the client goes away, the
  * security headers of API.md, and request metrics (the error an answer carries
@@ -32,6 +43,8 @@ export function requestContext(options: { logger: Logger; metrics: Metrics; tls:
     ctx.set('Referrer-Policy', 'no-referrer');
     ctx.set('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
     ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
+    ctx.set('Cross-Origin-Embedder-Policy', 'require-corp');
+    ctx.set('Permissions-Policy', PERMISSIONS_POLICY);
     const started = process.hrtime.bigint();
     try {
       await next();
