@@ -136,6 +136,23 @@ for (const mode of ['loop', 'dir'] as const) {
       });
     });
 
+    describe('a body that failed before the CAS reads it', function () {
+      it('is refused at once with its own error, and leaves no temp file', async function () {
+        const { backend: cas } = backend();
+        const failed = new PassThrough();
+        failed.on('error', () => {});
+        failed.destroy(new Error('the client went away before the CAS was ready'));
+        await new Promise((r) => setImmediate(r));
+        const err = await rejectionOf(cas.put(failed));
+        expect((err as Error).message).to.equal('the client went away before the CAS was ready');
+        const closed = new PassThrough();
+        closed.destroy();
+        await new Promise((r) => setImmediate(r));
+        expect(await rejectionOf(cas.put(closed))).to.be.instanceOf(Error);
+        expect(tmpFiles(root)).to.deep.equal([]);
+      });
+    });
+
     describe('descriptors', function () {
       it('closes every file it opens: new blob, dedup, refused, aborted and failed puts, refused and finished reads', async function () {
         const { backend: cas } = backend();

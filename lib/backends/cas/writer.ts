@@ -238,6 +238,12 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
       fail(signal.reason);
       return;
     }
+    // A body that failed or closed before we listen would never tell us: the upload would hang.
+    if (body.errored !== null || body.destroyed) {
+      opening = false;
+      fail(body.errored ?? new Error('the upload stream closed before its end'));
+      return;
+    }
     signal?.addEventListener('abort', onAbort, { once: true });
     body.on('data', onData);
     body.once('end', onEnd);
