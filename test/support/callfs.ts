@@ -56,8 +56,9 @@ export async function startTestServer(overrides: DeepPartial<Record<string, any>
   const file = join(tmp.dir, 'config.yaml');
   writeFileSync(file, stringify(merge(base, overrides as Record<string, any>)));
   let running: RunningCallfs;
-  const prepared = prepareConfig({ file, cwd: tmp.dir, env: {}, createMissing: true });
+  let prepared: ReturnType<typeof prepareConfig>;
   try {
+    prepared = prepareConfig({ file, cwd: tmp.dir, env: {}, createMissing: true });
     // CALLFS_TEST_LOG=debug shows the server's log while debugging a test.
     const level = process.env.CALLFS_TEST_LOG;
     const logger = level === undefined ? createSilentLogger() : createLogger({ level, format: 'json' }, process.stderr);
