@@ -10,7 +10,7 @@ import { startCallfs, type RunningCallfs } from './compose.js';
 import { casCommand } from './cas-admin.js';
 import { migrateDatabase } from '../lib/metadata/index.js';
 import { resolveCasMode } from '../lib/backends/cas/index.js';
-import { join } from 'node:path';
+import { metadataDir } from './stores.js';
 
 /** Print one clear line per problem and exit non-zero; never a stack trace for a user's mistake. */
 function fail(err: unknown): never {
@@ -118,7 +118,7 @@ async function casModeLine(mode: 'auto' | 'loop' | 'dir'): Promise<string> {
 
 async function migrateCommand(opts: { config?: string }): Promise<void> {
   const { settings } = load(opts, false);
-  const target = settings.metadataType === 'postgres' ? { dsn: settings.config.metadata_store.dsn } : { dataDir: join(settings.dataDir, 'metadata') };
+  const target = settings.metadataType === 'postgres' ? { dsn: settings.config.metadata_store.dsn } : { dataDir: metadataDir(settings) };
   const applied = await migrateDatabase(target);
   process.stdout.write(applied.length === 0 ? 'The metadata schema is up to date\n' : `Applied migrations: ${applied.join(', ')}\n`);
 }

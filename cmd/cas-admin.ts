@@ -1,12 +1,11 @@
 import https from 'node:https';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Settings } from '../lib/config/index.js';
 import { tlsFiles } from '../lib/config/embedded.js';
 import { parseListenAddr } from '../lib/config/formats.js';
 import { usersFromConfig } from '../lib/auth/users.js';
-import { createEmbeddedMetadataStore, createPostgresMetadataStore } from '../lib/metadata/index.js';
+import { openMetadataStore } from './stores.js';
 import { casOptionsFromSettings, createCasBackend } from '../lib/backends/cas/index.js';
 import { createMetrics } from '../lib/metrics/index.js';
 import { createSilentLogger } from '../lib/log/index.js';
@@ -52,12 +51,9 @@ function askServer(settings: Settings, verb: CasVerb): Promise<unknown | null> {
 
 /** No server running: open the store and the CAS here (the CAS root lock keeps this exclusive), run, close. */
 async function runOffline(settings: Settings, verb: CasVerb): Promise<unknown> {
-  const { config } = settings;
   const logger = createSilentLogger();
   const metrics = createMetrics({ defaultMetrics: false });
-  const store = settings.metadataType === 'postgres'
-    ? await createPostgresMetadataStore({ dsn: config.metadata_store.dsn, logger })
-    : await createEmbeddedMetadataStore({ dataDir: join(settings.dataDir, 'metadata'), logger });
+  const store = await openMetadataStore(settings, { logger });
   try {
     // The server's options exactly (image size, watermarks, grace), less the background jobs: this process runs one verb and exits.
     const cas = await createCasBackend({ ...casOptionsFromSettings(settings, { index: store, logger, metrics }), gcIntervalMs: 0, scrubIntervalMs: 0 });

@@ -10,11 +10,9 @@ import { createMetrics, type Metrics } from '../lib/metrics/index.js';
 import type { Logger } from '../lib/log/index.js';
 import { createUserDirectory, usersFromConfig } from '../lib/auth/users.js';
 import type { ReadinessChecks } from '../lib/http/readiness.js';
-import { createEmbeddedMetadataStore, createPostgresMetadataStore, type MetadataStore } from '../lib/metadata/index.js';
-import { createLocalLockManager, createRedlockLockManager, type LockManager } from '../lib/locks/index.js';
-import { casOptionsFromSettings, createCasBackend, resolveCasMode } from '../lib/backends/cas/index.js';
+import type { MetadataStore } from '../lib/metadata/index.js';
 import type { CasBackend } from '../lib/backends/cas/types.js';
-import { createS3Backend, s3OptionsFromConfig } from '../lib/backends/s3/index.js';
+import type { Backend } from '../lib/backends/types.js';
 import { createEngine, type Engine } from '../lib/engine/index.js';
 import { filesRoutes } from '../lib/http/routes/files.js';
 import { directoriesRoutes } from '../lib/http/routes/directories.js';
@@ -22,9 +20,10 @@ import { adminRoutes } from '../lib/http/routes/admin.js';
 import { linksRoutes } from '../lib/http/routes/links.js';
 import { createLinkService, startLinkPurge } from '../lib/links/index.js';
 import { CallfsError } from '../lib/errors.js';
-import { createPeerDirectory } from '../lib/backends/proxy/peers.js';
-import { createRemoteBytes } from '../lib/backends/proxy/remote-bytes.js';
-import { join } from 'node:path';
+import { internalRoutes } from '../lib/http/routes/internal.js';
+import { requirePeer } from '../lib/http/middleware/auth.js';
+import { openBackends } from './backends.js';
+import { openLocks, openMetadataStore } from './stores.js';
 
 /**
  * The composition root: builds every component from the settings and wires
@@ -40,6 +39,8 @@ export interface RunningCallfs {
   metrics: Metrics;
   store: MetadataStore;
   cas: CasBackend;
+  /** The other instances as backends (the peer proxy), by id; empty without peers. */
+  peers: ReadonlyMap<string, Backend>;
   /** The routes the app serves. */
   routes: RouteInfo[];
   engine: Engine;
@@ -88,35 +89,6 @@ function userNames(users: ReturnType<typeof createUserDirectory>): { nameOf: (ui
   };
 }
 
-/**
- * The idle timeout of connections to peers: below this server's own (the
- * shorter of the read and write timeouts), so that a stalled peer is given up,
- * and the client told, before the client's connection is cut for idling.
- */
-function peerIdleTimeoutMs(readTimeoutMs: number, writeTimeoutMs: number): number {
-  return Math.max(1000, Math.floor((Math.min(readTimeoutMs, writeTimeoutMs) * 3) / 4));
-}
-
-async function openStore(settings: Settings, logger: Logger, metrics: Metrics): Promise<MetadataStore> {
-  const { config } = settings;
-  const common = { logger, metrics, cacheMaxEntries: config.metadata_store.cache_size };
-  if (settings.metadataType === 'postgres') {
-    return createPostgresMetadataStore({ ...common, dsn: config.metadata_store.dsn, poolSize: config.metadata_store.pool_size, statementTimeoutMs: config.server.metadata_op_timeout });
-  }
-  return createEmbeddedMetadataStore({ ...common, dataDir: join(settings.dataDir, 'metadata') });
-}
-
-function openLocks(settings: Settings, logger: Logger, metrics: Metrics): LockManager {
-  const { config } = settings;
-  if (settings.dlmType === 'local') return createLocalLockManager({ waitMs: config.locks.wait_timeout, logger, metrics });
-  const servers = settings.redisAddrs.map((addr) => {
-    const parsed = parseListenAddr(addr);
-    if (parsed === null) throw new CallfsError('BAD_REQUEST', `dlm.redis_addr: ${JSON.stringify(addr)} is not "host:port"`);
-    return { host: parsed.host, port: parsed.port, ...(config.dlm.redis_password === '' ? {} : { password: config.dlm.redis_password }) };
-  });
-  return createRedlockLockManager({ servers, ttlMs: config.dlm.lock_ttl, waitMs: config.locks.wait_timeout, logger, metrics });
-}
-
 async function assemble(
   settings: Settings,
   logger: Logger,
@@ -144,42 +116,18 @@ async function assemble(
     logger.warn('server.protocol is http: traffic is NOT encrypted; use this only behind a TLS-terminating proxy');
   }
 
-  const store = await openStore(settings, logger, metrics);
+  const store = await openMetadataStore(settings, { logger, metrics });
   closers.push(() => store.close());
   const locks = openLocks(settings, logger, metrics);
   closers.push(() => locks.close());
-  const casMode = await resolveCasMode(config.backend.cas.mode);
-  if (casMode.problem !== null) throw new CallfsError('SERVICE_UNAVAILABLE', `backend.cas.mode is loop, but ${casMode.problem}`, { component: 'cas' });
-  logger.info({ mode: casMode.mode, reason: casMode.reason, root: settings.casRoot }, 'CAS mode');
-  const cas = await createCasBackend(casOptionsFromSettings(settings, { index: store, logger, metrics, mode: casMode.mode }));
-  closers.push(() => cas.close());
-  const s3Options = s3OptionsFromConfig(config.backend, { logger, metrics });
-  const s3 = s3Options === null ? null : createS3Backend(s3Options);
-  if (s3 !== null) {
-    closers.push(() => s3.close());
-    logger.info({ bucket: s3.bucket, prefix: s3.prefix, endpoint: config.backend.s3_endpoint || 'AWS' }, 'S3 backend');
-  }
-
-  const peers = Object.keys(config.instance_discovery.peer_endpoints).some((id) => id !== instanceId)
-    ? createPeerDirectory({
-        selfId: instanceId,
-        endpoints: config.instance_discovery.peer_endpoints,
-        secret: config.auth.internal_proxy_secret,
-        caFile: config.backend.internal_proxy_ca_file,
-        skipTlsVerify: config.backend.internal_proxy_skip_tls_verify,
-        firstByteTimeoutMs: config.instance_discovery.peer_timeout,
-        lockWaitMs: config.locks.wait_timeout,
-        idleTimeoutMs: peerIdleTimeoutMs(config.server.read_timeout, config.server.write_timeout),
-        logger,
-        metrics,
-      })
-    : undefined;
-  if (peers !== undefined) closers.push(async () => peers.close());
+  const opened = await openBackends(settings, { store, logger, metrics });
+  closers.push(...opened.closers);
+  const { backends, cas, peers, peerDirectory } = opened;
   const engine = createEngine({
-    ...(peers === undefined ? {} : { remote: createRemoteBytes(peers) }),
+    ...(peers === undefined ? {} : { peers }),
     store,
     locks,
-    backends: s3 === null ? { cas } : { cas, s3 },
+    backends,
     defaultBackend: settings.defaultBackend,
     instanceId,
     maxUploadBytes: config.server.max_upload_bytes,
@@ -189,8 +137,8 @@ async function assemble(
   const readiness: ReadinessChecks = {
     metadata: () => store.ping(),
     locks: () => locks.check(),
-    backends: s3 === null ? { cas: () => cas.check() } : { cas: () => cas.check(), s3: () => s3.check() },
-    ...(peers === undefined ? {} : { peers: Object.fromEntries(peers.ids.map((id) => [id, () => peers.check(id)])) }),
+    backends: Object.fromEntries(Object.entries(backends).map(([type, backend]) => [type, () => backend.check()])),
+    ...(peerDirectory === undefined ? {} : { peers: Object.fromEntries(peerDirectory.ids.map((id) => [id, () => peerDirectory.check(id)])) }),
   };
   const { nameOf, uidOf } = userNames(users);
   const links = createLinkService({ store, engine, userByName: (name) => users.byName(name), secret: config.auth.single_use_link_secret, externalUrl: settings.externalUrl, metrics });
@@ -201,14 +149,14 @@ async function assemble(
     logger,
     metrics,
     authenticate: (header) => users.authenticate(header),
-    ...(peers === undefined ? {} : { peerAuth: { secret: config.auth.internal_proxy_secret, userByName: (name: string) => users.byName(name) } }),
     readiness,
     tls: tls !== null,
     routers: (requireAuth) => [
-      filesRoutes({ engine, nameOf, uidOf, requireAuth, maxUploadBytes: config.server.max_upload_bytes, externalUrl: settings.externalUrl, ...(peers === undefined ? {} : { peers }) }),
+      filesRoutes({ engine, nameOf, uidOf, requireAuth, externalUrl: settings.externalUrl }),
       directoriesRoutes({ engine, nameOf, requireAuth }),
       adminRoutes({ cas, requireAuth }),
       linksRoutes({ links, requireAuth, generateRateLimit: config.links.generate_rate_limit, downloadRateLimit: config.links.download_rate_limit }),
+      internalRoutes({ engine, requirePeer: requirePeer(config.auth.internal_proxy_secret) }),
     ],
   });
   const server = createHttpServer({ app, tls, readTimeoutMs: config.server.read_timeout, writeTimeoutMs: config.server.write_timeout });
@@ -246,6 +194,7 @@ async function assemble(
     metrics,
     store,
     cas,
+    peers: peers ?? new Map(),
     engine,
     routes: routesOf(app),
     close() {

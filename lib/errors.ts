@@ -1,3 +1,5 @@
+import type { BackendType } from './backends/registry.js';
+
 /**
  * Domain errors. Every error the system raises on purpose carries one of the
  * stable codes of API.md; the HTTP layer maps each code to a status in one
@@ -39,7 +41,7 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
  * goes to the log only. `contention` is not a part but a cause: concurrent
  * changes kept getting in the way.
  */
-export type Component = 'metadata' | 'locks' | 'cas' | 's3' | 'peer' | 'contention';
+export type Component = 'metadata' | 'locks' | 'peer' | 'contention' | BackendType;
 
 export interface CallfsErrorOptions {
   /** The underlying error, kept for logs; never shown to clients. */

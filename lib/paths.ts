@@ -108,3 +108,8 @@ export function ancestorsOf(path: string): string[] {
 export function isWithin(path: string, root: string): boolean {
   return root === '/' || path === root || path.startsWith(root + '/');
 }
+
+/** "/a b/c" → "/a%20b/c": a canonical path as a URL path, each segment encoded once. */
+export function encodePath(path: string): string {
+  return path.split('/').map(encodeURIComponent).join('/');
+}

@@ -1,4 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
+import type { BackendCapabilities } from './registry.js';
+
+export type { Addressing, BackendCapabilities, BackendType, Locality } from './registry.js';
 
 /**
  * The Backend contract: where file bytes live. One contract for the loop-image
@@ -83,9 +86,32 @@ export interface BlobStat {
   size: number;
 }
 
+/**
+ * What a backend that names its objects after paths (addressing `path`)
+ * offers, so that the engine can keep object keys in step with renames.
+ */
+export interface PathKeys {
+  /** The id (object key) of a canonical file path. Throws INVALID_PATH for a path it cannot name. */
+  keyOf(path: string): string;
+  /** The canonical path an id names, or null for an id outside the scheme. */
+  pathOf(id: string): string | null;
+  /** Server-side copy of `fromId` to `toId` (overwriting it). FILE_NOT_FOUND when the source is missing. */
+  copy(fromId: string, toId: string, options?: BackendCallOptions): Promise<void>;
+}
+
 export interface Backend {
-  /** Short name used in entries ('cas', 's3'). */
+  /** The backend type its entries are recorded under ('cas', 's3'; lib/backends/registry.ts). */
   readonly type: string;
+
+  /**
+   * How its bytes are addressed and where they live: the capabilities of its
+   * type in the registry (a peer instance's CAS is content-addressed and
+   * instance-local like this one's).
+   */
+  readonly capabilities: BackendCapabilities;
+
+  /** Present exactly when `capabilities.addressing` is `path`. */
+  readonly pathKeys?: PathKeys;
 
   /**
    * Store a stream. Resolves once the bytes are durable. Throws

@@ -1,5 +1,6 @@
 import convict from 'convict';
 import { registerFormats } from './formats.js';
+import { CAS_DEFAULTS } from '../backends/cas/defaults.js';
 import { DEFAULT_TLS12_CIPHERS, TLS_MIN_VERSIONS, type TlsMinVersion } from './tls.js';
 
 /**
@@ -122,14 +123,14 @@ const SCHEMA: convict.Schema<Config> = {
       localfs_root_path: { doc: 'Where the CAS keeps its images. Empty: <server.data_dir>/cas.', format: String, default: '', env: 'CALLFS_BACKEND_LOCALFS_ROOT_PATH' },
       cas: {
         mode: { doc: '"loop" (ext4 loop images, needs root), "dir" (plain directories) or "auto" (loop when possible).', format: ['auto', 'loop', 'dir'], default: 'auto', env: 'CALLFS_BACKEND_CAS_MODE' },
-        image_size: size('Size of each sparse loop image.', '64GiB', 'CALLFS_BACKEND_CAS_IMAGE_SIZE'),
-        min_free_bytes: size('The active image is sealed when its free space falls below this; no upload starts (507) while the host filesystem under the CAS root has less than this free.', '1GiB', 'CALLFS_BACKEND_CAS_MIN_FREE_BYTES'),
-        min_free_inodes: { doc: 'The active image is sealed when its free inodes fall below this.', format: 'nat', default: 10000, env: 'CALLFS_BACKEND_CAS_MIN_FREE_INODES' },
-        bytes_per_inode: size('mkfs.ext4 -i: one inode per this many bytes (small files need many inodes).', '16KiB', 'CALLFS_BACKEND_CAS_BYTES_PER_INODE'),
-        gc_grace: duration('Unreferenced blobs are kept this long before the collector deletes them (not while the host is below min_free_bytes).', '1h', 'CALLFS_BACKEND_CAS_GC_GRACE'),
-        gc_interval: duration('How often the collector runs (0 disables it).', '10m', 'CALLFS_BACKEND_CAS_GC_INTERVAL'),
-        scrub_bytes_per_second: size('Byte rate of the background scrubber.', '32MiB', 'CALLFS_BACKEND_CAS_SCRUB_BYTES_PER_SECOND'),
-        scrub_interval: duration('Pause between scrub passes (0 disables scrubbing).', '24h', 'CALLFS_BACKEND_CAS_SCRUB_INTERVAL'),
+        image_size: size('Size of each sparse loop image.', CAS_DEFAULTS.image_size, 'CALLFS_BACKEND_CAS_IMAGE_SIZE'),
+        min_free_bytes: size('The active image is sealed when its free space falls below this; no upload starts (507) while the host filesystem under the CAS root has less than this free.', CAS_DEFAULTS.min_free_bytes, 'CALLFS_BACKEND_CAS_MIN_FREE_BYTES'),
+        min_free_inodes: { doc: 'The active image is sealed when its free inodes fall below this.', format: 'nat', default: CAS_DEFAULTS.min_free_inodes, env: 'CALLFS_BACKEND_CAS_MIN_FREE_INODES' },
+        bytes_per_inode: size('mkfs.ext4 -i: one inode per this many bytes (small files need many inodes).', CAS_DEFAULTS.bytes_per_inode, 'CALLFS_BACKEND_CAS_BYTES_PER_INODE'),
+        gc_grace: duration('Unreferenced blobs are kept this long before the collector deletes them (not while the host is below min_free_bytes).', CAS_DEFAULTS.gc_grace, 'CALLFS_BACKEND_CAS_GC_GRACE'),
+        gc_interval: duration('How often the collector runs (0 disables it).', CAS_DEFAULTS.gc_interval, 'CALLFS_BACKEND_CAS_GC_INTERVAL'),
+        scrub_bytes_per_second: size('Byte rate of the background scrubber.', CAS_DEFAULTS.scrub_bytes_per_second, 'CALLFS_BACKEND_CAS_SCRUB_BYTES_PER_SECOND'),
+        scrub_interval: duration('Pause between scrub passes (0 disables scrubbing).', CAS_DEFAULTS.scrub_interval, 'CALLFS_BACKEND_CAS_SCRUB_INTERVAL'),
       },
       s3_access_key: secret('S3 access key id.', 'CALLFS_BACKEND_S3_ACCESS_KEY'),
       s3_secret_key: secret('S3 secret access key.', 'CALLFS_BACKEND_S3_SECRET_KEY'),
@@ -170,6 +171,6 @@ const SCHEMA: convict.Schema<Config> = {
     instance_discovery: {
       instance_id: { doc: 'This instance\u2019s unique id in the cluster.', format: String, default: 'callfs-instance-1', env: 'CALLFS_INSTANCE_DISCOVERY_INSTANCE_ID' },
       peer_endpoints: { doc: 'Map of peer instance id → base URL. JSON in the environment.', format: 'object', default: {}, env: 'CALLFS_INSTANCE_DISCOVERY_PEER_ENDPOINTS' },
-      peer_timeout: duration('Longest a peer may take to start answering (connect, TLS handshake, response headers) before 502 BAD_GATEWAY; a forwarded write may also wait locks.wait_timeout there for its lock. Must be below server.read_timeout and server.write_timeout when peers are configured.', '5s', 'CALLFS_INSTANCE_DISCOVERY_PEER_TIMEOUT'),
+      peer_timeout: duration('Longest a peer may take to start answering (connect, TLS handshake, response headers) before 502 BAD_GATEWAY; a write into a peer gets locks.wait_timeout more to be answered once its body is sent. Must be below server.read_timeout and server.write_timeout when peers are configured.', '5s', 'CALLFS_INSTANCE_DISCOVERY_PEER_TIMEOUT'),
     },
 };

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Config } from './schema.js';
 import { parseListenAddr } from './formats.js';
+import { backendTypeOf, type BackendType } from '../backends/registry.js';
 
 /** Values derived from the configuration that the rest of the system acts on. */
 export interface Settings {
@@ -9,8 +10,8 @@ export interface Settings {
   metadataType: 'postgres' | 'embedded';
   /** dlm.type resolved: redis when metadata is postgres, else local. */
   dlmType: 'redis' | 'local';
-  /** backend.default_backend with the 'localfs' alias resolved. */
-  defaultBackend: 'cas' | 's3';
+  /** backend.default_backend with its alias resolved ('localfs' → 'cas'). */
+  defaultBackend: BackendType;
   /** Absolute data directory. */
   dataDir: string;
   /** Absolute CAS root (backend.localfs_root_path, else <data_dir>/cas). */
@@ -24,8 +25,6 @@ export interface Settings {
   externalUrl: string;
 }
 
-/** Backend names accepted in config and in move requests. */
-export const BACKEND_ALIASES: Record<string, 'cas' | 's3'> = { cas: 'cas', localfs: 'cas', s3: 's3' };
 
 /**
  * Resolve derived settings (no validation beyond what is needed to derive
@@ -42,7 +41,7 @@ export function deriveSettings(config: Config, cwd = process.cwd(), explicitKeys
     config,
     metadataType,
     dlmType,
-    defaultBackend: BACKEND_ALIASES[config.backend.default_backend] ?? 'cas',
+    defaultBackend: backendTypeOf(config.backend.default_backend) ?? 'cas',
     dataDir,
     casRoot: config.backend.localfs_root_path === '' ? resolve(dataDir, 'cas') : resolve(cwd, config.backend.localfs_root_path),
     redisAddrs: config.dlm.redis_addrs.length > 0 ? config.dlm.redis_addrs : [config.dlm.redis_addr],

@@ -1,7 +1,8 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { Config } from './schema.js';
-import { BACKEND_ALIASES, type Settings } from './settings.js';
+import type { Settings } from './settings.js';
+import { acceptedBackendNames, backendTypeOf } from '../backends/registry.js';
 import { tlsFiles, type GeneratedSecrets } from './embedded.js';
 import { parseListenAddr } from './formats.js';
 import { servesKeyType } from './tls.js';
@@ -144,7 +145,7 @@ function checkStores(settings: Settings, problems: string[]): void {
   if (settings.dlmType === 'local' && Object.keys(settings.config.instance_discovery.peer_endpoints).length > 0) {
     problems.push('dlm.type: "local" locks cannot guard a cluster; use redis when instance_discovery.peer_endpoints is set');
   }
-  if (!(backend.default_backend in BACKEND_ALIASES)) problems.push(`backend.default_backend: unknown backend ${JSON.stringify(backend.default_backend)} (use cas, localfs or s3)`);
+  if (backendTypeOf(backend.default_backend) === undefined) problems.push(`backend.default_backend: unknown backend ${JSON.stringify(backend.default_backend)} (use ${acceptedBackendNames()})`);
   if (settings.defaultBackend === 's3' && backend.s3_bucket_name === '') problems.push('backend.s3_bucket_name: required when backend.default_backend is s3');
   if (backend.s3_server_side_encryption === 'aws:kms' && backend.s3_bucket_name !== '' && backend.s3_kms_key_id === '') problems.push('backend.s3_kms_key_id: required when backend.s3_server_side_encryption is aws:kms');
   if (backend.s3_part_size < 5 * 1024 * 1024) problems.push('backend.s3_part_size: must be at least 5MiB (the S3 minimum part size)');

@@ -1,36 +1,22 @@
-import type { Backend } from '../backends/types.js';
 import type { LockManager } from '../locks/types.js';
-import type { BackendType, Entry, MetadataOps, MetadataStore } from '../metadata/types.js';
+import type { Entry, MetadataOps, MetadataStore } from '../metadata/types.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
-import type { RemoteBytes } from '../backends/proxy/remote-bytes.js';
+import type { PlacementDeps } from './placement.js';
 import type { User } from '../auth/users.js';
 import { assertSearchPath } from '../auth/permissions.js';
 import { CallfsError, notFound } from '../errors.js';
 import { parentOf } from '../paths.js';
 
 /** What every use case needs; built once in cmd/ and passed in. */
-export interface EngineDeps {
+export interface EngineDeps extends PlacementDeps {
   store: MetadataStore;
   locks: LockManager;
-  /** Backends by type; 'cas' is always present. */
-  backends: Partial<Record<BackendType, Backend>> & { cas: Backend };
-  /** Backend for new files. */
-  defaultBackend: BackendType;
-  /** This instance's id (recorded on entries whose bytes are instance-local). */
-  instanceId: string;
-  /** Largest accepted upload in bytes. */
+  /** Largest accepted upload in bytes: the one place the upload limit is decided (backends count what they consume against it). */
   maxUploadBytes: number;
-  /** Bytes of CAS files held by other instances (the peer proxy); absent without peers. */
-  remote?: RemoteBytes;
   logger: Logger;
   /** callfs_file_operations_total, counted where the use cases are bound (index.ts). */
   metrics?: Pick<Metrics, 'fileOperations'>;
-}
-
-/** The instance holding an entry's bytes when that is another instance (instance-local backends only). */
-export function heldElsewhere(deps: EngineDeps, entry: Entry): string | null {
-  return entry.type === 'file' && CONTENT_ADDRESSED.has(entry.backend as BackendType) && entry.instanceId !== null && entry.instanceId !== deps.instanceId ? entry.instanceId : null;
 }
 
 /**
@@ -43,22 +29,13 @@ export function crossServerConflict(entry: Entry, holder: string): CallfsError {
       existing_path: entry.path,
       instance_id: holder,
       backend_type: entry.backend,
-      suggestion: 'use PUT to replace its content (it is forwarded to the instance that holds it), or choose another path',
+      suggestion: 'use PUT to replace its content (its bytes stay on the instance that holds them), or choose another path',
     },
   });
 }
 
-/** Backends whose ids are content hashes: uploads can run before the path lock is taken. */
-export const CONTENT_ADDRESSED: ReadonlySet<BackendType> = new Set(['cas']);
-
 /** The lock key of a path. */
 export const lockKey = (path: string): string => `path:${path}`;
-
-export function backendOf(deps: EngineDeps, type: BackendType): Backend {
-  const backend = deps.backends[type];
-  if (backend === undefined) throw new CallfsError('SERVICE_UNAVAILABLE', `the ${type} backend is not configured`, { retryAfterSeconds: 30, component: type === 's3' ? 's3' : 'cas' });
-  return backend;
-}
 
 /** A path resolved against the namespace: the existing ancestors and the entry, if any. */
 export interface Resolved {

@@ -1,4 +1,5 @@
-import { isPathKeyed, type PathKeyedBackend } from '../backends/s3/types.js';
+import type { Backend, PathKeys } from '../backends/types.js';
+import type { BackendType } from '../backends/registry.js';
 import { CallfsError } from '../errors.js';
 import type { Entry, MetadataOps, MetadataStore } from '../metadata/types.js';
 import { lockKey, type EngineDeps } from './context.js';
@@ -49,24 +50,32 @@ export interface Follower {
 /** The metadata part of a move: modify.ts's checks and tx.move, run inside a transaction. */
 export type MoveCommit = (tx: MetadataOps, signal: AbortSignal) => Promise<{ entry: Entry; replaced: Entry | null }>;
 
-/** The S3 backend when one is configured and names objects after paths. */
+/** A configured backend that names its objects after paths (S3), with its type. */
+type PathKeyedBackend = Backend & { readonly pathKeys: PathKeys; readonly type: BackendType };
+
+/**
+ * The configured backend that names objects after paths, if any. One at a
+ * time: moves follow the keys of that backend's files (a second one would
+ * need its own followers).
+ */
 function pathKeyedBackend(deps: EngineDeps): PathKeyedBackend | null {
-  const s3 = deps.backends.s3;
-  return s3 !== undefined && isPathKeyed(s3) ? s3 : null;
+  const keyed = Object.values(deps.backends).filter((b): b is PathKeyedBackend => b?.pathKeys !== undefined);
+  if (keyed.length > 1) throw new CallfsError('INTERNAL_ERROR', 'moves follow the keys of one path-addressed backend; several are configured');
+  return keyed[0] ?? null;
 }
 
-/** The S3 files at or under `from`, with their keys at `to`. */
+/** The path-keyed files at or under `from`, with their keys at `to`. */
 async function planFollowers(ops: MetadataOps, s3: PathKeyedBackend, from: string, to: string): Promise<Follower[]> {
   const root = await ops.get(from);
   if (root === null) return [];
   const followers: Follower[] = [];
   const add = (e: Entry): void => {
-    if (e.type !== 'file' || e.backend !== 's3' || e.blobId === null) return;
+    if (e.type !== 'file' || e.backend !== s3.type || e.blobId === null) return;
     if (followers.length >= MAX_FOLLOWED_OBJECTS) {
       throw new CallfsError('BAD_REQUEST', `${from} holds more than ${MAX_FOLLOWED_OBJECTS} S3 files; move its subdirectories one at a time`);
     }
     const dest = to + e.path.slice(from.length);
-    followers.push({ from: e.path, to: dest, oldId: e.blobId, newId: s3.keyOf(dest) });
+    followers.push({ from: e.path, to: dest, oldId: e.blobId, newId: s3.pathKeys.keyOf(dest) });
   };
   if (root.type === 'file') add(root);
   else for await (const e of ops.listRecursive(from, { maxDepth: Number.MAX_SAFE_INTEGER })) add(e);
@@ -76,7 +85,7 @@ async function planFollowers(ops: MetadataOps, s3: PathKeyedBackend, from: strin
 /** The paths whose writers could touch a follower's objects: its old path, its new path, and the path its key names. */
 function lockKeysOf(s3: PathKeyedBackend, followers: Follower[]): string[] {
   return followers.flatMap((f) => {
-    const keyPath = s3.pathOf(f.oldId);
+    const keyPath = s3.pathKeys.pathOf(f.oldId);
     return [lockKey(f.from), lockKey(f.to), ...(keyPath === null ? [] : [lockKey(keyPath)])];
   });
 }
@@ -124,7 +133,7 @@ async function moveLocked(deps: EngineDeps, s3: PathKeyedBackend, move: LockedMo
   const { store, logger } = deps;
   const { followers, commit, signal } = move;
   const dest = await store.get(move.to);
-  const deferred = dest !== null && dest.type === 'file' && dest.backend === 's3';
+  const deferred = dest !== null && dest.type === 'file' && dest.backend === s3.type;
   const copying = deferred ? [] : followers.filter((f) => f.oldId !== f.newId);
   const copied: string[] = [];
   let moved: { entry: Entry; replaced: Entry | null };
@@ -132,7 +141,7 @@ async function moveLocked(deps: EngineDeps, s3: PathKeyedBackend, move: LockedMo
     if (copying.length > 0) {
       await dryRun(store, (tx) => commit(tx, signal));
       for (const f of copying) {
-        await s3.copy(f.oldId, f.newId, { signal });
+        await s3.pathKeys.copy(f.oldId, f.newId, { signal });
         copied.push(f.newId);
       }
     }
@@ -142,7 +151,7 @@ async function moveLocked(deps: EngineDeps, s3: PathKeyedBackend, move: LockedMo
       for (const f of copying) {
         const current = await tx.get(f.to);
         // Every moved path is locked: anything else means the plan is stale.
-        if (current === null || current.backend !== 's3' || current.blobId !== f.oldId) throw new CallfsError('PRECONDITION_FAILED', `${f.from} changed during the move; retry`);
+        if (current === null || current.backend !== s3.type || current.blobId !== f.oldId) throw new CallfsError('PRECONDITION_FAILED', `${f.from} changed during the move; retry`);
         const updated = await tx.update(f.to, current.version, { blobId: f.newId });
         if (f.to === move.to) entry = updated;
       }
@@ -159,7 +168,7 @@ async function moveLocked(deps: EngineDeps, s3: PathKeyedBackend, move: LockedMo
   let entry = moved.entry;
   if (deferred) entry = await followAfterCommit(deps, s3, followers, move.to, entry);
   const replaced = moved.replaced;
-  if (replaced !== null && replaced.type === 'file' && replaced.backend === 's3' && replaced.blobId !== null && !followers.some((f) => f.newId === replaced.blobId)) {
+  if (replaced !== null && replaced.type === 'file' && replaced.backend === s3.type && replaced.blobId !== null && !followers.some((f) => f.newId === replaced.blobId)) {
     await s3.delete(replaced.blobId).catch((err: unknown) => logger.warn({ err, id: replaced.blobId }, 'could not delete the object of a replaced S3 file; it is orphaned'));
   }
   return entry;
@@ -185,7 +194,7 @@ async function followAfterCommit(deps: EngineDeps, s3: PathKeyedBackend, followe
   for (const f of followers) {
     if (f.oldId === f.newId) continue;
     try {
-      await s3.copy(f.oldId, f.newId);
+      await s3.pathKeys.copy(f.oldId, f.newId);
       const updated = await deps.store.transaction(async (tx) => {
         const current = await tx.get(f.to);
         if (current === null || current.blobId !== f.oldId) return null;

@@ -1,20 +1,22 @@
 import type { User } from '../auth/users.js';
-import type { ByteRange } from '../backends/types.js';
-import type { BackendType, Entry, ListCursor } from '../metadata/types.js';
+import type { BlobStat, ByteRange, OpenResult, PutResult } from '../backends/types.js';
+import type { Entry, ListCursor } from '../metadata/types.js';
 import type { Readable } from 'node:stream';
 import { originalBackendType } from '../metrics/index.js';
-import { heldElsewhere, resolve, type EngineDeps, type WritePreconditions } from './context.js';
+import type { EngineDeps, WritePreconditions } from './context.js';
 import { listDirectory, listTree, openContent, stat, statForRead, type Listing } from './read.js';
 import { makeDirectory, writeFile, type WriteFileOptions, type WriteResult } from './write.js';
-import { relocateHere } from './relocate.js';
+import { openBlob, statBlob, storeBlob } from './blobs.js';
+import { knowsInstance } from './placement.js';
 import { move, remove, setAttributes, type AttributeChange, type MoveOptions } from './modify.js';
-import { transferFile, type TransferOptions } from './transfer.js';
+import { moveBytes, type Destination, type TransferOptions } from './transfer.js';
 
 export type { EngineDeps } from './context.js';
 export type { Listing } from './read.js';
 export type { WriteFileOptions, WriteResult } from './write.js';
 export type { AttributeChange, MoveOptions } from './modify.js';
-export type { TransferOptions } from './transfer.js';
+export type { Destination, TransferOptions } from './transfer.js';
+export type { Location } from './placement.js';
 export { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, assertPlainName } from './write.js';
 
 /** The file operations, one use case each, bound to their dependencies. */
@@ -22,14 +24,10 @@ export interface Engine {
   readonly instanceId: string;
   stat(user: User, path: string): Promise<Entry>;
   statForRead(user: User, path: string): Promise<Entry>;
-  openContent(entry: Entry, options?: { range?: ByteRange; signal?: AbortSignal; as?: User }): Promise<Readable>;
-  /**
-   * The instance holding a file's bytes when it is another one (null
-   * otherwise, or when the path is not such a file), as `user` may learn it:
-   * the path is resolved with their search permissions (PERMISSION_DENIED,
-   * NOT_A_DIRECTORY as for any access).
-   */
-  remoteHolder(user: User, path: string): Promise<string | null>;
+  /** A file's bytes, from wherever placement finds them (see read.ts); the caller checked the permissions. */
+  openContent(entry: Entry, options?: { range?: ByteRange; signal?: AbortSignal }): Promise<Readable>;
+  /** Whether an instance id is this instance or a configured peer. */
+  knowsInstance(instanceId: string): boolean;
   listDirectory(user: User, path: string, options?: { after?: ListCursor; limit?: number }): Promise<Listing<Entry>>;
   /** Every descendant down to maxDepth, less what lies inside directories the user may not read and search; count() agrees. */
   listTree(user: User, path: string, options: { maxDepth: number; after?: string }): Promise<Listing<Entry & { depth: number }>>;
@@ -37,11 +35,15 @@ export interface Engine {
   makeDirectory(user: User, path: string, options?: { mode?: number; signal?: AbortSignal }): Promise<WriteResult>;
   move(user: User, from: string, to: string, options?: MoveOptions): Promise<Entry>;
   setAttributes(user: User, path: string, change: AttributeChange, options?: WritePreconditions & { signal?: AbortSignal }): Promise<Entry>;
-  /** Bring a file's bytes into this instance's CAS (from a peer, S3 or here). */
-  relocateHere(user: User, path: string, options?: WritePreconditions & { signal?: AbortSignal }): Promise<Entry>;
+  /** Move a file's bytes to another backend or instance (no-op when already there); see transfer.ts. */
+  moveBytes(user: User, path: string, to: Destination, options?: TransferOptions): Promise<Entry>;
   remove(user: User, path: string, options?: WritePreconditions & { recursive?: boolean; signal?: AbortSignal }): Promise<void>;
-  /** Move a file's bytes to another backend (no-op when already there). */
-  transfer(user: User, path: string, backend: BackendType, options?: TransferOptions): Promise<Entry>;
+  /** Peers only (the internal routes): store bytes in this instance's instance-local backend. */
+  storeBlob(body: Readable, options?: { length?: number; signal?: AbortSignal }): Promise<PutResult>;
+  /** Peers only: a blob of this instance by id (whole reads verified). */
+  openBlob(id: string, options?: { range?: ByteRange; signal?: AbortSignal }): Promise<OpenResult>;
+  /** Peers only: a blob's size, or null. */
+  statBlob(id: string, options?: { signal?: AbortSignal }): Promise<BlobStat | null>;
 }
 
 /**
@@ -67,10 +69,7 @@ export function createEngine(deps: EngineDeps): Engine {
       counted('read', entry);
       return stream;
     },
-    remoteHolder: async (user, path) => {
-      const { entry } = await resolve(deps.store, user, path);
-      return entry === null ? null : heldElsewhere(deps, entry);
-    },
+    knowsInstance: (instanceId) => knowsInstance(deps, instanceId),
     listDirectory: (user, path, options) => listDirectory(deps, user, path, options),
     listTree: (user, path, options) => listTree(deps, user, path, options),
     writeFile: async (user, path, body, options) => {
@@ -81,10 +80,12 @@ export function createEngine(deps: EngineDeps): Engine {
     makeDirectory: (user, path, options) => makeDirectory(deps, user, path, options),
     move: (user, from, to, options) => move(deps, user, from, to, options),
     setAttributes: (user, path, change, options) => setAttributes(deps, user, path, change, options),
-    relocateHere: (user, path, options) => relocateHere(deps, user, path, options),
+    moveBytes: (user, path, to, options) => moveBytes(deps, user, path, to, options),
     remove: async (user, path, options) => {
       for (const entry of await remove(deps, user, path, options)) counted('delete', entry);
     },
-    transfer: (user, path, backend, options) => transferFile(deps, user, path, backend, options),
+    storeBlob: (body, options) => storeBlob(deps, body, options),
+    openBlob: (id, options) => openBlob(deps, id, options),
+    statBlob: (id, options) => statBlob(deps, id, options),
   };
 }

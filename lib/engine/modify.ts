@@ -2,9 +2,10 @@ import type { User } from '../auth/users.js';
 import { assertAccess, assertChmod, assertChown, assertRemoveFromDirectory, mayRemoveFromDirectory, isRoot } from '../auth/permissions.js';
 import type { Entry } from '../metadata/types.js';
 import { CallfsError } from '../errors.js';
-import { isPathKeyed } from '../backends/s3/types.js';
+import { isContentAddressed } from '../backends/registry.js';
 import { isWithin, parentOf } from '../paths.js';
-import { CONTENT_ADDRESSED, backendOf, checkPreconditions, lockKey, resolve, resolveExisting, type EngineDeps, type WritePreconditions } from './context.js';
+import { checkPreconditions, lockKey, resolve, resolveExisting, type EngineDeps, type WritePreconditions } from './context.js';
+import { localBackend } from './placement.js';
 import { parentsFor } from './write.js';
 import { moveFollowingKeys } from './follow-keys.js';
 
@@ -111,9 +112,9 @@ export async function remove(deps: EngineDeps, user: User, path: string, options
       });
       // Content-addressed bytes are reference-counted and reclaimed by their collector.
       for (const entry of removed) {
-        if (entry.type !== 'file' || entry.backend === null || CONTENT_ADDRESSED.has(entry.backend) || entry.blobId === null) continue;
-        const backend = backendOf(deps, entry.backend);
-        const keyPath = isPathKeyed(backend) ? backend.pathOf(entry.blobId) : entry.path;
+        if (entry.type !== 'file' || entry.backend === null || isContentAddressed(entry.backend) || entry.blobId === null) continue;
+        const backend = localBackend(deps, entry.backend);
+        const keyPath = backend.pathKeys !== undefined ? backend.pathKeys.pathOf(entry.blobId) : entry.path;
         if (!guarded.has(entry.path) || (keyPath !== null && !guarded.has(keyPath))) {
           // Appeared after we looked: without its lock the delete could hit a new object of the same name.
           deps.logger.warn({ path: entry.path, backend: entry.backend }, 'left the bytes of a file removed in a concurrent recursive delete; they are orphaned');
@@ -134,10 +135,10 @@ const MAX_GUARDED_OBJECTS = 10_000;
 async function pathKeyedPaths(deps: EngineDeps, path: string, recursive: boolean): Promise<Set<string>> {
   const out = new Set<string>();
   const add = (e: Entry): void => {
-    if (e.type !== 'file' || e.backend === null || CONTENT_ADDRESSED.has(e.backend) || e.blobId === null) return;
+    if (e.type !== 'file' || e.backend === null || isContentAddressed(e.backend) || e.blobId === null) return;
     const backend = deps.backends[e.backend];
     out.add(e.path);
-    const keyPath = backend !== undefined && isPathKeyed(backend) ? backend.pathOf(e.blobId) : null;
+    const keyPath = backend?.pathKeys !== undefined ? backend.pathKeys.pathOf(e.blobId) : null;
     if (keyPath !== null) out.add(keyPath);
     if (out.size > MAX_GUARDED_OBJECTS) throw new CallfsError('BAD_REQUEST', `${path} holds more than ${MAX_GUARDED_OBJECTS} S3 files; delete its subdirectories one at a time`);
   };

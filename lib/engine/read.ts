@@ -3,9 +3,10 @@ import type { User } from '../auth/users.js';
 import { assertAccess, isRoot, mayAccess } from '../auth/permissions.js';
 import type { ByteRange } from '../backends/types.js';
 import type { Entry, ListCursor } from '../metadata/types.js';
-import { CallfsError } from '../errors.js';
+import { CallfsError, isCallfsError } from '../errors.js';
 import { ancestorsOf } from '../paths.js';
-import { backendOf, heldElsewhere, resolveExisting, type EngineDeps } from './context.js';
+import { resolveExisting, type EngineDeps } from './context.js';
+import { contentOf, readSources, type Content } from './placement.js';
 
 /** stat: the entry at `path` (search permission on every ancestor; no read permission needed, as in POSIX). */
 export async function stat(deps: EngineDeps, user: User, path: string): Promise<Entry> {
@@ -20,30 +21,31 @@ export async function statForRead(deps: EngineDeps, user: User, path: string): P
 }
 
 /**
- * Open a file's bytes (whole, or one range). A whole read is verified against
- * the entry's sha256 by backends that can. Bytes held by another instance are
- * read from it through the peer proxy, acting for `as`. The caller consumes or
- * destroys the stream.
+ * Open a file's bytes (whole, or one range) from where placement says they
+ * are: this instance or the shared store first, then another holder through
+ * the peer proxy. Permissions are the caller's business (statForRead): the
+ * bytes are named by the entry. A whole read is verified against the entry's
+ * sha256 by backends that can. The caller consumes or destroys the stream.
  */
-export async function openContent(deps: EngineDeps, entry: Entry, options: { range?: ByteRange; signal?: AbortSignal; as?: User } = {}): Promise<Readable> {
-  if (entry.type !== 'file' || entry.backend === null || entry.blobId === null) throw new CallfsError('IS_A_DIRECTORY', `is a directory: ${entry.path}`);
-  const holder = heldElsewhere(deps, entry);
-  if (holder !== null) {
-    if (deps.remote === undefined) throw new CallfsError('BAD_GATEWAY', `the bytes of ${entry.path} are on instance ${holder}, which is not a configured peer`, { component: 'peer' });
-    if (options.as === undefined) throw new CallfsError('INTERNAL_ERROR', 'a remote read needs the identity it acts for');
-    return deps.remote.open(entry, {
-      onBehalfOf: options.as.name,
-      ...(options.range === undefined ? {} : { range: options.range }),
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
+export async function openContent(deps: EngineDeps, entry: Entry, options: { range?: ByteRange; signal?: AbortSignal } = {}): Promise<Readable> {
+  const sources = readSources(deps, entry);
+  const content = contentOf(entry) as Content;
+  let failure: unknown = null;
+  for (const source of sources) {
+    try {
+      const opened = await source.backend.open(content.blobId, {
+        sha256: content.sha256,
+        ...(options.range === undefined ? {} : { range: options.range }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
+      return opened.stream;
+    } catch (err) {
+      // A holder that cannot serve is skipped for the next one; what the bytes are (missing, corrupt) is not.
+      if (!isCallfsError(err, 'BAD_GATEWAY')) throw err;
+      failure = err;
+    }
   }
-  const backend = backendOf(deps, entry.backend);
-  const opened = await backend.open(entry.blobId, {
-    ...(options.range === undefined ? {} : { range: options.range }),
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-    ...(entry.etag === null ? {} : { sha256: entry.etag }),
-  });
-  return opened.stream;
+  throw failure;
 }
 
 /** A listing: the directory, its items streamed, and how many items a whole listing yields (taken when asked). */

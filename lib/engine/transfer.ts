@@ -1,13 +1,20 @@
 import type { User } from '../auth/users.js';
 import { assertAccess } from '../auth/permissions.js';
-import { isPathKeyed } from '../backends/s3/types.js';
 import type { Backend, PutResult } from '../backends/types.js';
+import { isContentAddressed, isInstanceLocal, type BackendType } from '../backends/registry.js';
 import { CallfsError } from '../errors.js';
-import type { BackendType, Entry, MetadataOps } from '../metadata/types.js';
-import { CONTENT_ADDRESSED, backendOf, checkPreconditions, heldElsewhere, lockKey, resolveExisting, type EngineDeps, type WritePreconditions } from './context.js';
+import type { Entry, MetadataOps } from '../metadata/types.js';
+import { checkPreconditions, lockKey, resolveExisting, type EngineDeps, type WritePreconditions } from './context.js';
+import { contentOf, instanceLocalType, localBackend, locationsOf, readSources, writeTarget, type Content, type Target } from './placement.js';
 
 export interface TransferOptions extends WritePreconditions {
   signal?: AbortSignal;
+}
+
+/** Where a file's bytes are to go: a backend, and for an instance-local one the instance (this one by default). */
+export interface Destination {
+  backend?: BackendType;
+  instanceId?: string;
 }
 
 /** The file at `path`, checked for moving its bytes: it exists, is a file, and the user may write it. */
@@ -19,65 +26,68 @@ export async function inspectMovableFile(ops: MetadataOps, user: User, path: str
   return entry;
 }
 
-/** Bytes on another instance's CAS cannot be read here: the request belongs to that instance. */
-function assertLocal(deps: EngineDeps, entry: Entry): void {
-  const holder = heldElsewhere(deps, entry);
-  if (holder !== null) {
-    throw new CallfsError('CROSS_SERVER_CONFLICT', `the bytes of ${entry.path} are on instance ${holder}; send the request to it`, { details: { existing_path: entry.path, instance_id: holder, backend_type: entry.backend } });
+/** The target of a destination for `entry`: `backend` on this instance, or `instanceId`'s instance-local backend. */
+function targetOf(deps: EngineDeps, entry: Entry, to: Destination): Target {
+  if (to.instanceId !== undefined) {
+    const type = instanceLocalType(deps, to.backend ?? entry.backend);
+    if (to.backend !== undefined && !isInstanceLocal(to.backend)) throw new CallfsError('BAD_REQUEST', `bytes moved onto an instance cannot be on ${to.backend}, which every instance shares`);
+    return writeTarget(deps, type, to.instanceId);
   }
+  const type = to.backend ?? entry.backend;
+  if (type === null) throw new CallfsError('INTERNAL_ERROR', `${entry.path} has no backend`);
+  if (deps.backends[type] === undefined) throw new CallfsError('BAD_REQUEST', `the ${type} backend is not configured on this server`);
+  return writeTarget(deps, type);
+}
+
+/** Whether the entry's bytes are already where the target would put them. */
+function alreadyThere(entry: Entry, target: Target): boolean {
+  if (entry.backend !== target.type) return false;
+  return locationsOf(entry).some((l) => (l.kind === 'shared' ? target.location.kind === 'shared' : target.location.kind === 'instance' && l.instanceId === target.location.instanceId));
 }
 
 /**
- * Move a file's bytes to another backend (PATCH {"backend": …}), streaming
- * from the old backend into the new one under the path's lock. The entry
- * is switched (backend, blobId, instance, etag) in one update against the
- * version that was read, and only after the copy is complete and its
- * SHA-256 equals the entry's ETag: until then readers get the old bytes,
- * and a failure leaves the file as it was (a partial copy is deleted).
- * After the switch the old bytes go: an S3 object is deleted, CAS bytes
- * lose a reference (the store counts) and their collector reclaims them.
- * Moving to the backend the file is already on changes nothing.
+ * Move a file's bytes to another place — another backend (PATCH
+ * {"backend": …}) or another instance (PATCH {"instance": …}) — streaming
+ * from wherever placement reads them (this instance, a peer, S3) into the
+ * target (this instance's backend, or a peer's through the peer proxy) under
+ * the path's lock. The entry is switched (backend, blobId, holder, etag) in
+ * one update against the version that was read, and only once the copy is
+ * complete and its SHA-256 equals the entry's ETag: until then readers get
+ * the old bytes, and a failure leaves the file as it was (a partial
+ * path-keyed copy is deleted). After the switch the old bytes go: a
+ * path-keyed object is deleted, content-addressed bytes lose a reference and
+ * their collector reclaims them. Bytes already there change nothing.
  */
-export async function transferFile(deps: EngineDeps, user: User, path: string, target: BackendType, options: TransferOptions = {}): Promise<Entry> {
-  const targetBackend = deps.backends[target];
-  if (targetBackend === undefined) throw new CallfsError('BAD_REQUEST', `the ${target} backend is not configured on this server`);
+export async function moveBytes(deps: EngineDeps, user: User, path: string, to: Destination, options: TransferOptions = {}): Promise<Entry> {
   const before = await inspectMovableFile(deps.store, user, path, options);
-  if (before.backend === target) return before;
-  assertLocal(deps, before);
+  if (alreadyThere(before, targetOf(deps, before, to))) return before;
   // A path-keyed source whose key names another path (see follow-keys.ts): its writers must wait too.
-  const source = before.backend === null ? null : (deps.backends[before.backend] ?? null);
-  const keyPath = source !== null && before.blobId !== null && isPathKeyed(source) ? source.pathOf(before.blobId) : null;
-  const keys = [lockKey(path), ...(keyPath === null || keyPath === path ? [] : [lockKey(keyPath)])];
+  const keys = [lockKey(path), ...keyPathLocks(deps, before, path)];
   return deps.locks.withLock(
     keys,
     async (signal) => {
       const entry = await inspectMovableFile(deps.store, user, path, options);
-      if (entry.backend === target) return entry;
-      assertLocal(deps, entry);
-      if (entry.backend === null || entry.blobId === null || entry.etag === null) throw new CallfsError('INTERNAL_ERROR', `${path} has no stored bytes to move`);
-      const from = backendOf(deps, entry.backend);
-      const stored = await copyBytes(from, targetBackend, entry, signal);
+      const target = targetOf(deps, entry, to);
+      if (alreadyThere(entry, target)) return entry;
+      const content = contentOf(entry);
+      if (content === null || entry.backend === null) throw new CallfsError('INTERNAL_ERROR', `${path} has no stored bytes to move`);
+      const stored = await copyBytes(deps, entry, content, target, signal);
       let updated: Entry;
       try {
         updated = await deps.store.transaction(async (tx) => {
-          const result = await tx.update(path, entry.version, {
-            backend: target,
-            blobId: stored.id,
-            etag: stored.sha256,
-            size: stored.size,
-            instanceId: CONTENT_ADDRESSED.has(target) ? deps.instanceId : null,
-          });
+          const result = await tx.update(path, entry.version, { backend: target.type, blobId: stored.id, etag: stored.sha256, size: stored.size, instanceId: target.instanceId });
           signal.throwIfAborted();
           return result;
         });
       } catch (err) {
-        await dropCopy(deps, targetBackend, target, stored.id);
+        await dropCopy(deps, target, stored.id);
         throw err;
       } finally {
         stored.release?.();
       }
-      if (!CONTENT_ADDRESSED.has(entry.backend)) {
-        await from.delete(entry.blobId).catch((err: unknown) => deps.logger.warn({ err, path, backend: entry.backend, id: entry.blobId }, 'could not delete the old bytes of a file moved to another backend; they are orphaned'));
+      if (!isContentAddressed(entry.backend) && !(target.type === entry.backend && stored.id === content.blobId)) {
+        const old = localBackend(deps, entry.backend);
+        await old.delete(content.blobId).catch((err: unknown) => deps.logger.warn({ err, path, backend: entry.backend, id: content.blobId }, 'could not delete the old bytes of a file moved elsewhere; they are orphaned'));
       }
       return updated;
     },
@@ -85,23 +95,38 @@ export async function transferFile(deps: EngineDeps, user: User, path: string, t
   );
 }
 
-/** Stream the entry's bytes from one backend into the other; the copy must hash to the entry's ETag. */
-async function copyBytes(from: Backend, to: Backend, entry: Entry, signal: AbortSignal): Promise<PutResult> {
-  const blobId = entry.blobId as string;
-  const etag = entry.etag as string;
+/** The lock of the path a path-keyed entry's object key names, when that is not the entry's own path. */
+function keyPathLocks(deps: EngineDeps, entry: Entry, path: string): string[] {
+  if (entry.backend === null || entry.blobId === null) return [];
+  const keyPath = deps.backends[entry.backend]?.pathKeys?.pathOf(entry.blobId) ?? null;
+  return keyPath === null || keyPath === path ? [] : [lockKey(keyPath)];
+}
+
+/** Stream the entry's bytes from where they are into the target; the copy must hash to the entry's ETag. */
+async function copyBytes(deps: EngineDeps, entry: Entry, content: Content, target: Target, signal: AbortSignal): Promise<PutResult> {
+  let opened: Awaited<ReturnType<Backend['open']>> | null = null;
+  let failure: unknown = null;
   // A whole read: backends that can verify it against the sha256 do so while it streams.
-  const opened = await from.open(blobId, { signal, sha256: etag });
-  const stored = await to.put(opened.stream, { key: entry.path, signal });
-  if (stored.sha256 !== etag || stored.size !== entry.size) {
+  for (const source of readSources(deps, entry)) {
+    try {
+      opened = await source.backend.open(content.blobId, { signal, sha256: content.sha256 });
+      break;
+    } catch (err) {
+      failure = err;
+    }
+  }
+  if (opened === null) throw failure;
+  const stored = await target.backend.put(opened.stream, { key: entry.path, signal });
+  if (stored.sha256 !== content.sha256 || stored.size !== content.size) {
     stored.release?.();
-    if (!CONTENT_ADDRESSED.has(to.type as BackendType)) await to.delete(stored.id).catch(() => undefined);
-    throw new CallfsError('INTEGRITY_ERROR', `the bytes of ${entry.path} read back as sha256 ${stored.sha256} (${stored.size} bytes), not ${etag} (${entry.size} bytes)`);
+    await dropCopy(deps, target, stored.id);
+    throw new CallfsError('INTEGRITY_ERROR', `the bytes of ${entry.path} read back as sha256 ${stored.sha256} (${stored.size} bytes), not ${content.sha256} (${content.size} bytes)`);
   }
   return stored;
 }
 
 /** Delete a copy that no entry will use. Content-addressed copies are left to their collector. */
-async function dropCopy(deps: EngineDeps, backend: Backend, type: BackendType, id: string): Promise<void> {
-  if (CONTENT_ADDRESSED.has(type)) return;
-  await backend.delete(id).catch((err: unknown) => deps.logger.warn({ err, id, backend: type }, 'could not delete an unused copy; it is orphaned'));
+async function dropCopy(deps: EngineDeps, target: Target, id: string): Promise<void> {
+  if (isContentAddressed(target.type)) return;
+  await target.backend.delete(id).catch((err: unknown) => deps.logger.warn({ err, id, backend: target.type }, 'could not delete an unused copy; it is orphaned'));
 }

@@ -5,7 +5,9 @@ import type { PutResult } from '../backends/types.js';
 import type { BackendType, Entry, MetadataOps, NewEntry } from '../metadata/types.js';
 import { CallfsError, isCallfsError } from '../errors.js';
 import { baseName, canonicalize } from '../paths.js';
-import { CONTENT_ADDRESSED, backendOf, checkPreconditions, crossServerConflict, heldElsewhere, lockKey, resolve, type EngineDeps, type WritePreconditions } from './context.js';
+import { checkPreconditions, crossServerConflict, lockKey, resolve, type EngineDeps, type WritePreconditions } from './context.js';
+import { holderElsewhere, targetForWrite, type Target } from './placement.js';
+import { isContentAddressed } from '../backends/registry.js';
 
 export const DEFAULT_FILE_MODE = 0o644;
 export const DEFAULT_DIR_MODE = 0o755;
@@ -16,12 +18,21 @@ export interface WriteFileOptions extends WritePreconditions {
   mustCreate: boolean;
   /** Mode of a new file (X-CallFS-Mode). */
   mode?: number;
+  /** The body's length when it is declared (Content-Length): refused before a byte is read when over the limit. */
+  length?: number;
   signal?: AbortSignal;
 }
 
 export interface WriteResult {
   entry: Entry;
   created: boolean;
+  /** The instance that took the bytes when it is another one (the file's holder), else null. */
+  storedOn: string | null;
+}
+
+/** PAYLOAD_TOO_LARGE for a declared length over the upload limit: the engine is the one place the limit is decided. */
+export function assertUploadFits(deps: EngineDeps, length: number | undefined): void {
+  if (length !== undefined && length > deps.maxUploadBytes) throw new CallfsError('PAYLOAD_TOO_LARGE', `the body is larger than the ${deps.maxUploadBytes}-byte limit`);
 }
 
 /** Group of a new entry: the parent's when it has the setgid bit (as in POSIX), else the user's primary group. */
@@ -67,7 +78,7 @@ async function inspectWrite(deps: EngineDeps, ops: MetadataOps, user: User, path
       throw options.mustCreate ? new CallfsError('FILE_ALREADY_EXISTS', `a directory exists at ${path}`) : new CallfsError('IS_A_DIRECTORY', `is a directory: ${path}`);
     }
     if (options.mustCreate) {
-      const holder = heldElsewhere(deps, r.entry);
+      const holder = holderElsewhere(deps, r.entry);
       throw holder === null ? new CallfsError('FILE_ALREADY_EXISTS', `file exists: ${path}`) : crossServerConflict(r.entry, holder);
     }
     checkPreconditions(r.entry, options);
@@ -80,39 +91,37 @@ async function inspectWrite(deps: EngineDeps, ops: MetadataOps, user: User, path
   return { existing: null, parent, ancestors: r.ancestors, parentExists: r.parentExists };
 }
 
-function contentOf(deps: EngineDeps, backend: BackendType, stored: PutResult): { size: number; backend: BackendType; blobId: string; etag: string; instanceId: string | null; mtime: Date } {
-  return {
-    size: stored.size,
-    backend,
-    blobId: stored.id,
-    etag: stored.sha256,
-    instanceId: CONTENT_ADDRESSED.has(backend) ? deps.instanceId : null,
-    mtime: new Date(),
-  };
+/** The content fields of an entry whose bytes `stored` are now at `target`. */
+export function storedContent(target: Target, stored: PutResult): { size: number; backend: BackendType; blobId: string; etag: string; instanceId: string | null; mtime: Date } {
+  return { size: stored.size, backend: target.type, blobId: stored.id, etag: stored.sha256, instanceId: target.instanceId, mtime: new Date() };
 }
 
 /** The entry of a new file with `content`, created by `user` under `parent`. */
-function newFile(user: User, path: string, options: WriteFileOptions, parent: Entry | undefined, content: ReturnType<typeof contentOf>): NewEntry {
+function newFile(user: User, path: string, options: WriteFileOptions, parent: Entry | undefined, content: ReturnType<typeof storedContent>): NewEntry {
   return { path, type: 'file', mode: options.mode ?? DEFAULT_FILE_MODE, uid: user.uid, gid: groupFor(user, parent), ...content };
 }
 
-async function commitWrite(deps: EngineDeps, user: User, path: string, options: WriteFileOptions, backend: BackendType, stored: PutResult, signal: AbortSignal): Promise<WriteResult> {
+async function commitWrite(deps: EngineDeps, user: User, path: string, options: WriteFileOptions, target: Target, stored: PutResult, signal: AbortSignal): Promise<WriteResult> {
+  const backend = target.type;
+  const storedOn = storedElsewhere(deps, target);
   // The namespace lock comes with BEGIN, so the parent read here is the one the create inserts under.
   return deps.store.transaction(async (tx) => {
     const { existing, parent } = await inspectWrite(deps, tx, user, path, options);
-    const content = contentOf(deps, backend, stored);
+    const content = storedContent(target, stored);
     if (existing !== null) {
       if (existing.backend !== backend) throw new CallfsError('PRECONDITION_FAILED', `${path} moved to another backend during the upload; retry`);
       const entry = await tx.update(path, existing.version, content);
       stopUnlessCommitted(signal, backend);
-      return { entry, created: false };
+      return { entry, created: false, storedOn };
     }
     const file = newFile(user, path, options, parent, content);
     const entry = await tx.create(file, { parents: parentsFor(user, parent), ...(parent === undefined ? {} : { parent }) });
     stopUnlessCommitted(signal, backend);
-    return { entry, created: true };
+    return { entry, created: true, storedOn };
   }, { namespaceLock: 'shared' });
 }
+
+const storedElsewhere = (deps: EngineDeps, target: Target): string | null => (target.instanceId !== null && target.instanceId !== deps.instanceId ? target.instanceId : null);
 
 /**
  * The commit as decided before the upload, in one round trip, if nothing
@@ -121,18 +130,20 @@ async function commitWrite(deps: EngineDeps, user: User, path: string, options: 
  * preconditions). Null when something changed, or when the write needs more
  * than one row (missing parents): commitWrite then decides again.
  */
-async function commitUnchanged(deps: EngineDeps, user: User, path: string, options: WriteFileOptions, backend: BackendType, stored: PutResult, pre: WriteDecision, signal: AbortSignal): Promise<WriteResult | null> {
-  const content = contentOf(deps, backend, stored);
+async function commitUnchanged(deps: EngineDeps, user: User, path: string, options: WriteFileOptions, target: Target, stored: PutResult, pre: WriteDecision, signal: AbortSignal): Promise<WriteResult | null> {
+  const backend = target.type;
+  const storedOn = storedElsewhere(deps, target);
+  const content = storedContent(target, stored);
   if (pre.existing !== null) {
     if (pre.existing.backend !== backend) return null;
     stopUnlessCommitted(signal, backend);
     const entry = await deps.store.updateIfUnchanged(path, pre.existing.version, content, [...pre.ancestors, pre.existing]);
-    return entry === null ? null : { entry, created: false };
+    return entry === null ? null : { entry, created: false, storedOn };
   }
   if (!pre.parentExists) return null;
   stopUnlessCommitted(signal, backend);
   const entry = await deps.store.createIfUnchanged(newFile(user, path, options, pre.parent, content), pre.ancestors);
-  return entry === null ? null : { entry, created: true };
+  return entry === null ? null : { entry, created: true, storedOn };
 }
 
 /**
@@ -145,7 +156,7 @@ async function commitUnchanged(deps: EngineDeps, user: User, path: string, optio
  */
 function stopUnlessCommitted(signal: AbortSignal, backend: BackendType): void {
   if (!signal.aborted) return;
-  if (!CONTENT_ADDRESSED.has(backend) && !isCallfsError(signal.reason, 'LOCKED')) return;
+  if (!isContentAddressed(backend) && !isCallfsError(signal.reason, 'LOCKED')) return;
   throw signal.reason;
 }
 
@@ -154,28 +165,34 @@ function stopUnlessCommitted(signal: AbortSignal, backend: BackendType): void {
  * the old or the new content, never a mix, and a failed or aborted upload
  * leaves the previous content (or no entry) behind.
  *
+ * Where the bytes go is placement's answer (placement.ts): a replaced file
+ * keeps its backend and its holder, another instance's bytes being written
+ * there through the peer proxy; a new file goes to the default backend here.
  * Content-addressed bytes do not depend on the path, so they are streamed
  * before the path lock is taken and only the metadata swap is serialised;
  * path-keyed backends (S3) upload under the lock.
  */
 export async function writeFile(deps: EngineDeps, user: User, path: string, body: Readable, options: WriteFileOptions): Promise<WriteResult> {
   let pre;
+  let target: Target;
   try {
+    // Before anything is read: a body that can never fit, and a write that is not allowed, cost nothing.
+    assertUploadFits(deps, options.length);
     pre = await inspectWrite(deps, deps.store, user, path, options);
+    target = targetForWrite(deps, pre.existing);
   } catch (err) {
     body.resume();
     throw err;
   }
-  const backendType = pre.existing?.backend ?? deps.defaultBackend;
-  const backend = backendOf(deps, backendType);
+  const { backend } = target;
   const putOptions = { key: path, maxBytes: deps.maxUploadBytes, ...(options.signal === undefined ? {} : { signal: options.signal }) };
-  if (CONTENT_ADDRESSED.has(backendType)) {
+  if (isContentAddressed(target.type)) {
     const stored = await backend.put(body, putOptions);
     try {
       return await deps.locks.withLock(
         [lockKey(path)],
         async (signal) =>
-          (await commitUnchanged(deps, user, path, options, backendType, stored, pre, signal)) ?? commitWrite(deps, user, path, options, backendType, stored, signal),
+          (await commitUnchanged(deps, user, path, options, target, stored, pre, signal)) ?? commitWrite(deps, user, path, options, target, stored, signal),
         lockOptions(options),
       );
     } finally {
@@ -189,7 +206,7 @@ export async function writeFile(deps: EngineDeps, user: User, path: string, body
       await inspectWrite(deps, deps.store, user, path, options);
       const stored = await backend.put(body, { ...putOptions, signal });
       try {
-        return await commitWrite(deps, user, path, options, backendType, stored, signal);
+        return await commitWrite(deps, user, path, options, target, stored, signal);
       } finally {
         stored.release?.();
       }
@@ -213,10 +230,10 @@ export async function makeDirectory(deps: EngineDeps, user: User, path: string, 
     const entry = path === '/' ? await ops.get('/') : r.entry;
     if (entry === null) return null;
     if (entry.type !== 'directory') {
-      const holder = heldElsewhere(deps, entry);
+      const holder = holderElsewhere(deps, entry);
       throw holder === null ? new CallfsError('FILE_ALREADY_EXISTS', `a file exists at ${path}`) : crossServerConflict(entry, holder);
     }
-    return { entry, created: false };
+    return { entry, created: false, storedOn: null };
   };
   return deps.locks.withLock(
     [lockKey(path)],
@@ -233,7 +250,7 @@ export async function makeDirectory(deps: EngineDeps, user: User, path: string, 
             { parents: parentsFor(user, parent) },
           );
           signal.throwIfAborted();
-          return { entry, created: true };
+          return { entry, created: true, storedOn: null };
         });
       } catch (err) {
         // A concurrent mkdir -p of a deeper path (another lock key) may have created this

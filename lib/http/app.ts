@@ -5,7 +5,7 @@ import type { Metrics } from '../metrics/index.js';
 import { CallfsError } from '../errors.js';
 import { requestContext } from './middleware/request-context.js';
 import { errorEnvelope } from './middleware/errors.js';
-import { requireAuth, type Authenticator, type PeerAuthentication } from './middleware/auth.js';
+import { requireAuth, type Authenticator } from './middleware/auth.js';
 import { systemRoutes } from './routes/system.js';
 import type { ReadinessChecks } from './readiness.js';
 import type { RequestState } from './state.js';
@@ -14,8 +14,6 @@ export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   authenticate: Authenticator;
-  /** Peers' internal-secret authentication (cluster). */
-  peerAuth?: PeerAuthentication;
   readiness: ReadinessChecks;
   /** Whether the app is served over TLS (adds Strict-Transport-Security). */
   tls: boolean;
@@ -46,7 +44,7 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
   app.proxy = false;
   // Errors are rendered by errorEnvelope; Koa's own handler would only log what is left.
   app.silent = true;
-  const auth = requireAuth(deps.authenticate, deps.peerAuth);
+  const auth = requireAuth(deps.authenticate);
   app.use(requestContext({ logger: deps.logger, metrics: deps.metrics, tls: deps.tls }));
   app.use(errorEnvelope());
   const routers = [systemRoutes({ registry: deps.metrics.registry, readiness: deps.readiness, requireAuth: auth }), ...(deps.routers?.(auth) ?? [])];

@@ -1,4 +1,5 @@
 import { ERROR_CODES } from '../errors.js';
+import { BACKEND_ALIASES } from '../backends/registry.js';
 
 /**
  * The OpenAPI 3.1 document of API.md, served at /openapi.json. A test walks
@@ -83,7 +84,7 @@ export const openApiDocument = {
       'Cross-Origin-Opener-Policy, Cross-Origin-Embedder-Policy, Permissions-Policy).',
   },
   components: {
-    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, peer: { type: 'http', scheme: 'bearer', description: 'auth.internal_proxy_secret: the other instances of the cluster only' } },
     schemas: {
       Error: {
         type: 'object',
@@ -122,7 +123,7 @@ export const openApiDocument = {
         type: 'object',
         properties: {
           name: { type: 'string' }, destination: { type: 'string' }, overwrite: { type: 'boolean' }, create_parents: { type: 'boolean' },
-          backend: { enum: ['cas', 'localfs', 's3'] }, instance: { type: 'string' }, mode: { type: 'string' }, owner: { type: 'string' }, group: { type: 'string' },
+          backend: { enum: Object.keys(BACKEND_ALIASES), description: 'A backend type of the registry, or an alias (localfs = cas).' }, instance: { type: 'string' }, mode: { type: 'string' }, owner: { type: 'string' }, group: { type: 'string' },
         },
       },
     },
@@ -192,6 +193,30 @@ export const openApiDocument = {
           '502': error('BAD_GATEWAY'),
           '503': error('SERVICE_UNAVAILABLE (with Retry-After)'),
         },
+      },
+    },
+    '/internal/v1/blobs': {
+      put: {
+        summary: 'Peers only: store a blob in this instance\u2019s content store (the peer proxy backend); the body is the bytes',
+        description: 'Authorization: Bearer <auth.internal_proxy_secret>. No user acts through it: the instance that asks has checked its caller against the shared metadata.',
+        security: [{ peer: [] }],
+        requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+        responses: {
+          '201': { description: '{id, size, sha256}' },
+          '401': error('AUTHENTICATION_FAILED (not the internal proxy secret)'),
+          '413': error('PAYLOAD_TOO_LARGE'),
+          '507': error('INSUFFICIENT_STORAGE'),
+          '503': error('SERVICE_UNAVAILABLE'),
+        },
+      },
+    },
+    '/internal/v1/blobs/{id}': {
+      parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{64}$' } }],
+      get: {
+        summary: 'Peers only: a blob\u2019s bytes by id (its sha256), whole (verified) or one bytes=<start>-<end> range; HEAD gives its size',
+        security: [{ peer: [] }],
+        parameters: [{ name: 'Range', in: 'header', required: false, schema: { type: 'string', pattern: '^bytes=\\d+-\\d+$' } }],
+        responses: { '200': bytes, '206': bytes, '401': error('AUTHENTICATION_FAILED'), '404': error('FILE_NOT_FOUND'), '416': error('RANGE_NOT_SATISFIABLE'), '500': error('INTEGRITY_ERROR') },
       },
     },
     '/v1/directories/{path}': {

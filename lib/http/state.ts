@@ -14,8 +14,6 @@ export interface RequestState {
   log: Logger;
   /** Set by the auth middleware on authenticated routes. */
   user?: Caller;
-  /** True when a peer instance sent this request on the user's behalf (never forwarded again). */
-  viaPeer?: boolean;
   /** Aborts when the client goes away before the response is finished. */
   signal: AbortSignal;
   /** Route label for metrics (a fixed set, never a raw path). */

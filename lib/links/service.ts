@@ -136,8 +136,8 @@ export function createLinkService(options: LinkServiceOptions): LinkService {
         status = 'file_not_found';
         throw new CallfsError('FILE_NOT_FOUND', `the link's file no longer exists: ${claims.path}`);
       }
-      // Bytes held by another instance are read through the peer proxy as the creator, too.
-      const stream = await engine.openContent(entry, { as: creator, ...(signal === undefined ? {} : { signal }) });
+      // Bytes held by another instance are read through the peer proxy; the creator's right to read was checked above.
+      const stream = await engine.openContent(entry, signal === undefined ? {} : { signal });
       // Until the caller takes the stream over, an early error must not become an uncaught exception.
       stream.on('error', () => {});
       try {

@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
-import type { SqlDriver } from './driver.js';
+import type { SqlDriver, TransactionQueryable } from './driver.js';
+import { BACKEND_TYPES } from '../backends/registry.js';
 
 /** One versioned schema change: `migrations/NNN_name.sql`. */
 export interface Migration {
@@ -59,6 +60,29 @@ export async function migrate(driver: SqlDriver): Promise<number[]> {
       await tx.query('INSERT INTO callfs_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
       done.push(m.version);
     }
+    await syncBackendConstraint(tx);
     return done;
   });
+}
+
+const BACKEND_CONSTRAINT = 'inodes_backend_known';
+
+/**
+ * `inodes.backend` may hold the backend types of the registry, and nothing
+ * else: the CHECK is rewritten when the registry changed (a build that adds a
+ * backend), under the migration lock. A database that still holds entries of
+ * a backend this build no longer knows keeps its old constraint (and fails
+ * loudly) rather than losing the check.
+ */
+async function syncBackendConstraint(tx: TransactionQueryable): Promise<void> {
+  const rows = await tx.query<{ def: string }>(
+    `SELECT pg_get_constraintdef(c.oid) AS def FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid WHERE t.relname = 'inodes' AND c.conname = $1`,
+    [BACKEND_CONSTRAINT],
+  );
+  const current = rows[0] === undefined ? null : [...rows[0].def.matchAll(/'([^']*)'/g)].map((m) => m[1]).sort();
+  if (current !== null && current.join(',') === [...BACKEND_TYPES].sort().join(',')) return;
+  if (current !== null) await tx.exec(`ALTER TABLE inodes DROP CONSTRAINT ${BACKEND_CONSTRAINT}`);
+  // Backend type names are identifiers from the registry (lowercase letters and digits), never input.
+  const names = BACKEND_TYPES.map((t) => `'${t}'`).join(', ');
+  await tx.exec(`ALTER TABLE inodes ADD CONSTRAINT ${BACKEND_CONSTRAINT} CHECK (backend IS NULL OR backend IN (${names}))`);
 }

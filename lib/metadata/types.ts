@@ -13,8 +13,9 @@
 
 export type EntryType = 'file' | 'directory';
 
-/** Where a file's bytes live. Directories have no backend. */
-export type BackendType = 'cas' | 's3';
+/** Where a file's bytes live (lib/backends/registry.ts). Directories have no backend. */
+export type { BackendType } from '../backends/registry.js';
+import type { BackendType } from '../backends/registry.js';
 
 /** One inode: a file or a directory. */
 export interface Entry {

@@ -1,5 +1,6 @@
 import { CallfsError } from '../errors.js';
 import type { BackendType, EntryPatch, EntryType, NewEntry } from './types.js';
+import { BACKEND_TYPES, isBackendType } from '../backends/registry.js';
 
 /** Input checks shared by every store operation: bad values are BAD_REQUEST, never a database error. */
 
@@ -27,7 +28,7 @@ export function assertDate(value: unknown, what: string): asserts value is Date 
 }
 
 function assertBackend(value: unknown): asserts value is BackendType | null {
-  if (value !== null && value !== 'cas' && value !== 's3') throw bad("backend must be 'cas', 's3' or null");
+  if (value !== null && !isBackendType(value)) throw bad(`backend must be one of ${BACKEND_TYPES.join(', ')} or null`);
 }
 
 function assertOptionalText(value: unknown, what: string): asserts value is string | null {

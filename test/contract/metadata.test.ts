@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import pg from 'pg';
+import { BACKEND_TYPES } from '../../lib/backends/registry.js';
 import { createSilentLogger } from '../../lib/log/index.js';
 import { createEmbeddedMetadataStore, createPostgresDriver, createPostgresMetadataStore, migrate } from '../../lib/metadata/index.js';
 import type { Queryable, SqlDriver } from '../../lib/metadata/driver.js';
@@ -93,7 +94,23 @@ describe('Postgres metadata store across instances', function () {
     await client.connect();
     try {
       const { rows } = await client.query('SELECT version FROM callfs_migrations ORDER BY version');
-      expect(rows.map((r: { version: number }) => r.version)).to.deep.equal([1, 2]);
+      expect(rows.map((r: { version: number }) => r.version)).to.deep.equal([1, 2, 3]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('constrains inodes.backend to the backend registry, and keeps it so across restarts', async () => {
+    const client = new pg.Client({ connectionString: db?.dsn });
+    await client.connect();
+    try {
+      const defs = await client.query("SELECT conname, pg_get_constraintdef(c.oid) AS def FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid WHERE t.relname = 'inodes' AND pg_get_constraintdef(c.oid) LIKE '%backend%' AND conname LIKE 'inodes_backend%'");
+      expect(defs.rows.map((r: { conname: string }) => r.conname)).to.deep.equal(['inodes_backend_known']);
+      const named = [...String(defs.rows[0].def).matchAll(/'([^']*)'/g)].map((m) => m[1]).sort();
+      expect(named).to.deep.equal([...BACKEND_TYPES].sort());
+      const root = await client.query("SELECT id FROM inodes WHERE path = '/'");
+      const insert = client.query("INSERT INTO inodes (path, parent_id, name, depth, type, mode, uid, gid, backend) VALUES ('/ftp-file', $1, 'ftp-file', 1, 'file', 420, 0, 0, 'ftp')", [root.rows[0].id]);
+      await insert.then(() => expect.fail('an unknown backend was accepted'), (err: { code?: string }) => expect(err.code).to.equal('23514'));
     } finally {
       await client.end();
     }

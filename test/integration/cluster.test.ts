@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { request } from '../support/http.js';
 import { KEYS } from '../support/callfs.js';
 import { ensurePostgres, ensureRedis, requireComponent } from '../support/services.js';
-import { startCluster, type TestCluster, type ClusterInstance } from '../support/cluster.js';
+import { PROXY_SECRET, startCluster, type TestCluster, type ClusterInstance } from '../support/cluster.js';
 import { startS3rver, type S3TestServer } from '../support/s3.js';
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
@@ -146,6 +146,36 @@ describe('peer cluster: three instances, one Postgres, one Redis, a CAS each', f
     expect(res.status).to.equal(403);
     const forged = await request(`${a.url}/v1/files/shared/private.txt`, { ca: cluster.ca, headers: { authorization: 'Bearer not-the-secret-0123456789', 'x-callfs-on-behalf-of': 'alice' } });
     expect(forged.status).to.equal(401);
+  });
+
+  it('the internal secret opens only the internal blob routes, and no user key opens them', async () => {
+    const secret = { authorization: `Bearer ${PROXY_SECRET}` };
+    // Not an admin login, and no one acts for a user through it: /v1 refuses it even with a user named.
+    const asAlice = await request(`${a.url}/v1/files/shared/private.txt`, { ca: cluster.ca, headers: { ...secret, 'x-callfs-on-behalf-of': 'alice' } });
+    expect(asAlice.status).to.equal(401);
+    expect((await request(`${a.url}/v1/directories/`, { ca: cluster.ca, headers: secret })).status).to.equal(401);
+    const body = Buffer.from('a blob by its hash');
+    expect((await on(a, 'PUT', '/v1/files/shared/by-hash.txt', { body })).status).to.equal(201);
+    const blob = await request(`${a.url}/internal/v1/blobs/${sha256(body)}`, { ca: cluster.ca, headers: secret });
+    expect(blob.status).to.equal(200);
+    expect(blob.body.equals(body)).to.equal(true);
+    for (const token of [KEYS.alice, KEYS.root]) {
+      const refused = await request(`${a.url}/internal/v1/blobs/${sha256(body)}`, { ca: cluster.ca, token });
+      expect(refused.status, 'a user key').to.equal(401);
+    }
+    expect((await request(`${a.url}/internal/v1/blobs`, { method: 'PUT', ca: cluster.ca, token: KEYS.root, body: 'x' })).status).to.equal(401);
+  });
+
+  it('moves the bytes of a file held by A to S3 from B, and back into C\u2019s CAS: placement reads them wherever they are', async () => {
+    const body = randomBytes(200_000);
+    expect((await on(a, 'PUT', '/v1/files/shared/wander.bin', { body })).status).to.equal(201);
+    const toS3 = await on(b, 'PATCH', '/v1/files/shared/wander.bin', { body: JSON.stringify({ backend: 's3' }) });
+    expect(toS3.status, toS3.text).to.equal(200);
+    expect((await on(c, 'HEAD', '/v1/files/shared/wander.bin')).headers['x-callfs-instance-id']).to.equal(undefined);
+    const toC = await on(b, 'PATCH', '/v1/files/shared/wander.bin', { body: JSON.stringify({ instance: 'node-c' }) });
+    expect(toC.status, toC.text).to.equal(200);
+    expect((await on(a, 'HEAD', '/v1/files/shared/wander.bin')).headers['x-callfs-instance-id']).to.equal('node-c');
+    for (const via of [a, b, c]) expect((await on(via, 'GET', '/v1/files/shared/wander.bin')).body.equals(body), via.id).to.equal(true);
   });
 
   it('streams a 256 MiB proxied upload and download with bounded memory on the proxying instance', async () => {

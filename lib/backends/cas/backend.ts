@@ -22,17 +22,14 @@ import type { CasBackend, CasBackendOptions, CasImageInfo, CasMode, GcResult, Sc
 import { capacityOf, countBlobs } from './volume-files.js';
 import { createDirDriver, createLoopDriver } from './volumes.js';
 import { putBlob, WRITE_BATCH_BYTES } from './writer.js';
+import { capabilitiesOf } from '../registry.js';
+import { CAS_DEFAULT_VALUES } from './defaults.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 
 const DEFAULTS = {
-  imageSizeBytes: 64 * GiB,
-  bytesPerInode: 16 * 1024,
-  gcGraceMs: 60 * 60 * 1000,
-  gcIntervalMs: 10 * 60 * 1000,
-  scrubBytesPerSecond: 32 * MiB,
-  scrubIntervalMs: 24 * 60 * 60 * 1000,
+  ...CAS_DEFAULT_VALUES,
   readChunkBytes: MiB,
   directWriteBytes: 64 * MiB,
 };
@@ -121,6 +118,7 @@ type Outcome = 'ok' | 'dedup' | 'not_found' | 'error';
 
 class LoopImageCasBackend implements CasBackend {
   readonly type = 'cas' as const;
+  readonly capabilities = capabilitiesOf('cas');
   private closed = false;
   private closing: Promise<void> | null = null;
   private readonly jobs = new AbortController();

@@ -24,8 +24,12 @@ export interface PeerDirectoryOptions {
    * accepts TCP but never answers (stopped, overloaded) cannot hang a client.
    */
   firstByteTimeoutMs?: number;
-  /** locks.wait_timeout: a write forwarded to a peer may wait this long there for its lock before it answers. */
-  lockWaitMs?: number;
+  /**
+   * More time a peer may take to answer a write once the whole body is sent:
+   * it flushes and indexes the blob first (the composition root gives it
+   * locks.wait_timeout).
+   */
+  writeGraceMs?: number;
   /**
    * A transfer that stops moving for this long is cut (502 before the
    * headers, a broken transfer after); a moving one never is. Keep it below
@@ -42,19 +46,19 @@ export interface PeerRequest {
   /** Path and query, already encoded ("/v1/files/a%20b?x=1"). */
   path: string;
   headers?: Record<string, string>;
-  /** The caller this request acts for (X-CallFS-On-Behalf-Of). */
-  onBehalfOf: string;
+  /** The caller a request is made for, named in the peer's log (X-CallFS-On-Behalf-Of); it grants nothing. */
+  onBehalfOf?: string;
   body?: Readable | Buffer;
   signal?: AbortSignal;
   /** Label for metrics (get, put, patch, …). */
   operation: string;
   /**
    * How long the peer may work once it has the whole request, before its
-   * response headers: `read` (default) within the first-byte timeout; `write`
-   * also waits for the path's lock there; `relocate` copies a whole file
-   * first, so only the idle timeout bounds it.
+   * response headers: `read` (default) within the first-byte timeout; a
+   * `write` also gets the write grace (the peer flushes and indexes the blob
+   * before it answers).
    */
-  kind?: 'read' | 'write' | 'relocate';
+  kind?: 'read' | 'write';
 }
 
 /** The other instances of the cluster, reached over HTTPS with keep-alive connections. */
@@ -81,9 +85,9 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
   const httpsAgent = new https.Agent({ ...agentOptions, ...(ca === undefined ? {} : { ca }), rejectUnauthorized: options.skipTlsVerify !== true });
   const httpAgent = new http.Agent(agentOptions);
   const firstByteTimeoutMs = options.firstByteTimeoutMs ?? 5000;
-  const lockWaitMs = options.lockWaitMs ?? 10_000;
+  const writeGraceMs = options.writeGraceMs ?? 10_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 20_000;
-  const answerWithinMs = (kind: 'write' | 'relocate'): number => (kind === 'relocate' ? idleTimeoutMs : firstByteTimeoutMs + lockWaitMs);
+  const writeAnswerMs = firstByteTimeoutMs + writeGraceMs;
 
   const gateway = (peerId: string, why: string, cause?: unknown): CallfsError =>
     new CallfsError('BAD_GATEWAY', `peer instance ${peerId} ${why}`, { cause, component: 'peer' });
@@ -104,8 +108,7 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
         port: base.port,
         path: req.path,
         agent: isHttps ? httpsAgent : httpAgent,
-        headers: { ...req.headers, authorization: `Bearer ${options.secret}`, [ON_BEHALF_OF]: req.onBehalfOf },
-        ...(req.signal === undefined ? {} : { signal: req.signal }),
+        headers: { ...req.headers, authorization: `Bearer ${options.secret}`, ...(req.onBehalfOf === undefined || req.onBehalfOf === '' ? {} : { [ON_BEHALF_OF]: req.onBehalfOf }) },
       });
       let settled = false;
       let deadline: NodeJS.Timeout | undefined;
@@ -134,7 +137,7 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
           if (streamed) clearTimeout(deadline);
           return;
         }
-        if (req.kind === 'write' || req.kind === 'relocate') within(answerWithinMs(req.kind), 'did not answer');
+        if (req.kind === 'write') within(writeAnswerMs, 'did not answer');
       };
       outgoing.once('socket', (socket) => {
         const onEstablished = (): void => {
@@ -150,15 +153,35 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
         progress();
       });
       outgoing.setTimeout(idleTimeoutMs, () => fail(gateway(peerId, `stopped answering for ${idleTimeoutMs} ms`)));
-      outgoing.once('error', (err: NodeJS.ErrnoException) => {
+      // The caller's abort ends the exchange with the caller's reason: before the answer the
+      // request rejects with it, after it the response stream is destroyed with it.
+      const { signal } = req;
+      let response: http.IncomingMessage | null = null;
+      const onAbort = (): void => {
+        const reason = signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason));
         clearTimeout(deadline);
-        if (req.signal?.aborted === true) {
-          if (!settled) {
-            settled = true;
-            reject(req.signal.reason);
-          }
+        if (response !== null) {
+          response.destroy(reason);
           return;
         }
+        outgoing.destroy();
+        if (settled) return;
+        settled = true;
+        reject(reason);
+      };
+      if (signal !== undefined) {
+        if (signal.aborted) {
+          queueMicrotask(onAbort);
+        } else {
+          signal.addEventListener('abort', onAbort, { once: true });
+          outgoing.once('close', () => {
+            if (response === null) signal.removeEventListener('abort', onAbort);
+          });
+        }
+      }
+      outgoing.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(deadline);
+        if (signal?.aborted === true) return;
         fail(gateway(peerId, `is unreachable (${err.code ?? err.message})`, err));
       });
       outgoing.once('response', (res) => {
@@ -168,9 +191,20 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
           return;
         }
         settled = true;
+        response = res;
+        if (signal !== undefined) res.once('close', () => signal.removeEventListener('abort', onAbort));
         count(res.statusCode !== undefined && res.statusCode >= 500 ? 'error' : 'ok');
-        // Once streaming, a stalled peer breaks the transfer rather than hanging it.
-        res.socket?.setTimeout(idleTimeoutMs, () => res.destroy(gateway(peerId, `stopped sending for ${idleTimeoutMs} ms`)));
+        // Once streaming, a stalled peer breaks the transfer rather than hanging it. The listener
+        // leaves with the response: the socket goes back to the pool and serves other requests.
+        const socket = res.socket;
+        if (socket !== null) {
+          const onIdle = (): void => {
+            res.destroy(gateway(peerId, `stopped sending for ${idleTimeoutMs} ms`));
+          };
+          socket.setTimeout(idleTimeoutMs);
+          socket.on('timeout', onIdle);
+          res.once('close', () => socket.off('timeout', onIdle));
+        }
         resolve(res);
       });
       const body = req.body;
@@ -188,7 +222,7 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
     has: (id) => endpoints.has(id),
     request,
     async check(peerId) {
-      const res = await request(peerId, { method: 'GET', path: '/health', onBehalfOf: '', operation: 'health' });
+      const res = await request(peerId, { method: 'GET', path: '/health', operation: 'health' });
       res.resume();
       if (res.statusCode !== 200) throw gateway(peerId, `answered ${res.statusCode} to /health`);
     },

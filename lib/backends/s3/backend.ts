@@ -8,6 +8,7 @@ import { classifyS3Error, classifyS3WriteError } from './errors.js';
 import { keyOfPath, normalizePrefix, pathOfKey } from './keys.js';
 import { readObject } from './reader.js';
 import type { S3Backend, S3BackendOptions } from './types.js';
+import { capabilitiesOf } from '../registry.js';
 import { uploadObject } from './upload.js';
 import { writeParamsOf } from './write-params.js';
 
@@ -66,8 +67,9 @@ export function createS3Backend(options: S3BackendOptions): S3Backend {
     },
   };
 
-  return {
+  const backend: Omit<S3Backend, 'pathKeys'> = {
     type: 's3',
+    capabilities: capabilitiesOf('s3'),
     bucket,
     prefix,
 
@@ -151,6 +153,7 @@ export function createS3Backend(options: S3BackendOptions): S3Backend {
       if (ownsClient) client.destroy();
     },
   };
+  return { ...backend, pathKeys: { keyOf: backend.keyOf, pathOf: backend.pathOf, copy: backend.copy } };
 }
 
 function signalOf(options: BackendCallOptions): { abortSignal?: AbortSignal } {

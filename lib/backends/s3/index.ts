@@ -8,4 +8,4 @@ export { createS3Backend, MAX_SINGLE_COPY_BYTES } from './backend.js';
 export { createS3Client, usesPathStyle } from './client.js';
 export { s3OptionsFromConfig, type S3ConfigKeys } from './settings.js';
 export { MAX_KEY_BYTES, keyOfPath, normalizePrefix, pathOfKey } from './keys.js';
-export { isPathKeyed, type PathKeyedBackend, type S3Backend, type S3BackendOptions, type S3Encryption } from './types.js';
+export type { S3Backend, S3BackendOptions, S3Encryption } from './types.js';

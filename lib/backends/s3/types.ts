@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../../log/index.js';
 import type { Metrics } from '../../metrics/index.js';
-import type { Backend, BackendCallOptions } from '../types.js';
+import type { Backend, PathKeys } from '../types.js';
 
 /** Server-side encryption of new objects. */
 export type S3Encryption = 'AES256' | 'aws:kms' | 'none';
@@ -53,35 +53,14 @@ export interface S3BackendOptions {
 }
 
 /**
- * A backend whose ids are object keys derived from canonical paths (keys
- * follow paths so that the bucket stays browsable by other tools). The engine
- * uses these members to keep keys in step with renames.
+ * The S3 backend: ids are object keys derived from canonical paths (keys
+ * follow paths so that the bucket stays browsable by other tools); its
+ * PathKeys are also its own members.
  */
-export interface PathKeyedBackend extends Backend {
-  /**
-   * The id (object key) of a canonical file path: prefix + the path without
-   * its leading '/'. Throws INVALID_PATH for the root or a key over 1024 bytes.
-   */
-  keyOf(path: string): string;
-  /** The canonical path an id names, or null for an id outside the scheme. */
-  pathOf(id: string): string | null;
-  /**
-   * Server-side copy of the object `fromId` to `toId` (overwriting it);
-   * multipart above the copy threshold. FILE_NOT_FOUND when the source is missing.
-   */
-  copy(fromId: string, toId: string, options?: BackendCallOptions): Promise<void>;
-}
-
-/** The S3 backend. */
-export interface S3Backend extends PathKeyedBackend {
+export interface S3Backend extends Backend, PathKeys {
   readonly type: 's3';
+  readonly pathKeys: PathKeys;
   readonly bucket: string;
   /** The key prefix in use ('' or ending with '/'). */
   readonly prefix: string;
-}
-
-/** True when `backend` names its objects after paths. */
-export function isPathKeyed(backend: Backend): backend is PathKeyedBackend {
-  const b = backend as Partial<PathKeyedBackend>;
-  return typeof b.keyOf === 'function' && typeof b.pathOf === 'function' && typeof b.copy === 'function';
 }

@@ -6,36 +6,31 @@ import type { Caller, RequestState } from '../state.js';
 /** Resolves an Authorization header to a caller, or null when it is missing or wrong. */
 export type Authenticator = (authorization: string | undefined) => Caller | null;
 
-/** How peers authenticate: the internal proxy secret, acting for a named user. */
-export interface PeerAuthentication {
-  secret: string;
-  userByName: (name: string) => Caller | undefined;
-}
-
 const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
 
-/**
- * Require a valid Bearer key; sets ctx.state.user. A peer presenting the
- * internal proxy secret acts for the user named in X-CallFS-On-Behalf-Of
- * (ctx.state.viaPeer), and so never gets more than that user has; the header
- * means nothing without the secret.
- */
-export function requireAuth(authenticate: Authenticator, peer?: PeerAuthentication): Middleware<RequestState> {
-  const secretDigest = peer === undefined || peer.secret === '' ? null : digest(`Bearer ${peer.secret}`);
+/** Require a valid Bearer key of a user; sets ctx.state.user. */
+export function requireAuth(authenticate: Authenticator): Middleware<RequestState> {
   return async (ctx, next) => {
-    const header = ctx.get('authorization');
-    if (secretDigest !== null && header !== '' && timingSafeEqual(digest(header), secretDigest)) {
-      const name = ctx.get('x-callfs-on-behalf-of');
-      const user = name === '' ? undefined : peer?.userByName(name);
-      if (user === undefined) throw new CallfsError('AUTHENTICATION_FAILED', 'a peer request must name a known user in X-CallFS-On-Behalf-Of');
-      ctx.state.user = user;
-      ctx.state.viaPeer = true;
-      await next();
-      return;
-    }
-    const user = authenticate(header || undefined);
+    const user = authenticate(ctx.get('authorization') || undefined);
     if (user === null) throw new CallfsError('AUTHENTICATION_FAILED', 'missing or invalid Bearer token');
     ctx.state.user = user;
+    await next();
+  };
+}
+
+/**
+ * Require the internal proxy secret (`auth.internal_proxy_secret`), compared
+ * in constant time: the credential of the other instances, and of nothing
+ * else. It opens only the internal blob routes, never /v1 — no user acts
+ * through it (docs_markdown/04-authentication-security.md).
+ */
+export function requirePeer(secret: string): Middleware<RequestState> {
+  const expected = secret === '' ? null : digest(`Bearer ${secret}`);
+  return async (ctx, next) => {
+    const header = ctx.get('authorization');
+    if (expected === null || header === '' || !timingSafeEqual(digest(header), expected)) {
+      throw new CallfsError('AUTHENTICATION_FAILED', 'the internal routes are for the peer instances of this cluster');
+    }
     await next();
   };
 }

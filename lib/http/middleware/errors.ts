@@ -1,5 +1,6 @@
 import type { Middleware } from 'koa';
 import { CallfsError, ERROR_CODES, type Component, type ErrorCode } from '../../errors.js';
+import { BACKEND_KINDS, BACKEND_TYPES, type BackendType } from '../../backends/registry.js';
 import { ERROR_STATUS } from '../error-status.js';
 import type { RequestState } from '../state.js';
 
@@ -14,14 +15,13 @@ const STATUS_CODE: Partial<Record<number, ErrorCode>> = {
   503: 'SERVICE_UNAVAILABLE',
 };
 
-/** The parts of the system, as a 5xx names them to a client. */
+/** The parts of the system, as a 5xx names them to a client (backends as the registry names them). */
 const COMPONENT_WORDS: Record<Component, string> = {
   metadata: 'the metadata store',
   locks: 'the lock service',
-  cas: 'the local content store',
-  s3: 'the S3 store',
   peer: 'the instance that holds the bytes',
   contention: 'concurrent changes',
+  ...(Object.fromEntries(BACKEND_TYPES.map((t) => [t, BACKEND_KINDS[t].publicName])) as Record<BackendType, string>),
 };
 
 /**

@@ -1,12 +1,25 @@
+import type { Readable } from 'node:stream';
 import { Router } from '@koa/router';
 import type { Middleware } from 'koa';
-import type { CasBackend } from '../../backends/cas/types.js';
 import { CallfsError } from '../../errors.js';
 import { sendContent } from '../representation.js';
 import type { RequestState } from '../state.js';
 
+/**
+ * What the root-only routes need of this instance's content store (the CAS
+ * satisfies it); declared here so that lib/http depends on no backend
+ * implementation.
+ */
+export interface StoreAdmin {
+  readonly mode: string;
+  images(): Promise<{ id: string; state: string; sizeBytes: number; usedBytes: number; freeBytes: number; inodesTotal: number; inodesFree: number; blobCount: number; allocatedBytes: number | null }[]>;
+  gc(): Promise<{ collected: number; bytesFreed: number; trimmedImages: number }>;
+  scrub(options: { limit?: number; signal?: AbortSignal }): Promise<{ checked: number; ok: number; corrupted: number; missing: number; bytes: number }>;
+  open(id: string, options: { sha256?: string; signal?: AbortSignal }): Promise<{ size: number; stream: Readable }>;
+}
+
 export interface AdminRoutesOptions {
-  cas: CasBackend;
+  cas: StoreAdmin;
   requireAuth: Middleware<RequestState>;
 }
 

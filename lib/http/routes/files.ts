@@ -5,16 +5,13 @@ import { assertPlainName } from '../../engine/index.js';
 import { evaluatePreconditions } from '../../engine/context.js';
 import type { Entry } from '../../metadata/types.js';
 import { CallfsError, isCallfsError } from '../../errors.js';
-import { parentOf, pathFromUrl } from '../../paths.js';
-import { BACKEND_ALIASES } from '../../config/settings.js';
+import { encodePath, parentOf, pathFromUrl } from '../../paths.js';
+import { acceptedBackendNames, backendTypeOf, isInstanceLocal } from '../../backends/registry.js';
 import type { RequestState } from '../state.js';
 import { entryJson, parseMode, parseRange, requestPreconditions, sendContent, setEntryHeaders, type NameOf } from '../representation.js';
 import { jsonListingStream } from '../json-stream.js';
 import { readJsonBody } from '../json-body.js';
 import { uploadBody } from '../upload-body.js';
-import { forwardToPeer } from '../peer-forward.js';
-import type { PeerDirectory } from '../../backends/proxy/peers.js';
-import { encodePath } from '../../backends/proxy/remote-bytes.js';
 
 export interface FilesRoutesOptions {
   engine: Engine;
@@ -22,9 +19,6 @@ export interface FilesRoutesOptions {
   /** Resolves an owner given by name or number to a uid (BAD_REQUEST when unknown). */
   uidOf: (owner: unknown) => number;
   requireAuth: Middleware<RequestState>;
-  maxUploadBytes: number;
-  /** The cluster's other instances (absent on a single instance). */
-  peers?: PeerDirectory;
   /** Base URL of this server, for CROSS_SERVER_CONFLICT's update_url. */
   externalUrl: string;
 }
@@ -79,40 +73,26 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
       return;
     }
     if (range.kind === 'range') {
-      const stream = await engine.openContent(entry, { range: range.range, signal: signal(ctx), as: user(ctx) });
+      const stream = await engine.openContent(entry, { range: range.range, signal: signal(ctx) });
       ctx.status = 206;
       ctx.set('Content-Range', `bytes ${range.range.start}-${range.range.end}/${entry.size}`);
       sendContent(ctx, stream, range.range.end - range.range.start + 1);
       return;
     }
-    const stream = await engine.openContent(entry, { signal: signal(ctx), as: user(ctx) });
+    const stream = await engine.openContent(entry, { signal: signal(ctx) });
     ctx.status = 200;
     sendContent(ctx, stream, entry.size);
   }
 
-  function uploadLimit(ctx: Ctx): void {
+  /** The declared body length, for the engine's upload limit (absent for a chunked body). */
+  function declaredLength(ctx: Ctx): { length?: number } {
     const length = ctx.get('content-length');
-    if (length !== '' && Number(length) > options.maxUploadBytes) {
-      // The body is not read; the connection cannot be reused.
-      ctx.set('Connection', 'close');
-      throw new CallfsError('PAYLOAD_TOO_LARGE', `the body is larger than the ${options.maxUploadBytes}-byte limit`);
-    }
+    return /^\d+$/.test(length) ? { length: Number(length) } : {};
   }
 
   function newMode(ctx: Ctx): number | undefined {
     const header = ctx.get('x-callfs-mode');
     return header === '' ? undefined : parseMode(header, 'X-CallFS-Mode');
-  }
-
-  /** The peer to forward a write to: the holder of the file's bytes, unless a peer sent it already. */
-  async function forwardTarget(ctx: Ctx, path: string): Promise<string | null> {
-    if (options.peers === undefined || ctx.state.viaPeer === true) return null;
-    try {
-      return await engine.remoteHolder(user(ctx), path);
-    } catch (err) {
-      ctx.req.resume();
-      throw err;
-    }
   }
 
   async function create(ctx: Ctx): Promise<void> {
@@ -137,15 +117,17 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
   }
 
   async function upload(ctx: Ctx, path: string, mode: number | undefined, mustCreate: boolean): Promise<void> {
-    uploadLimit(ctx);
-    const result = await engine.writeFile(user(ctx), path, uploadBody(ctx.req, options.maxUploadBytes), {
+    const result = await engine.writeFile(user(ctx), path, uploadBody(ctx.req), {
       mustCreate,
       ...(mode === undefined ? {} : { mode }),
+      ...declaredLength(ctx),
       ...requestPreconditions(ctx),
       signal: signal(ctx),
     });
     ctx.status = result.created ? 201 : 200;
     setEntryHeaders(ctx, result.entry, nameOf);
+    // Kept from when a replace was forwarded to the holding instance: it names where the bytes went.
+    if (result.storedOn !== null) ctx.set('X-CallFS-Proxied-To', result.storedOn);
     ctx.body = entryJson(result.entry, nameOf);
   }
 
@@ -154,12 +136,6 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
     if (trailingSlash) {
       ctx.set('Connection', 'close');
       throw new CallfsError('IS_A_DIRECTORY', 'PUT needs a file path (it ends with "/")');
-    }
-    const holder = await forwardTarget(ctx, path);
-    if (holder !== null) {
-      uploadLimit(ctx);
-      await forwardToPeer(ctx, options.peers as PeerDirectory, holder, 'write');
-      return;
     }
     await upload(ctx, path, newMode(ctx), false);
   }
@@ -172,21 +148,17 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
     if (unknown.length > 0) throw new CallfsError('BAD_REQUEST', `unknown field(s): ${unknown.join(', ')}`);
     const u = user(ctx);
     const pre = requestPreconditions(ctx);
-    // Checked before anything changes, so that a bad value changes nothing.
+    // Every value is checked before anything changes, so that a bad one changes nothing.
+    const backendTarget = backendTypeOf(body.backend);
+    if (body.backend !== undefined && backendTarget === undefined) throw new CallfsError('BAD_REQUEST', `"backend" must be ${acceptedBackendNames()}`);
     if (body.instance !== undefined) {
-      if (typeof body.instance !== 'string' || (body.instance !== engine.instanceId && options.peers?.has(body.instance) !== true)) {
-        throw new CallfsError('BAD_REQUEST', '"instance" must be the id of this instance or of a configured peer');
-      }
-      if (body.backend !== undefined && BACKEND_ALIASES[String(body.backend)] !== 'cas') throw new CallfsError('BAD_REQUEST', '"instance" moves bytes into that instance\'s CAS: "backend" can only be cas');
-      // The instance that is to hold the bytes does the whole request.
-      if (body.instance !== engine.instanceId) {
-        if (ctx.state.viaPeer === true) throw new CallfsError('BAD_REQUEST', `this is instance ${engine.instanceId}, not ${body.instance}`);
-        await forwardToPeer(ctx, options.peers as PeerDirectory, body.instance, 'relocate', Buffer.from(JSON.stringify(body)));
-        return;
-      }
+      if (typeof body.instance !== 'string' || !engine.knowsInstance(body.instance)) throw new CallfsError('BAD_REQUEST', '"instance" must be the id of this instance or of a configured peer');
+      if (backendTarget !== undefined && !isInstanceLocal(backendTarget)) throw new CallfsError('BAD_REQUEST', `"instance" moves bytes onto that instance: "backend" cannot be ${String(body.backend)}, which every instance shares`);
     }
-    const backendTarget = typeof body.backend === 'string' && Object.hasOwn(BACKEND_ALIASES, body.backend) ? BACKEND_ALIASES[body.backend] : undefined;
-    if (body.backend !== undefined && backendTarget === undefined) throw new CallfsError('BAD_REQUEST', '"backend" must be cas, localfs or s3');
+    const change: { mode?: number; uid?: number; gid?: number } = {};
+    if (body.mode !== undefined) change.mode = parseMode(body.mode, '"mode"');
+    if (body.owner !== undefined) change.uid = options.uidOf(body.owner);
+    if (body.group !== undefined) change.gid = parseGid(body.group);
     let target = path;
     if (body.name !== undefined || body.destination !== undefined) {
       if (body.name !== undefined && body.destination !== undefined) throw new CallfsError('BAD_REQUEST', 'give either "name" or "destination", not both');
@@ -197,12 +169,9 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
       await engine.move(u, path, target, { overwrite: body.overwrite === true, createParents: body.create_parents === true, signal: signal(ctx) });
     }
     // The bytes move (streamed, under the path's lock) after any rename, to where the file now is.
-    if (body.instance !== undefined) await engine.relocateHere(u, target, { ...pre, signal: signal(ctx) });
-    else if (backendTarget !== undefined) await engine.transfer(u, target, backendTarget, { ...pre, signal: signal(ctx) });
-    const change: { mode?: number; uid?: number; gid?: number } = {};
-    if (body.mode !== undefined) change.mode = parseMode(body.mode, '"mode"');
-    if (body.owner !== undefined) change.uid = options.uidOf(body.owner);
-    if (body.group !== undefined) change.gid = parseGid(body.group);
+    if (body.instance !== undefined || backendTarget !== undefined) {
+      await engine.moveBytes(u, target, { ...(backendTarget === undefined ? {} : { backend: backendTarget }), ...(typeof body.instance === 'string' ? { instanceId: body.instance } : {}) }, { ...pre, signal: signal(ctx) });
+    }
     if (Object.keys(change).length > 0) await engine.setAttributes(u, target, change, { ...pre, signal: signal(ctx) });
     if (target === path && Object.keys(change).length === 0 && body.name === undefined && body.destination === undefined && backendTarget === undefined && body.instance === undefined) {
       throw new CallfsError('BAD_REQUEST', 'nothing to change: give name, destination, mode, owner, group, backend or instance');
