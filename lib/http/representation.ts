@@ -1,4 +1,5 @@
 import mime from 'mime-types';
+import rangeParser from 'range-parser';
 import type { Context } from 'koa';
 import type { Readable } from 'node:stream';
 import type { Entry } from '../metadata/types.js';
@@ -57,29 +58,41 @@ export function setEntryHeaders(ctx: Context, entry: Entry, nameOf: NameOf): voi
 /** Outcome of a Range header against a size. */
 export type RangeRequest = { kind: 'none' } | { kind: 'range'; range: ByteRange } | { kind: 'unsatisfiable' };
 
+const WHOLE: RangeRequest = { kind: 'none' };
+const UNSATISFIABLE: RangeRequest = { kind: 'unsatisfiable' };
+
 /**
- * A single byte range (RFC 9110 §14). Anything else — several ranges, another
- * unit, bad syntax — is ignored and the whole representation is sent, as the
- * RFC allows.
+ * A single byte range (RFC 9110 §14), parsed by range-parser. Anything else
+ * (several ranges, another unit, bad syntax) is ignored and the whole
+ * representation is sent, as the RFC allows. Several ranges are recognised by
+ * the header rather than by range-parser's answer: it drops the specs that
+ * are unsatisfiable, so `bytes=0-1,99-` would come back as one range.
  */
 export function parseRange(header: string | undefined, size: number): RangeRequest {
-  if (header === undefined || header === '') return { kind: 'none' };
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (m === null || (m[1] === '' && m[2] === '')) return { kind: 'none' };
-  let start: number;
-  let end: number;
-  if (m[1] === '') {
-    const suffix = Number(m[2]);
-    if (suffix === 0 || size === 0) return { kind: 'unsatisfiable' };
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(m[1]);
-    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-    if (m[2] !== '' && Number(m[2]) < start) return { kind: 'none' };
-    if (start >= size) return { kind: 'unsatisfiable' };
+  if (header === undefined || !/^bytes=/i.test(header) || header.includes(',')) return WHOLE;
+  const parsed = rangeParser(size, header);
+  if (parsed === -2) return WHOLE;
+  if (parsed === -1) return unsatisfiable(header, size);
+  const [range] = parsed;
+  return range === undefined ? WHOLE : { kind: 'range', range: { start: range.start, end: range.end } };
+}
+
+/**
+ * range-parser 1.x answers -1 (unsatisfiable) for two well-formed specs that
+ * RFC 9110 §14.1 treats otherwise (2.x gets them right, but needs Node 22):
+ * a suffix longer than the representation means all of it, and `a-b` with
+ * b < a is invalid, which a server ignores. Only a single spec that
+ * range-parser found well-formed reaches here.
+ */
+function unsatisfiable(header: string, size: number): RangeRequest {
+  const [first = '', last = ''] = header.slice(header.indexOf('=') + 1).split('-').map((s) => s.trim());
+  if (first === '') {
+    // A non-zero suffix is satisfiable even on an empty file, but a 206 cannot carry zero bytes: that file is the answer.
+    if (Number(last) > 0) return size > 0 ? { kind: 'range', range: { start: 0, end: size - 1 } } : WHOLE;
+    return UNSATISFIABLE;
   }
-  return { kind: 'range', range: { start, end } };
+  if (last !== '' && Number(last) < Number(first)) return WHOLE;
+  return UNSATISFIABLE;
 }
 
 /** The precondition headers of a request (RFC 9110 §13.1), for the engine; unparseable dates are ignored, as the RFC says. */
