@@ -6,7 +6,6 @@ import type { Entry } from '../metadata/types.js';
 import { canSendDirect, type ByteRange } from '../backends/types.js';
 import { CallfsError } from '../errors.js';
 import type { RequestState } from './state.js';
-import type { WritePreconditions } from '../engine/conditions.js';
 
 /** Resolves a uid to a user name for display (falls back to the number). */
 export type NameOf = (uid: number) => string;
@@ -93,20 +92,6 @@ function unsatisfiable(header: string, size: number): RangeRequest {
   }
   if (last !== '' && Number(last) < Number(first)) return WHOLE;
   return UNSATISFIABLE;
-}
-
-/** The precondition headers of a request (RFC 9110 §13.1), for the engine; unparseable dates are ignored, as the RFC says. */
-export function requestPreconditions(ctx: Context): WritePreconditions {
-  const out: WritePreconditions = {};
-  const ifMatch = ctx.get('if-match');
-  if (ifMatch !== '') out.ifMatch = ifMatch;
-  const ifNoneMatch = ctx.get('if-none-match');
-  if (ifNoneMatch !== '') out.ifNoneMatch = ifNoneMatch;
-  const ius = Date.parse(ctx.get('if-unmodified-since'));
-  if (!Number.isNaN(ius)) out.ifUnmodifiedSince = new Date(ius);
-  const ims = Date.parse(ctx.get('if-modified-since'));
-  if (!Number.isNaN(ims)) out.ifModifiedSince = new Date(ims);
-  return out;
 }
 
 /**

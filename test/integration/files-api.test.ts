@@ -229,6 +229,22 @@ for (const stack of [embeddedStack, clusterStack]) {
         expect((await call('GET', '/v1/files/range/r.txt', { headers: { 'if-modified-since': later } })).status).to.equal(304);
         expect((await call('GET', '/v1/files/range/r.txt', { headers: { 'if-modified-since': earlier } })).status).to.equal(200);
       });
+      it('If-None-Match decides over If-Modified-Since, and Cache-Control: no-cache does not turn a 304 into a 200', async () => {
+        const tag = `"${sha256(body)}"`;
+        const earlier = new Date(Date.now() - 3_600_000).toUTCString();
+        const later = new Date(Date.now() + 60_000).toUTCString();
+        const get = (headers: Record<string, string>) => call('GET', '/v1/files/range/r.txt', { headers });
+        expect((await get({ 'if-none-match': tag, 'if-modified-since': earlier })).status, 'If-Modified-Since ignored').to.equal(304);
+        expect((await get({ 'if-none-match': tag, 'cache-control': 'no-cache' })).status, 'If-None-Match, no-cache').to.equal(304);
+        expect((await get({ 'if-modified-since': later, 'cache-control': 'no-cache' })).status, 'If-Modified-Since, no-cache').to.equal(304);
+        expect((await call('HEAD', '/v1/files/range/r.txt', { headers: { 'if-none-match': `"other", ${tag}` } })).status, 'HEAD').to.equal(304);
+      });
+      it('GET evaluates If-Unmodified-Since before If-None-Match: 412 when modified since, whatever the ETag says', async () => {
+        const tag = `"${sha256(body)}"`;
+        const earlier = new Date(Date.now() - 3_600_000).toUTCString();
+        expect((await call('GET', '/v1/files/range/r.txt', { headers: { 'if-unmodified-since': earlier, 'if-none-match': tag } })).status).to.equal(412);
+        expect((await call('GET', '/v1/files/range/r.txt', { headers: { 'if-match': tag, 'if-unmodified-since': earlier, 'if-none-match': tag } })).status, 'If-Match given: If-Unmodified-Since ignored').to.equal(304);
+      });
       it('PUT with a stale If-Match is 412 and changes nothing; a current one replaces', async () => {
         const stale = await call('PUT', '/v1/files/range/r.txt', { body: 'nope', headers: { 'if-match': `"${sha256('something else')}"` } });
         expect(stale.status).to.equal(412);

@@ -2,13 +2,14 @@ import { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { Engine } from '../../engine/index.js';
 import { assertPlainName } from '../../engine/index.js';
-import { evaluatePreconditions } from '../../engine/context.js';
+import { checkPreconditions } from '../../engine/context.js';
 import type { Entry } from '../../metadata/types.js';
 import { CallfsError, isCallfsError } from '../../errors.js';
 import { parentOf, pathFromUrl } from '../../paths.js';
 import { BACKEND_ALIASES } from '../../config/settings.js';
 import type { RequestState } from '../state.js';
-import { entryJson, parseMode, parseRange, requestPreconditions, sendContent, setEntryHeaders, type NameOf } from '../representation.js';
+import { entryJson, parseMode, parseRange, sendContent, setEntryHeaders, type NameOf } from '../representation.js';
+import { notModified, requestPreconditions } from '../preconditions.js';
 import { jsonListingStream } from '../json-stream.js';
 import { readJsonBody } from '../json-body.js';
 import { uploadBody } from '../upload-body.js';
@@ -64,7 +65,10 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
       return;
     }
     setEntryHeaders(ctx, entry, nameOf);
-    if (evaluatePreconditions(entry, requestPreconditions(ctx), true) === 'not-modified') {
+    // If-Match and If-Unmodified-Since first: a 412 wins over a 304 (RFC 9110 §13.2.2).
+    const { ifMatch, ifUnmodifiedSince } = requestPreconditions(ctx);
+    checkPreconditions(entry, { ifMatch, ifUnmodifiedSince });
+    if (notModified(ctx)) {
       ctx.status = 304;
       return;
     }
