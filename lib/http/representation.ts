@@ -1,5 +1,6 @@
 import mime from 'mime-types';
 import rangeParser from 'range-parser';
+import { create as contentDisposition } from 'content-disposition';
 import type { Context } from 'koa';
 import type { Readable } from 'node:stream';
 import type { Entry } from '../metadata/types.js';
@@ -52,6 +53,31 @@ export function setEntryHeaders(ctx: Context, entry: Entry, nameOf: NameOf): voi
     ctx.set('Accept-Ranges', 'bytes');
     ctx.set('Content-Type', mime.lookup(entry.name) || 'application/octet-stream');
   }
+}
+
+/**
+ * `Content-Disposition: attachment` for a file name (RFC 6266), written by
+ * the content-disposition package: `filename` alone for a name that is plain
+ * ASCII, else an ASCII fallback in `filename` and the exact name in
+ * `filename*` (RFC 8187).
+ */
+export function attachmentDisposition(name: string): string {
+  return contentDisposition(name, { fallback: asciiFallback(name) });
+}
+
+/**
+ * Our fallback rather than the package's (which keeps `"`, `\` and `%` and
+ * makes every other character `?`), because clients that ignore `filename*`
+ * (curl -J) save under it: RFC 6266 Appendix D advises against `\` there (not
+ * unescaped by every client, a path separator on Windows), so against `"`,
+ * which needs one, and against `%` (percent-decoded by some); `/` separates
+ * paths everywhere. Those and every character that is not printable ASCII
+ * become `_`; a name with no letter or digit left (one wholly in another
+ * script) becomes "download".
+ */
+function asciiFallback(name: string): string {
+  const safe = name.replace(/[^\x20-\x7e]|["\\%/]/gu, '_');
+  return /[A-Za-z0-9]/.test(safe) ? safe : 'download';
 }
 
 /** Outcome of a Range header against a size. */

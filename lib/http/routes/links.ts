@@ -2,11 +2,11 @@ import { Router, RouterEvents } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import mime from 'mime-types';
 import { CallfsError } from '../../errors.js';
-import { attachmentDisposition, DEFAULT_EXPIRY_SECONDS, type LinkService } from '../../links/index.js';
+import { DEFAULT_EXPIRY_SECONDS, type LinkService } from '../../links/index.js';
 import type { RequestState } from '../state.js';
 import { readJsonBody } from '../json-body.js';
 import { rateLimit } from '../rate-limit.js';
-import { sendContent } from '../representation.js';
+import { attachmentDisposition, sendContent } from '../representation.js';
 
 export interface LinksRoutesOptions {
   links: LinkService;

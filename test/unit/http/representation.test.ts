@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { parseRange, type RangeRequest } from '../../../lib/http/representation.js';
+import { attachmentDisposition, parseRange, type RangeRequest } from '../../../lib/http/representation.js';
 
 const range = (start: number, end: number): RangeRequest => ({ kind: 'range', range: { start, end } });
 const WHOLE: RangeRequest = { kind: 'none' };
@@ -50,4 +50,28 @@ describe('parseRange', () => {
       expect(parseRange(header, size)).to.deep.equal(expected);
     });
   }
+});
+
+describe('attachmentDisposition', () => {
+  it('gives a plain ASCII name as filename alone, quoted only when it must be', () => {
+    expect(attachmentDisposition('report-2024.pdf')).to.equal('attachment; filename=report-2024.pdf');
+    expect(attachmentDisposition('my report.pdf')).to.equal('attachment; filename="my report.pdf"');
+  });
+
+  it('percent-encodes UTF-8 and the characters RFC 8187 does not allow in filename*, and replaces them in the fallback', () => {
+    expect(attachmentDisposition(`naïve "q" 100% (x)*'.txt`)).to.equal(
+      `attachment; filename="na_ve _q_ 100_ (x)*'.txt"; filename*=UTF-8''na%C3%AFve%20%22q%22%20100%25%20%28x%29%2A%27.txt`,
+    );
+    expect(attachmentDisposition('a\\b;c.txt')).to.equal(`attachment; filename="a_b;c.txt"; filename*=UTF-8''a%5Cb%3Bc.txt`);
+    expect(attachmentDisposition('a"b.txt')).to.equal(`attachment; filename=a_b.txt; filename*=UTF-8''a%22b.txt`);
+  });
+
+  it('never lets a control character or a percent escape into filename', () => {
+    expect(attachmentDisposition('a\r\nb\x01.txt')).to.equal(`attachment; filename=a__b_.txt; filename*=UTF-8''a%0D%0Ab%01.txt`);
+    expect(attachmentDisposition('100%25.txt')).to.equal(`attachment; filename=100_25.txt; filename*=UTF-8''100%2525.txt`);
+  });
+
+  it('falls back to "download" when nothing printable is left', () => {
+    expect(attachmentDisposition('日本')).to.equal(`attachment; filename=download; filename*=UTF-8''%E6%97%A5%E6%9C%AC`);
+  });
 });
