@@ -223,17 +223,13 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
     ctx.status = 204;
   }
 
-  const route = (ctx: Ctx, next: () => Promise<unknown>) => {
-    ctx.state.route = PREFIX;
-    return next();
-  };
   const pattern = `${PREFIX}{/*path}`;
   // @koa/router serves HEAD with the GET route.
-  router.get(pattern, route, options.requireAuth, (ctx) => get(ctx as Ctx, ctx.method === 'HEAD'));
-  router.post(pattern, route, options.requireAuth, (ctx) => create(ctx as Ctx));
-  router.put(pattern, route, options.requireAuth, (ctx) => put(ctx as Ctx));
-  router.patch(pattern, route, options.requireAuth, (ctx) => patch(ctx as Ctx));
-  router.delete(pattern, route, options.requireAuth, (ctx) => del(ctx as Ctx));
+  router.get(pattern, options.requireAuth, (ctx) => get(ctx as Ctx, ctx.method === 'HEAD'));
+  router.post(pattern, options.requireAuth, (ctx) => create(ctx as Ctx));
+  router.put(pattern, options.requireAuth, (ctx) => put(ctx as Ctx));
+  router.patch(pattern, options.requireAuth, (ctx) => patch(ctx as Ctx));
+  router.delete(pattern, options.requireAuth, (ctx) => del(ctx as Ctx));
   return router;
 }
 
