@@ -81,4 +81,4 @@ export async function resolveExisting(ops: MetadataOps, user: User, path: string
   return { entry: r.entry, parent: r.ancestors[r.ancestors.length - 1] ?? null, ancestors: r.ancestors };
 }
 
-export { checkPreconditions, evaluatePreconditions, type WritePreconditions } from './conditions.js';
+export { checkPreconditions, type WritePreconditions } from './conditions.js';

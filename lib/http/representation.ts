@@ -1,11 +1,12 @@
 import mime from 'mime-types';
+import rangeParser from 'range-parser';
+import { create as contentDisposition } from 'content-disposition';
 import type { Context } from 'koa';
 import type { Readable } from 'node:stream';
 import type { Entry } from '../metadata/types.js';
 import { canSendDirect, type ByteRange } from '../backends/types.js';
 import { CallfsError } from '../errors.js';
 import type { RequestState } from './state.js';
-import type { WritePreconditions } from '../engine/conditions.js';
 
 /** Resolves a uid to a user name for display (falls back to the number). */
 export type NameOf = (uid: number) => string;
@@ -54,46 +55,69 @@ export function setEntryHeaders(ctx: Context, entry: Entry, nameOf: NameOf): voi
   }
 }
 
+/**
+ * `Content-Disposition: attachment` for a file name (RFC 6266), written by
+ * the content-disposition package: `filename` alone for a name that is plain
+ * ASCII, else an ASCII fallback in `filename` and the exact name in
+ * `filename*` (RFC 8187).
+ */
+export function attachmentDisposition(name: string): string {
+  return contentDisposition(name, { fallback: asciiFallback(name) });
+}
+
+/**
+ * Our fallback rather than the package's (which keeps `"`, `\` and `%` and
+ * makes every other character `?`), because clients that ignore `filename*`
+ * (curl -J) save under it: RFC 6266 Appendix D advises against `\` there (not
+ * unescaped by every client, a path separator on Windows), so against `"`,
+ * which needs one, and against `%` (percent-decoded by some); `/` separates
+ * paths everywhere. Those and every character that is not printable ASCII
+ * become `_`; a name with no letter or digit left (one wholly in another
+ * script) becomes "download".
+ */
+function asciiFallback(name: string): string {
+  const safe = name.replace(/[^\x20-\x7e]|["\\%/]/gu, '_');
+  return /[A-Za-z0-9]/.test(safe) ? safe : 'download';
+}
+
 /** Outcome of a Range header against a size. */
 export type RangeRequest = { kind: 'none' } | { kind: 'range'; range: ByteRange } | { kind: 'unsatisfiable' };
 
+const WHOLE: RangeRequest = { kind: 'none' };
+const UNSATISFIABLE: RangeRequest = { kind: 'unsatisfiable' };
+
 /**
- * A single byte range (RFC 9110 §14). Anything else — several ranges, another
- * unit, bad syntax — is ignored and the whole representation is sent, as the
- * RFC allows.
+ * A single byte range (RFC 9110 §14), parsed by range-parser. Anything else
+ * (several ranges, another unit, bad syntax) is ignored and the whole
+ * representation is sent, as the RFC allows. Several ranges are recognised by
+ * the header rather than by range-parser's answer: it drops the specs that
+ * are unsatisfiable, so `bytes=0-1,99-` would come back as one range.
  */
 export function parseRange(header: string | undefined, size: number): RangeRequest {
-  if (header === undefined || header === '') return { kind: 'none' };
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (m === null || (m[1] === '' && m[2] === '')) return { kind: 'none' };
-  let start: number;
-  let end: number;
-  if (m[1] === '') {
-    const suffix = Number(m[2]);
-    if (suffix === 0 || size === 0) return { kind: 'unsatisfiable' };
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(m[1]);
-    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-    if (m[2] !== '' && Number(m[2]) < start) return { kind: 'none' };
-    if (start >= size) return { kind: 'unsatisfiable' };
-  }
-  return { kind: 'range', range: { start, end } };
+  if (header === undefined || !/^bytes=/i.test(header) || header.includes(',')) return WHOLE;
+  const parsed = rangeParser(size, header);
+  if (parsed === -2) return WHOLE;
+  if (parsed === -1) return unsatisfiable(header, size);
+  const [range] = parsed;
+  return range === undefined ? WHOLE : { kind: 'range', range: { start: range.start, end: range.end } };
 }
 
-/** The precondition headers of a request (RFC 9110 §13.1), for the engine; unparseable dates are ignored, as the RFC says. */
-export function requestPreconditions(ctx: Context): WritePreconditions {
-  const out: WritePreconditions = {};
-  const ifMatch = ctx.get('if-match');
-  if (ifMatch !== '') out.ifMatch = ifMatch;
-  const ifNoneMatch = ctx.get('if-none-match');
-  if (ifNoneMatch !== '') out.ifNoneMatch = ifNoneMatch;
-  const ius = Date.parse(ctx.get('if-unmodified-since'));
-  if (!Number.isNaN(ius)) out.ifUnmodifiedSince = new Date(ius);
-  const ims = Date.parse(ctx.get('if-modified-since'));
-  if (!Number.isNaN(ims)) out.ifModifiedSince = new Date(ims);
-  return out;
+/**
+ * range-parser 1.x answers -1 (unsatisfiable) for two well-formed specs that
+ * RFC 9110 §14.1 treats otherwise (2.x gets them right, but needs Node 22):
+ * a suffix longer than the representation means all of it, and `a-b` with
+ * b < a is invalid, which a server ignores. Only a single spec that
+ * range-parser found well-formed reaches here.
+ */
+function unsatisfiable(header: string, size: number): RangeRequest {
+  const [first = '', last = ''] = header.slice(header.indexOf('=') + 1).split('-').map((s) => s.trim());
+  if (first === '') {
+    // A non-zero suffix is satisfiable even on an empty file, but a 206 cannot carry zero bytes: that file is the answer.
+    if (Number(last) > 0) return size > 0 ? { kind: 'range', range: { start: 0, end: size - 1 } } : WHOLE;
+    return UNSATISFIABLE;
+  }
+  if (last !== '' && Number(last) < Number(first)) return WHOLE;
+  return UNSATISFIABLE;
 }
 
 /**

@@ -16,7 +16,7 @@ export interface RequestState {
   user?: Caller;
   /** Aborts when the client goes away before the response is finished. */
   signal: AbortSignal;
-  /** Route label for metrics (a fixed set, never a raw path). */
+  /** Metrics route label for an answer no route took (a fixed value, never a raw path); a matched route is labelled by its pattern. */
   route?: string;
   /** Code of the error the response carries, set by the error envelope (metrics). */
   errorCode?: string;

@@ -5,4 +5,3 @@ export { createLinkTokens } from './token.js';
 export type { LinkClaims, LinkTokens, LinkTokensOptions } from './token.js';
 export { startLinkPurge } from './purge.js';
 export type { LinkPurge, LinkPurgeOptions } from './purge.js';
-export { attachmentDisposition } from './content-disposition.js';

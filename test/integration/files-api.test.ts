@@ -183,6 +183,8 @@ for (const stack of [embeddedStack, clusterStack]) {
         ['bytes=15-', 206, 'fghij', 'bytes 15-19/20'],
         ['bytes=-3', 206, 'hij', 'bytes 17-19/20'],
         ['bytes=18-100', 206, 'ij', 'bytes 18-19/20'],
+        ['bytes=19-', 206, 'j', 'bytes 19-19/20'],
+        ['bytes=-50', 206, '0123456789abcdefghij', 'bytes 0-19/20'],
       ];
       for (const [range, status, bytes, contentRange] of cases) {
         it(`${range} → ${status} ${contentRange}`, async () => {
@@ -198,9 +200,21 @@ for (const stack of [embeddedStack, clusterStack]) {
         expect(res.status).to.equal(416);
         expect(res.json.code).to.equal('RANGE_NOT_SATISFIABLE');
         expect(res.headers['content-range']).to.equal('bytes */20');
+        const zeroSuffix = await call('GET', '/v1/files/range/r.txt', { headers: { range: 'bytes=-0' } });
+        expect([zeroSuffix.status, zeroSuffix.json.code]).to.deep.equal([416, 'RANGE_NOT_SATISFIABLE']);
+      });
+      it('a 0-byte file: a range from its first byte is 416, a suffix gets the (empty) whole file', async () => {
+        expect((await call('PUT', '/v1/files/range/empty.txt', { body: '' })).status).to.equal(201);
+        const from = await call('GET', '/v1/files/range/empty.txt', { headers: { range: 'bytes=0-' } });
+        expect([from.status, from.json.code]).to.deep.equal([416, 'RANGE_NOT_SATISFIABLE']);
+        expect(from.headers['content-range']).to.equal('bytes */0');
+        const suffix = await call('GET', '/v1/files/range/empty.txt', { headers: { range: 'bytes=-1' } });
+        expect(suffix.status).to.equal(200);
+        expect(suffix.body.length).to.equal(0);
+        expect(suffix.headers['content-range']).to.equal(undefined);
       });
       it('several ranges or a malformed one get the whole file (200)', async () => {
-        for (const range of ['bytes=0-1,4-5', 'lines=1-2', 'bytes=9-3']) {
+        for (const range of ['bytes=0-1,4-5', 'bytes=0-1,50-60', 'bytes=50-60,70-80', 'lines=1-2', 'bytes=9-3', 'bytes=1-2x']) {
           const res = await call('GET', '/v1/files/range/r.txt', { headers: { range } });
           expect(res.status, range).to.equal(200);
           expect(res.body.equals(body)).to.equal(true);
@@ -214,6 +228,22 @@ for (const stack of [embeddedStack, clusterStack]) {
         const earlier = new Date(Date.now() - 3_600_000).toUTCString();
         expect((await call('GET', '/v1/files/range/r.txt', { headers: { 'if-modified-since': later } })).status).to.equal(304);
         expect((await call('GET', '/v1/files/range/r.txt', { headers: { 'if-modified-since': earlier } })).status).to.equal(200);
+      });
+      it('If-None-Match decides over If-Modified-Since, and Cache-Control: no-cache does not turn a 304 into a 200', async () => {
+        const tag = `"${sha256(body)}"`;
+        const earlier = new Date(Date.now() - 3_600_000).toUTCString();
+        const later = new Date(Date.now() + 60_000).toUTCString();
+        const get = (headers: Record<string, string>) => call('GET', '/v1/files/range/r.txt', { headers });
+        expect((await get({ 'if-none-match': tag, 'if-modified-since': earlier })).status, 'If-Modified-Since ignored').to.equal(304);
+        expect((await get({ 'if-none-match': tag, 'cache-control': 'no-cache' })).status, 'If-None-Match, no-cache').to.equal(304);
+        expect((await get({ 'if-modified-since': later, 'cache-control': 'no-cache' })).status, 'If-Modified-Since, no-cache').to.equal(304);
+        expect((await call('HEAD', '/v1/files/range/r.txt', { headers: { 'if-none-match': `"other", ${tag}` } })).status, 'HEAD').to.equal(304);
+      });
+      it('GET evaluates If-Unmodified-Since before If-None-Match: 412 when modified since, whatever the ETag says', async () => {
+        const tag = `"${sha256(body)}"`;
+        const earlier = new Date(Date.now() - 3_600_000).toUTCString();
+        expect((await call('GET', '/v1/files/range/r.txt', { headers: { 'if-unmodified-since': earlier, 'if-none-match': tag } })).status).to.equal(412);
+        expect((await call('GET', '/v1/files/range/r.txt', { headers: { 'if-match': tag, 'if-unmodified-since': earlier, 'if-none-match': tag } })).status, 'If-Match given: If-Unmodified-Since ignored').to.equal(304);
       });
       it('PUT with a stale If-Match is 412 and changes nothing; a current one replaces', async () => {
         const stale = await call('PUT', '/v1/files/range/r.txt', { body: 'nope', headers: { 'if-match': `"${sha256('something else')}"` } });

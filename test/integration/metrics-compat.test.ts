@@ -122,6 +122,38 @@ for (const stack of [embeddedStack, clusterStack]) describe(`the original CallFS
     expect(grew('callfs_http_requests_total', { method: 'GET', path: '/download/{token}', status_code: '410' })).to.equal(1);
     expect(grew('callfs_metadata_db_queries_total', { operation: 'create_link' })).to.equal(1);
   });
+
+  it('labels each request by the pattern of the route that took it, and one that no route took as other (unmatched)', async () => {
+    expect((await call('PUT', '/v1/files/labels/a.txt', { body: 'labelled' })).status).to.equal(201);
+    const sha = (await call('HEAD', '/v1/files/labels/a.txt')).headers.etag?.replaceAll('"', '');
+    const generated = await call('POST', '/v1/links/generate', { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: '/labels/a.txt' }) });
+    expect(generated.status).to.equal(201);
+    const before = await scrape(server.url, { token: KEYS.root });
+    const answers: [string, string, number, Promise<TestResponse>][] = [
+      ['GET', '/health', 200, request(`${server.url}/health`)],
+      ['GET', '/ready', 200, request(`${server.url}/ready`)],
+      ['GET', '/openapi.json', 200, call('GET', '/openapi.json')],
+      ['HEAD', '/v1/files', 200, call('HEAD', '/v1/files/labels/a.txt')],
+      ['GET', '/v1/files', 401, request(`${server.url}/v1/files/labels/a.txt`)],
+      ['GET', '/v1/directories', 200, call('GET', '/v1/directories/labels')],
+      ['GET', '/v1/cas/images', 200, call('GET', '/v1/cas/images', { token: KEYS.root })],
+      ['GET', '/v1/blobs', 200, call('GET', `/v1/blobs/${sha}`, { token: KEYS.root })],
+      ['GET', '/download', 200, request(`${server.url}/download/${generated.json.token}`)],
+      // The download namespace answers what none of its routes took itself, under its own label.
+      ['GET', '/download', 404, request(`${server.url}/download/a/b`)],
+      ['POST', '/download', 405, request(`${server.url}/download/some-token`, { method: 'POST' })],
+      ['GET', 'other', 404, call('GET', '/v1/nowhere/labels')],
+      ['PUT', 'other', 405, call('PUT', '/v1/directories/labels')],
+    ];
+    for (const [method, route, status, answer] of answers) expect((await answer).status, `${method} ${route}`).to.equal(status);
+    const after = await scrape(server.url, { token: KEYS.root });
+    const grew = growth(before, after);
+    const seen = (method: string, route: string, status: number): number => grew('callfs_http_requests_total', { method, route, status: String(status) });
+    for (const [method, route, status] of answers) expect(seen(method, route, status), `${method} ${route} ${status}`).to.equal(1);
+    expect(grew('callfs_http_requests_total', { method: 'GET', path: '/download/{token}', status_code: '404' })).to.equal(1);
+    expect(grew('callfs_http_requests_total', { method: 'GET', path: 'unmatched', status_code: '404' })).to.equal(1);
+    expect(grew('callfs_http_requests_total', { method: 'GET', path: '/v1/directories/*', status_code: '200' })).to.equal(1);
+  });
 });
 
 describe("the original CallFS's metric names on the S3 backend", function () {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { SignJWT, UnsecuredJWT } from 'jose';
-import { attachmentDisposition, createLinkTokens, type LinkClaims } from '../../lib/links/index.js';
+import { createLinkTokens, type LinkClaims } from '../../lib/links/index.js';
 import { isCallfsError } from '../../lib/errors.js';
 
 const SECRET = 'unit-link-secret-0123456789abcdef';
@@ -91,22 +91,5 @@ describe('link tokens', () => {
 
   it('refuses a secret shorter than 16 characters', () => {
     expect(() => createLinkTokens({ secret: 'short' })).to.throw();
-  });
-});
-
-describe('attachmentDisposition', () => {
-  it('keeps a plain ASCII name as is', () => {
-    expect(attachmentDisposition('report-2024.pdf')).to.equal(`attachment; filename="report-2024.pdf"; filename*=UTF-8''report-2024.pdf`);
-  });
-
-  it('percent-encodes UTF-8 and the characters RFC 8187 does not allow, and replaces them in the fallback', () => {
-    expect(attachmentDisposition(`naïve "q" 100% (x)*'.txt`)).to.equal(
-      `attachment; filename="na_ve _q_ 100_ (x)*'.txt"; filename*=UTF-8''na%C3%AFve%20%22q%22%20100%25%20%28x%29%2A%27.txt`,
-    );
-    expect(attachmentDisposition('a\\b;c.txt')).to.equal(`attachment; filename="a_b;c.txt"; filename*=UTF-8''a%5Cb%3Bc.txt`);
-  });
-
-  it('falls back to "download" when nothing printable is left', () => {
-    expect(attachmentDisposition('日本')).to.equal(`attachment; filename="download"; filename*=UTF-8''%E6%97%A5%E6%9C%AC`);
   });
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { RouterContext } from '@koa/router';
 import type { Middleware } from 'koa';
 import type { Logger } from '../../log/index.js';
 import { originalHttpLabels, type Metrics } from '../../metrics/index.js';
@@ -16,6 +17,17 @@ const PERMISSIONS_POLICY = [
   'hid', 'idle-detection', 'magnetometer', 'microphone', 'midi', 'payment', 'picture-in-picture',
   'publickey-credentials-get', 'screen-wake-lock', 'serial', 'usb', 'web-share', 'xr-spatial-tracking',
 ].map((feature) => `${feature}=()`).join(', ');
+
+/**
+ * The metrics label of a route pattern: its literal part, up to the first
+ * parameter (`/v1/files{/*path}` → `/v1/files`, `/download/:token` →
+ * `/download`), so that the label set is bounded by the routes, never by the
+ * paths asked for.
+ */
+export function routeLabel(pattern: string): string {
+  const literal = pattern.split(/[:*{(]/, 1)[0] ?? '';
+  return literal.replace(/\/+$/, '') || '/';
+}
 
 /**
  * First middleware: request id (an incoming well-formed X-Request-ID is kept),
@@ -49,7 +61,9 @@ export function requestContext(options: { logger: Logger; metrics: Metrics; tls:
     try {
       await next();
     } finally {
-      const route = ctx.state.route ?? 'other';
+      // @koa/router sets routerPath (its documented field; _matchedRoute is internal) to the pattern of the route it runs; a request no route took has none.
+      const { routerPath } = ctx as unknown as RouterContext<RequestState>;
+      const route = typeof routerPath === 'string' ? routeLabel(routerPath) : (ctx.state.route ?? 'other');
       ctx.res.once('finish', () => {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         const original = originalHttpLabels(route, ctx.status);

@@ -33,7 +33,7 @@ const requireRoot: Middleware<RequestState> = async (ctx, next) => {
 /** Root-only views and jobs of the CAS: its images, a blob's bytes by hash, collection and scrubbing on demand. */
 export function adminRoutes(options: AdminRoutesOptions): Router<RequestState> {
   const router = new Router<RequestState>();
-  router.get('/v1/cas/images', (ctx, next) => ((ctx.state.route = '/v1/cas/images'), next()), options.requireAuth, requireRoot, async (ctx) => {
+  router.get('/v1/cas/images', options.requireAuth, requireRoot, async (ctx) => {
     const images = await options.cas.images();
     ctx.body = {
       mode: options.cas.mode,
@@ -50,17 +50,17 @@ export function adminRoutes(options: AdminRoutesOptions): Router<RequestState> {
       })),
     };
   });
-  router.post('/v1/cas/gc', (ctx, next) => ((ctx.state.route = '/v1/cas/gc'), next()), options.requireAuth, requireRoot, async (ctx) => {
+  router.post('/v1/cas/gc', options.requireAuth, requireRoot, async (ctx) => {
     const result = await options.cas.gc();
     ctx.body = { collected: result.collected, bytes_freed: result.bytesFreed, trimmed_images: result.trimmedImages };
   });
-  router.post('/v1/cas/scrub', (ctx, next) => ((ctx.state.route = '/v1/cas/scrub'), next()), options.requireAuth, requireRoot, async (ctx) => {
+  router.post('/v1/cas/scrub', options.requireAuth, requireRoot, async (ctx) => {
     const limit = ctx.query.limit;
     if (limit !== undefined && (typeof limit !== 'string' || !/^[1-9]\d*$/.test(limit))) throw new CallfsError('BAD_REQUEST', 'limit must be a positive integer');
     const result = await options.cas.scrub({ ...(limit === undefined ? {} : { limit: Number(limit) }), signal: ctx.state.signal });
     ctx.body = { checked: result.checked, ok: result.ok, corrupted: result.corrupted, missing: result.missing, bytes: result.bytes };
   });
-  router.get('/v1/blobs/:sha256', (ctx, next) => ((ctx.state.route = '/v1/blobs'), next()), options.requireAuth, requireRoot, async (ctx) => {
+  router.get('/v1/blobs/:sha256', options.requireAuth, requireRoot, async (ctx) => {
     const sha = ctx.params.sha256 ?? '';
     if (!SHA256.test(sha)) throw new CallfsError('BAD_REQUEST', 'a blob is named by 64 lowercase hex characters (its sha256)');
     const opened = await options.cas.open(sha, { sha256: sha, signal: ctx.state.signal });

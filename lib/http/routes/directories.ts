@@ -49,7 +49,7 @@ function decodeCursor(cursor: unknown, recursive: boolean): ListCursor | string 
 export function directoriesRoutes(options: DirectoriesRoutesOptions): Router<RequestState> {
   const { engine, nameOf } = options;
   const router = new Router<RequestState>();
-  router.get(`${PREFIX}{/*path}`, (ctx, next) => ((ctx.state.route = PREFIX), next()), options.requireAuth, async (ctx: Context & { state: RequestState }) => {
+  router.get(`${PREFIX}{/*path}`, options.requireAuth, async (ctx: Context & { state: RequestState }) => {
     const { path } = requestPath(ctx, PREFIX);
     const recursive = boolParam(ctx.query.recursive, 'recursive');
     const maxDepth = Math.min(intParam(ctx.query.max_depth, 'max_depth', 0) ?? DEFAULT_MAX_DEPTH, MAX_DEPTH_CAP);

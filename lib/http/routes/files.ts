@@ -2,13 +2,14 @@ import { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { Engine } from '../../engine/index.js';
 import { assertPlainName } from '../../engine/index.js';
-import { evaluatePreconditions } from '../../engine/context.js';
+import { checkPreconditions } from '../../engine/context.js';
 import type { Entry } from '../../metadata/types.js';
 import { CallfsError, isCallfsError } from '../../errors.js';
 import { encodePath, parentOf, pathFromUrl } from '../../paths.js';
 import { acceptedBackendNames, backendTypeOf, isInstanceLocal } from '../../backends/registry.js';
 import type { RequestState } from '../state.js';
-import { entryJson, parseMode, parseRange, requestPreconditions, sendContent, setEntryHeaders, type NameOf } from '../representation.js';
+import { entryJson, parseMode, parseRange, sendContent, setEntryHeaders, type NameOf } from '../representation.js';
+import { notModified, requestPreconditions } from '../preconditions.js';
 import { jsonListingStream } from '../json-stream.js';
 import { readJsonBody } from '../json-body.js';
 import { uploadBody } from '../upload-body.js';
@@ -58,7 +59,10 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
       return;
     }
     setEntryHeaders(ctx, entry, nameOf);
-    if (evaluatePreconditions(entry, requestPreconditions(ctx), true) === 'not-modified') {
+    // If-Match and If-Unmodified-Since first: a 412 wins over a 304 (RFC 9110 §13.2.2).
+    const { ifMatch, ifUnmodifiedSince } = requestPreconditions(ctx);
+    checkPreconditions(entry, { ifMatch, ifUnmodifiedSince });
+    if (notModified(ctx)) {
       ctx.status = 304;
       return;
     }
@@ -188,17 +192,13 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
     ctx.status = 204;
   }
 
-  const route = (ctx: Ctx, next: () => Promise<unknown>) => {
-    ctx.state.route = PREFIX;
-    return next();
-  };
   const pattern = `${PREFIX}{/*path}`;
   // @koa/router serves HEAD with the GET route.
-  router.get(pattern, route, options.requireAuth, (ctx) => get(ctx as Ctx, ctx.method === 'HEAD'));
-  router.post(pattern, route, options.requireAuth, (ctx) => create(ctx as Ctx));
-  router.put(pattern, route, options.requireAuth, (ctx) => put(ctx as Ctx));
-  router.patch(pattern, route, options.requireAuth, (ctx) => patch(ctx as Ctx));
-  router.delete(pattern, route, options.requireAuth, (ctx) => del(ctx as Ctx));
+  router.get(pattern, options.requireAuth, (ctx) => get(ctx as Ctx, ctx.method === 'HEAD'));
+  router.post(pattern, options.requireAuth, (ctx) => create(ctx as Ctx));
+  router.put(pattern, options.requireAuth, (ctx) => put(ctx as Ctx));
+  router.patch(pattern, options.requireAuth, (ctx) => patch(ctx as Ctx));
+  router.delete(pattern, options.requireAuth, (ctx) => del(ctx as Ctx));
   return router;
 }
 

@@ -40,7 +40,6 @@ export function internalRoutes(options: InternalRoutesOptions): Router<RequestSt
   const { engine } = options;
   const router = new Router<RequestState>();
   const label: Middleware<RequestState> = (ctx, next) => {
-    ctx.state.route = BLOBS;
     const caller = ctx.get('x-callfs-on-behalf-of');
     if (caller !== '') ctx.state.log = ctx.state.log.child({ on_behalf_of: caller });
     return next();

@@ -2,11 +2,11 @@ import { Router, RouterEvents } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import mime from 'mime-types';
 import { CallfsError } from '../../errors.js';
-import { attachmentDisposition, DEFAULT_EXPIRY_SECONDS, type LinkService } from '../../links/index.js';
+import { DEFAULT_EXPIRY_SECONDS, type LinkService } from '../../links/index.js';
 import type { RequestState } from '../state.js';
 import { readJsonBody } from '../json-body.js';
 import { rateLimit } from '../rate-limit.js';
-import { sendContent } from '../representation.js';
+import { attachmentDisposition, sendContent } from '../representation.js';
 
 export interface LinksRoutesOptions {
   links: LinkService;
@@ -29,15 +29,14 @@ const DOWNLOAD = '/download';
 export function linksRoutes(options: LinksRoutesOptions): Router<RequestState> {
   const { links } = options;
   const router = new Router<RequestState>();
-  const label = (route: string): Middleware<RequestState> => (ctx, next) => {
-    ctx.state.route = route;
-    // A link, or a file reached through one, must not be kept by any cache.
+  // A link, or a file reached through one, must not be kept by any cache.
+  const noStore: Middleware<RequestState> = (ctx, next) => {
     ctx.set('Cache-Control', 'no-store');
     return next();
   };
 
   // The limit comes before authentication so that key guessing is throttled too.
-  router.post(GENERATE, label(GENERATE), rateLimit({ limit: options.generateRateLimit }), options.requireAuth, async (ctx) => {
+  router.post(GENERATE, noStore, rateLimit({ limit: options.generateRateLimit }), options.requireAuth, async (ctx) => {
     const body = await readJsonBody(ctx);
     const unknown = Object.keys(body).filter((k) => k !== 'path' && k !== 'expiry_seconds');
     if (unknown.length > 0) throw new CallfsError('BAD_REQUEST', `unknown field(s): ${unknown.join(', ')}`);
@@ -53,7 +52,7 @@ export function linksRoutes(options: LinksRoutesOptions): Router<RequestState> {
 
   const downloadLimit = rateLimit({ limit: options.downloadRateLimit, onLimited: () => links.countConsumption('rate_limited') });
   // @koa/router answers HEAD with GET handlers; a HEAD must neither burn the link nor reveal whether it is used.
-  router.get(`${DOWNLOAD}/:token`, label(DOWNLOAD), downloadLimit, async (context) => {
+  router.get(`${DOWNLOAD}/:token`, noStore, downloadLimit, async (context) => {
     const ctx = context as Ctx;
     if (ctx.method === 'HEAD') {
       ctx.set('Allow', 'GET');
@@ -75,6 +74,7 @@ export function linksRoutes(options: LinksRoutesOptions): Router<RequestState> {
   router.on(RouterEvents.NotFound, (context, next) => {
     const ctx = context as Ctx;
     if (ctx.path !== DOWNLOAD && !ctx.path.startsWith(`${DOWNLOAD}/`)) return next();
+    // No route matched, so the metrics would say `other`; these answers belong to the download route.
     ctx.state.route = DOWNLOAD;
     ctx.set('Cache-Control', 'no-store');
     if (router.match(ctx.path, ctx.method).path.length > 0) {

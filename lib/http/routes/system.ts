@@ -15,11 +15,9 @@ export interface SystemRoutesOptions {
 export function systemRoutes(options: SystemRoutesOptions): Router<RequestState> {
   const router = new Router<RequestState>();
   router.get('/health', (ctx) => {
-    ctx.state.route = '/health';
     ctx.body = { status: 'ok' };
   });
   router.get('/ready', async (ctx) => {
-    ctx.state.route = '/ready';
     const report = await checkReadiness(options.readiness, ctx.state.log);
     // Degraded still serves (reads work): a load balancer keeps sending traffic.
     ctx.status = report.status === 'unavailable' ? 503 : 200;
@@ -27,12 +25,10 @@ export function systemRoutes(options: SystemRoutesOptions): Router<RequestState>
     ctx.body = report;
   });
   router.get('/metrics', options.requireAuth, async (ctx) => {
-    ctx.state.route = '/metrics';
     ctx.type = options.registry.contentType;
     ctx.body = await options.registry.metrics();
   });
   router.get('/openapi.json', options.requireAuth, (ctx) => {
-    ctx.state.route = '/openapi.json';
     ctx.body = openApiDocument;
   });
   return router;
