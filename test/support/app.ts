@@ -1,5 +1,6 @@
 import type { Router } from '@koa/router';
-import { createUserDirectory, type User } from '../../lib/auth/users.js';
+import { createUserDirectory } from '../../lib/auth/users.js';
+import { CallfsError } from '../../lib/errors.js';
 import { createApp } from '../../lib/http/app.js';
 import { closeGracefully, createHttpServer, listen } from '../../lib/http/server.js';
 import type { Check, ReadinessChecks } from '../../lib/http/readiness.js';
@@ -57,7 +58,12 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<AppUnd
   ]);
   const metrics = createMetrics({ defaultMetrics: false });
   const nameOf = (uid: number): string => users.byUid(uid)?.name ?? String(uid);
-  const uidOf = (owner: unknown): number => (typeof owner === 'number' ? owner : (users.byName(String(owner)) as User).uid);
+  const uidOf = (owner: unknown): number => {
+    if (typeof owner === 'number' && Number.isInteger(owner) && owner >= 0) return owner;
+    const user = typeof owner === 'string' ? users.byName(owner) : undefined;
+    if (user === undefined) throw new CallfsError('BAD_REQUEST', '"owner" must be a known user name or a numeric uid');
+    return user.uid;
+  };
   const readiness: ReadinessChecks = {
     metadata: () => parts.store.ping(),
     locks: () => parts.deps.locks.check(),
