@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { createCasBackend, resolveCasMode, type CasBackend } from '../lib/backends/cas/index.js';
 import { createSilentLogger } from '../lib/log/index.js';
 import { createMetrics } from '../lib/metrics/index.js';
-import { MemoryBlobIndex } from '../test/support/memory-blob-index.js';
+import { MemoryBlobIndex } from '../test/fakes/memory-blob-index.js';
 
 const MiB = 1024 * 1024;
 

@@ -1,5 +1,5 @@
 import { loopMountsAvailable, requireComponent } from '../support/services.js';
-import { blobFiles, forceCleanRoot, makeTempRoot, mountsUnder, openCas, tmpFiles } from '../fixtures/cas-helpers.js';
+import { blobFiles, forceCleanRoot, makeTempRoot, mountsUnder, openCas, tmpFiles } from '../support/cas.js';
 import { expect } from 'chai';
 import { backendContractSuite, type BackendContractSubject } from './backend-contract.js';
 

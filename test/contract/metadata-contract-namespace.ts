@@ -40,6 +40,8 @@ export function namespaceContract(ctx: ContractContext): void {
     await expectCode(ctx.store().create({ ...file(base), mode: 0o10000 }), 'BAD_REQUEST');
     await expectCode(ctx.store().create({ ...file(base), uid: -1 }), 'BAD_REQUEST');
     await expectCode(ctx.store().create({ ...dir(base), backend: 'cas', instanceId: 'i', blobId: 'b' }), 'BAD_REQUEST');
+    // Refused after mkdir -p made the missing ancestors: they go with it.
+    await expectCode(ctx.store().create({ ...dir(`${base}/x/y`), backend: 'cas', instanceId: 'i', blobId: 'b' }, { parents: DIR_ATTRS }), 'BAD_REQUEST');
     expect(await ctx.store().get(base)).to.equal(null);
   });
 
@@ -123,7 +125,8 @@ export function namespaceContract(ctx: ContractContext): void {
     const store = ctx.store();
     const base = ctx.uniquePath();
     await store.create(dir(base));
-    const names = ['b', 'B', 'a', 'a b', 'é', 'Z', '_x', '0', 'z~', 'ä', '日本', 'a.txt', 'a-b', 'ac'];
+    // U+FF5A sorts before U+1F600 in UTF-8 bytes but after it in UTF-16 code units.
+    const names = ['b', 'B', 'a', 'a b', 'é', 'Z', '_x', '0', 'z~', 'ä', '日本', 'a.txt', 'a-b', 'ac', '\u{ff5a}', '\u{1f600}', 'q\u{ff5a}', 'q\u{1f600}'];
     const unique = [...new Set(names)];
     await Promise.all(unique.map((n, i) => store.create(i % 3 === 0 ? dir(`${base}/${n}`) : file(`${base}/${n}`))));
     // Grandchildren must not show up in a listing of children.

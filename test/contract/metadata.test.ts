@@ -11,6 +11,7 @@ import type { Queryable, SqlDriver } from '../../lib/metadata/driver.js';
 import { createPgliteDriver } from '../../lib/metadata/pglite-driver.js';
 import type { MetadataStore } from '../../lib/metadata/types.js';
 import { createMetrics, type Metrics } from '../../lib/metrics/index.js';
+import { createMemoryMetadataStore } from '../fakes/memory-metadata-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { ensurePostgres, requireComponent } from '../support/services.js';
 import { metadataStoreContract } from './metadata-contract.js';
@@ -40,6 +41,13 @@ metadataStoreContract('embedded (PGlite)', {
   async cleanup() {
     if (embeddedDir !== undefined) await rm(embeddedDir, { recursive: true, force: true });
   },
+});
+
+// The fake the engine and HTTP unit tests run on: it must keep the same contract.
+metadataStoreContract('in memory (test fake)', {
+  unavailable: async () => null,
+  open: async () => createMemoryMetadataStore(),
+  cleanup: async () => {},
 });
 
 const cacheCount = async (metrics: Metrics, result: string): Promise<number> =>
@@ -223,6 +231,47 @@ describe('embedded metadata store', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('in-memory metadata store (test fake)', () => {
+  it('runs one transaction at a time, and outside one sees only committed rows', async () => {
+    const store = createMemoryMetadataStore();
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const first = store.transaction(async (tx) => {
+      const one = await tx.create(dir('/one'));
+      entered();
+      await gate;
+      await tx.update('/one', one.version, { mode: 0o700 });
+    });
+    await inside;
+    expect(await store.get('/one'), 'not committed yet').to.equal(null);
+    // Started while the first is open: it must read what the first committed, not what was there when it was called.
+    const second = store.transaction(async (tx) => (await tx.get('/one'))?.mode);
+    const plain = store.create(dir('/one/two'));
+    release();
+    await first;
+    expect(await second).to.equal(0o700);
+    expect((await plain).path).to.equal('/one/two');
+  });
+
+  it('refuses the store from inside its own transaction instead of waiting for itself', async () => {
+    const store = createMemoryMetadataStore();
+    await expectCode(store.transaction(() => store.create(dir('/x'))), 'INTERNAL_ERROR');
+    await expectCode(store.transaction(() => store.get('/')), 'INTERNAL_ERROR');
+    expect(await store.get('/x')).to.equal(null);
+  });
+
+  it('answers SERVICE_UNAVAILABLE once closed', async () => {
+    const store = createMemoryMetadataStore();
+    await store.ping();
+    await store.close();
+    await expectCode(store.ping(), 'SERVICE_UNAVAILABLE');
+    await expectCode(store.get('/'), 'SERVICE_UNAVAILABLE');
+    await expectCode(store.create(dir('/x')), 'SERVICE_UNAVAILABLE');
   });
 });
 

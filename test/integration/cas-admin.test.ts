@@ -8,7 +8,7 @@ import { KEYS, type TestServer } from '../support/callfs.js';
 import { clusterStack } from '../support/stacks.js';
 import { runCli, startCliServer } from '../support/cli.js';
 import { loopMountsAvailable, requireComponent } from '../support/services.js';
-import { MiB, eventually, forceCleanRoot, makeTempRoot } from '../fixtures/cas-helpers.js';
+import { MiB, eventually, forceCleanRoot, makeTempRoot } from '../support/cas.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 

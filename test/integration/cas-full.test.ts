@@ -7,7 +7,7 @@ import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
 import { request, type TestResponse } from '../support/http.js';
 import { loopMountsAvailable, requireComponent } from '../support/services.js';
 import { mountSmallFilesystem, type SmallFilesystem } from '../support/small-fs.js';
-import { MiB, blobFiles, eventually, forceCleanRoot, tmpFiles } from '../fixtures/cas-helpers.js';
+import { MiB, blobFiles, eventually, forceCleanRoot, tmpFiles } from '../support/cas.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 

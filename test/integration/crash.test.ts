@@ -11,7 +11,7 @@ import { tempDir } from '../support/tmp.js';
 import { KEYS, TEST_USERS } from '../support/callfs.js';
 import { ensurePostgres, ensureRedis, loopMountsAvailable, requireComponent } from '../support/services.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { forceCleanRoot } from '../fixtures/cas-helpers.js';
+import { forceCleanRoot } from '../support/cas.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 

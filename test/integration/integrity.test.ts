@@ -8,7 +8,7 @@ import { request, type TestResponse } from '../support/http.js';
 import { KEYS, type TestServer } from '../support/callfs.js';
 import { clusterStack, embeddedStack } from '../support/stacks.js';
 import { startWithS3, type S3TestServer } from '../support/s3.js';
-import { eventually } from '../fixtures/cas-helpers.js';
+import { eventually } from '../support/cas.js';
 
 const MiB = 1024 * 1024;
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

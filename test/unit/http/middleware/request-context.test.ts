@@ -1,5 +1,67 @@
 import { expect } from 'chai';
+import { API_KEYS, startTestApp, type AppUnderTest } from '../../../support/app.js';
+import { request, type TestResponse } from '../../../support/http.js';
 import { routeLabel } from '../../../../lib/http/middleware/request-context.js';
+
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+};
+
+// lib/http/middleware/request-context.ts: request ids and the headers every response carries.
+describe('http: request context', function () {
+  let app: AppUnderTest;
+  let plain: AppUnderTest;
+
+  before(async function () {
+    app = await startTestApp({ tls: true });
+    plain = await startTestApp({ tls: false });
+  });
+
+  after(async function () {
+    await app.close();
+    await plain.close();
+  });
+
+  const get = (path: string, headers: Record<string, string> = {}, token?: string): Promise<TestResponse> =>
+    request(`${app.url}${path}`, { headers, ...(token === undefined ? {} : { token }) });
+
+  it('keeps a well-formed X-Request-ID (lowercased) and the error body says the same id', async function () {
+    const res = await get('/v1/files/missing', { 'x-request-id': '0123456789ABCDEF' }, API_KEYS.alice);
+    expect(res.headers['x-request-id']).to.equal('0123456789abcdef');
+    expect(res.json.request_id).to.equal('0123456789abcdef');
+  });
+
+  it('replaces a malformed or missing one with a fresh 16-hex id per request', async function () {
+    const seen = new Set<string>();
+    for (const incoming of ['', 'abc', '0123456789abcdef0', 'not-hex-at-all!!', '0123456789abcdeg', '01234567 9abcdef']) {
+      const res = await get('/health', incoming === '' ? {} : { 'x-request-id': incoming });
+      const id = String(res.headers['x-request-id']);
+      expect(id, incoming).to.match(/^[0-9a-f]{16}$/);
+      expect(id).to.not.equal(incoming);
+      seen.add(id);
+    }
+    expect(seen.size).to.equal(6);
+  });
+
+  it('sets the security headers on every answer: success, refusal and error', async function () {
+    for (const res of [await get('/health'), await get('/v1/files/x'), await get('/v1/files/missing', {}, API_KEYS.alice)]) {
+      expect(res.headers, String(res.status)).to.include(SECURITY_HEADERS);
+      expect(res.headers['content-security-policy']).to.match(/default-src 'none'/);
+      expect(res.headers['permissions-policy']).to.match(/camera=\(\)/);
+      expect(res.headers['strict-transport-security']).to.match(/max-age=\d+/);
+    }
+  });
+
+  it('sends Strict-Transport-Security only over TLS', async function () {
+    const res = await request(`${plain.url}/health`);
+    expect(res.headers).to.include(SECURITY_HEADERS);
+    expect(res.headers).to.not.have.property('strict-transport-security');
+  });
+});
 
 describe('routeLabel', () => {
   it('labels a route by the literal part of its pattern, up to the first parameter', () => {

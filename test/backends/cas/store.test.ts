@@ -3,8 +3,8 @@ import { basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { expect } from 'chai';
-import { canSendDirect, type DirectSend } from '../../lib/backends/types.js';
-import { loopMountsAvailable, requireComponent } from '../support/services.js';
+import { canSendDirect, type DirectSend } from '../../../lib/backends/types.js';
+import { loopMountsAvailable, requireComponent } from '../../support/services.js';
 import {
   INSTANCE_ID,
   MiB,
@@ -17,8 +17,8 @@ import {
   sha256Hex,
   tmpFiles,
   type CasUnderTest,
-} from '../fixtures/cas-helpers.js';
-import { readAll, rejectionOf, streamOf } from './backend-contract.js';
+} from '../../support/cas.js';
+import { readAll, rejectionOf, streamOf } from '../../contract/backend-contract.js';
 
 /** Flip one byte of a stored blob in place (as bit rot or a stray writer would). */
 function flipByte(path: string, offset: number): void {

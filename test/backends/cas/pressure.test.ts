@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { INSTANCE_ID, blobFiles, closeAndClean, eventually, makeTempRoot, openCas, type CasUnderTest } from '../fixtures/cas-helpers.js';
-import { MemoryBlobIndex } from '../support/memory-blob-index.js';
-import { readAll, rejectionOf, streamOf } from './backend-contract.js';
+import { INSTANCE_ID, blobFiles, closeAndClean, eventually, makeTempRoot, openCas, type CasUnderTest } from '../../support/cas.js';
+import { MemoryBlobIndex } from '../../fakes/memory-blob-index.js';
+import { readAll, rejectionOf, streamOf } from '../../contract/backend-contract.js';
 
 describe('CAS under space pressure (dir mode)', function () {
   let root = '';

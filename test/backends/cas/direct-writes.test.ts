@@ -4,9 +4,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { expect } from 'chai';
-import { loopMountsAvailable, requireComponent } from '../support/services.js';
-import { MiB, closeAndClean, eventually, makeTempRoot, mountsUnder, openCas, sha256Hex, tmpFiles, type CasUnderTest } from '../fixtures/cas-helpers.js';
-import { readAll, streamOf } from './backend-contract.js';
+import { loopMountsAvailable, requireComponent } from '../../support/services.js';
+import { MiB, closeAndClean, eventually, makeTempRoot, mountsUnder, openCas, sha256Hex, tmpFiles, type CasUnderTest } from '../../support/cas.js';
+import { readAll, streamOf } from '../../contract/backend-contract.js';
 
 /**
  * Large uploads are written around the page cache (O_DIRECT) through reused

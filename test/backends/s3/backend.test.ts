@@ -2,10 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { expect } from 'chai';
-import { createS3Backend, usesPathStyle, type S3Backend, type S3BackendOptions } from '../../lib/backends/s3/index.js';
-import { createSilentLogger } from '../../lib/log/index.js';
-import { S3RVER_CREDENTIALS, s3rverClient, startS3rver, type S3TestServer } from '../support/s3.js';
-import { readAll, rejectionOf, streamOf } from './backend-contract.js';
+import { createS3Backend, usesPathStyle, type S3Backend, type S3BackendOptions } from '../../../lib/backends/s3/index.js';
+import { createSilentLogger } from '../../../lib/log/index.js';
+import { S3RVER_CREDENTIALS, s3rverClient, startS3rver, type S3TestServer } from '../../support/s3.js';
+import { readAll, rejectionOf, streamOf } from '../../contract/backend-contract.js';
 
 const MiB = 1024 * 1024;
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');

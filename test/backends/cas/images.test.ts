@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import type { CasBackend, CasImageInfo } from '../../lib/backends/cas/index.js';
-import { loopMountsAvailable, requireComponent } from '../support/services.js';
+import type { CasBackend, CasImageInfo } from '../../../lib/backends/cas/index.js';
+import { loopMountsAvailable, requireComponent } from '../../support/services.js';
 import {
   INSTANCE_ID,
   MiB,
@@ -17,8 +17,8 @@ import {
   openCas,
   tmpFiles,
   type CasUnderTest,
-} from '../fixtures/cas-helpers.js';
-import { readAll, rejectionOf, streamOf } from './backend-contract.js';
+} from '../../support/cas.js';
+import { readAll, rejectionOf, streamOf } from '../../contract/backend-contract.js';
 
 const stateOf = (images: CasImageInfo[]): Record<string, string> => Object.fromEntries(images.map((i) => [i.id, i.state]));
 const count = (images: CasImageInfo[], state: string): number => images.filter((i) => i.state === state).length;

@@ -4,8 +4,8 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { loopMountsAvailable, requireComponent } from '../support/services.js';
-import { readLogLines } from '../fixtures/cas-file-blob-index.js';
+import { loopMountsAvailable, requireComponent } from '../../support/services.js';
+import { readLogLines } from './file-logged-blob-index.js';
 import {
   CRASH_UPLOADS,
   MiB,
@@ -22,10 +22,10 @@ import {
   sha256Hex,
   tmpFiles,
   type CasUnderTest,
-} from '../fixtures/cas-helpers.js';
-import { readAll, rejectionOf, streamOf } from './backend-contract.js';
+} from '../../support/cas.js';
+import { readAll, rejectionOf, streamOf } from '../../contract/backend-contract.js';
 
-const CHILD = fileURLToPath(new URL('../fixtures/cas-crash-child.js', import.meta.url));
+const CHILD = fileURLToPath(new URL('./crash-child.js', import.meta.url));
 const CRASH_OPTIONS = { imageSizeBytes: 32 * MiB, minFreeBytes: 6 * MiB, minFreeInodes: 64 };
 
 /** Run the crash child until it has acknowledged `acks` puts, then SIGKILL it mid-upload. */

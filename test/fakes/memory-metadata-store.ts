@@ -1,0 +1,180 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { CallfsError, unavailable } from '../../lib/errors.js';
+import type { BlobRecord, MetadataOps, MetadataStore, SingleUseLink } from '../../lib/metadata/types.js';
+import { assertCanonical } from '../../lib/paths.js';
+import * as blobs from './memory-metadata/blobs.js';
+import * as links from './memory-metadata/links.js';
+import * as listing from './memory-metadata/listing.js';
+import * as ns from './memory-metadata/namespace.js';
+import { Table } from './memory-metadata/table.js';
+
+export interface MemoryMetadataStoreOptions {
+  /** Time source for the times the store sets itself (ctime, touched, created, used); tests may move it. */
+  now?: () => Date;
+}
+
+/** The store's three tables, committed or as one transaction or operation sees them. */
+interface Tables {
+  inodes: Table<ns.Row>;
+  blobs: Table<BlobRecord>;
+  links: Table<SingleUseLink>;
+}
+
+const layerOver = (t: Tables): Tables => ({ inodes: t.inodes.layer(), blobs: t.blobs.layer(), links: t.links.layer() });
+const commit = (t: Tables): void => {
+  t.inodes.commit();
+  t.blobs.commit();
+  t.links.commit();
+};
+
+async function* lazily<T>(take: () => T[]): AsyncGenerator<T> {
+  yield* take();
+}
+
+/**
+ * A MetadataStore in memory: the namespace, the blob index with its
+ * reference counts and the single-use links, with the rules of the SQL store
+ * (it passes the same contract suite, test/contract/metadata-contract.ts).
+ * For tests of the engine and the HTTP layer that need a real store but no
+ * database.
+ *
+ * Concurrency is the simplest that meets the contract: writes and whole
+ * transactions run one at a time, in arrival order; reads outside a
+ * transaction see committed rows only. As with the embedded (PGlite) store,
+ * using the store instead of the transaction object from inside one of its
+ * transactions is refused with INTERNAL_ERROR, since the write would wait for
+ * the transaction forever. After close() every call is SERVICE_UNAVAILABLE.
+ *
+ * Not modelled: metrics, the entry cache and its invalidation, the
+ * namespace lock's interplay between concurrent transactions (nothing
+ * runs concurrently here), timeouts and lost connections.
+ */
+export function createMemoryMetadataStore(options: MemoryMetadataStoreOptions = {}): MetadataStore {
+  const clock = options.now ?? (() => new Date());
+  let lastId = 0;
+  const nextId = (): string => String(++lastId);
+  const committed: Tables = { inodes: Table.base(), blobs: Table.base(), links: Table.base() };
+  committed.inodes.set('/', ns.rootRow(nextId(), clock()));
+  let closed = false;
+  let queue: Promise<unknown> = Promise.resolve();
+  const insideTransaction = new AsyncLocalStorage<{ open: boolean }>();
+
+  const assertUsable = (): void => {
+    if (closed) throw unavailable('metadata', 'the in-memory metadata store is closed');
+    if (insideTransaction.getStore()?.open === true) {
+      throw new CallfsError('INTERNAL_ERROR', 'in-memory metadata store: the store was used from inside one of its transactions; use the transaction object');
+    }
+  };
+
+  /** One writer at a time, in arrival order. */
+  function serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = queue.then(fn);
+    queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** One operation on a layer over `tables`: all of its changes, or (when it throws) none. */
+  function apply<T>(tables: Tables, op: (s: ns.Scope) => T): T {
+    const layer = layerOver(tables);
+    const result = op({ ...layer, now: clock(), nextId });
+    commit(layer);
+    return result;
+  }
+
+  /** A standalone write: its own transaction. */
+  async function write<T>(op: (s: ns.Scope) => T, check: () => void = () => {}): Promise<T> {
+    assertUsable();
+    check();
+    return serialized(async () => apply(committed, op));
+  }
+
+  /** The operations over `tables`: the committed ones (the store), or a transaction's layer. */
+  function opsOver(tables: Tables, assertOpen: () => void, writeOp: <T>(op: (s: ns.Scope) => T) => Promise<T>): MetadataOps {
+    const read = async <T>(fn: () => T): Promise<T> => {
+      assertOpen();
+      return fn();
+    };
+    return {
+      get: (path) => read(() => {
+        assertCanonical(path);
+        const row = tables.inodes.get(path);
+        return row === undefined ? null : ns.entryOf(row);
+      }),
+      getChain: (path) => read(() => ns.getChain(tables.inodes, path)),
+      listChildren: (path, opts = {}) => lazily(() => {
+        assertOpen();
+        return listing.listChildren(tables.inodes, path, opts);
+      }),
+      listRecursive: (path, opts) => lazily(() => {
+        assertOpen();
+        return listing.listRecursive(tables.inodes, path, opts);
+      }),
+      create: (entry, opts) => writeOp((s) => ns.createEntry(s, entry, opts)),
+      update: (path, version, patch) => writeOp((s) => ns.updateEntry(s, path, version, patch)),
+      move: (from, to, opts) => writeOp((s) => ns.moveEntry(s, from, to, opts)),
+      delete: async (path, opts) => ({ removed: await writeOp((s) => ns.deleteEntry(s, path, opts)) }),
+      recordBlob: (blob) => writeOp((s) => blobs.recordBlob(s.blobs, blob, s.now)),
+      getBlob: (instanceId, sha256) => read(() => blobs.getBlob(tables.blobs, instanceId, sha256)),
+      createLink: (link) => writeOp((s) => links.createLink(s.links, link, s.now)),
+      getLink: (id) => read(() => links.getLink(tables.links, id)),
+      consumeLink: (id, now) => writeOp((s) => links.consumeLink(s.links, id, now ?? s.now)),
+    };
+  }
+
+  const storeOps = opsOver(committed, assertUsable, (op) => write(op));
+
+  return {
+    ...storeOps,
+
+    transaction: async (fn) => {
+      assertUsable();
+      // The namespace lock option asks for nothing more: one transaction runs at a time.
+      return serialized(async () => {
+        const layer = layerOver(committed);
+        const state = { open: true };
+        const assertOpen = (): void => {
+          if (!state.open) throw new CallfsError('INTERNAL_ERROR', 'in-memory metadata store: a transaction was used after it ended');
+        };
+        try {
+          const result = await insideTransaction.run(state, () => fn(opsOver(layer, assertOpen, async (op) => {
+            assertOpen();
+            return apply(layer, op);
+          })));
+          commit(layer);
+          return result;
+        } finally {
+          state.open = false;
+        }
+      });
+    },
+
+    createIfUnchanged: (entry, expected) => write((s) => ns.createIfUnchanged(s, entry, expected), () => ns.assertGuardedCreate(entry, expected)),
+    updateIfUnchanged: (path, version, patch, expected) =>
+      write((s) => ns.updateIfUnchanged(s, path, version, patch, expected), () => ns.assertGuardedUpdate(path, version, patch)),
+
+    listCollectableBlobs: async (instanceId, olderThan, limit) => {
+      assertUsable();
+      return blobs.listCollectableBlobs(committed.blobs, instanceId, olderThan, limit);
+    },
+    forgetBlob: (instanceId, sha256, olderThan) => write((s) => blobs.forgetBlob(s.blobs, instanceId, sha256, olderThan)),
+    listBlobsForScrub: async (instanceId, limit) => {
+      assertUsable();
+      return blobs.listBlobsForScrub(committed.blobs, instanceId, limit);
+    },
+    markBlobVerified: (instanceId, sha256, ok) => write((s) => blobs.markBlobVerified(s.blobs, instanceId, sha256, ok, s.now)),
+    listBlobs: (instanceId) => lazily(() => {
+      assertUsable();
+      return blobs.listBlobs(committed.blobs, instanceId);
+    }),
+    purgeLinks: (before) => write((s) => links.purgeLinks(s.links, before)),
+
+    count: async (path, recursive) => {
+      assertUsable();
+      return listing.countListing(committed.inodes, path, recursive);
+    },
+    ping: async () => assertUsable(),
+    close: async () => {
+      closed = true;
+    },
+  };
+}
