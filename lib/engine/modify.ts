@@ -68,9 +68,10 @@ export async function setAttributes(deps: EngineDeps, user: User, path: string, 
     (signal) =>
       deps.store.transaction(async (tx) => {
         const { entry } = await resolveExisting(tx, user, path);
-        checkPreconditions(entry, options);
         if (change.mode !== undefined) assertChmod(user, { ...entry, path });
         if (change.uid !== undefined || change.gid !== undefined) assertChown(user);
+        // Preconditions only once the request is allowed (RFC 9110 §13.2.1): a 403 wins over a 412.
+        checkPreconditions(entry, options);
         const updated = await tx.update(path, entry.version, change);
         signal.throwIfAborted();
         return updated;
@@ -94,7 +95,6 @@ export async function remove(deps: EngineDeps, user: User, path: string, options
     async (signal) => {
       const removed = await deps.store.transaction(async (tx) => {
         const { entry, parent } = await resolveExisting(tx, user, path);
-        checkPreconditions(entry, options);
         if (parent !== null) assertRemoveFromDirectory(user, parent, entry);
         if (entry.type === 'directory' && options.recursive === true && !isRoot(user)) {
           const dirs = new Map<string, Entry>([[entry.path, entry]]);
@@ -106,6 +106,7 @@ export async function remove(deps: EngineDeps, user: User, path: string, options
             if (item.type === 'directory') dirs.set(item.path, item);
           }
         }
+        checkPreconditions(entry, options);
         const result = await tx.delete(path, { recursive: options.recursive === true, expectedVersion: entry.version });
         signal.throwIfAborted();
         return result.removed;

@@ -21,8 +21,8 @@ export interface Destination {
 export async function inspectMovableFile(ops: MetadataOps, user: User, path: string, options: WritePreconditions): Promise<Entry> {
   const { entry } = await resolveExisting(ops, user, path);
   if (entry.type !== 'file') throw new CallfsError('BAD_REQUEST', `${path} is a directory: only a file's bytes can be moved`);
-  checkPreconditions(entry, options);
   assertAccess(user, { ...entry, path }, 'w');
+  checkPreconditions(entry, options);
   return entry;
 }
 

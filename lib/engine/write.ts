@@ -81,13 +81,14 @@ async function inspectWrite(deps: EngineDeps, ops: MetadataOps, user: User, path
       const holder = holderElsewhere(deps, r.entry);
       throw holder === null ? new CallfsError('FILE_ALREADY_EXISTS', `file exists: ${path}`) : crossServerConflict(r.entry, holder);
     }
-    checkPreconditions(r.entry, options);
     assertAccess(user, { ...r.entry, path }, 'w');
+    // Preconditions only once the write is allowed (RFC 9110 §13.2.1): a 403 wins over a 412.
+    checkPreconditions(r.entry, options);
     return { existing: r.entry, parent, ancestors: r.ancestors, parentExists: r.parentExists };
   }
-  checkPreconditions(null, options);
   // Creating the entry (and any missing ancestors) writes into the deepest existing directory.
   if (parent !== undefined) assertAccess(user, { ...parent, path: parent.path }, 'w');
+  checkPreconditions(null, options);
   return { existing: null, parent, ancestors: r.ancestors, parentExists: r.parentExists };
 }
 

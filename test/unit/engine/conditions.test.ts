@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { checkPreconditions, type WritePreconditions } from '../../../lib/engine/conditions.js';
 import { parseEntityTags } from '../../../lib/http/preconditions.js';
 import type { Entry } from '../../../lib/metadata/types.js';
-import { alice, body, createTestEngine, rejectsWith, root, text, type EngineUnderTest } from '../../support/engine.js';
+import { alice, bob, body, createTestEngine, rejectsWith, root, text, type EngineUnderTest } from '../../support/engine.js';
 
 const ETAG = 'a'.repeat(64);
 const OTHER = 'b'.repeat(64);
@@ -112,5 +112,30 @@ describe('engine: conditional writes', function () {
       await t.engine.remove(alice, '/d/f', { ifUnmodifiedSince: new Date(Date.now() + 60_000) });
       await rejectsWith(t.engine.stat(alice, '/d/f'), 'FILE_NOT_FOUND');
     });
+  });
+});
+
+describe('engine: permissions come before preconditions (RFC 9110 §13.2.1)', function () {
+  let t: EngineUnderTest;
+
+  beforeEach(async function () {
+    t = createTestEngine();
+    await t.addDirectory('/d', { mode: 0o755, uid: alice.uid, gid: alice.gid });
+    await t.addFile('/d/f', 'x', { mode: 0o644, uid: alice.uid, gid: alice.gid });
+  });
+
+  afterEach(async function () {
+    await t.close();
+  });
+
+  it('answers a caller who may not write 403, whatever their preconditions say', async function () {
+    const stale = parsed({ ifMatch: `"${OTHER}"` });
+    await rejectsWith(t.engine.writeFile(bob, '/d/f', body('y'), { mustCreate: false, ...stale }), 'PERMISSION_DENIED');
+    await rejectsWith(t.engine.writeFile(bob, '/d/new', body('y'), { mustCreate: false, ...stale }), 'PERMISSION_DENIED');
+    await rejectsWith(t.engine.remove(bob, '/d/f', stale), 'PERMISSION_DENIED');
+    await rejectsWith(t.engine.setAttributes(bob, '/d/f', { mode: 0o600 }, stale), 'PERMISSION_DENIED');
+    await rejectsWith(t.engine.moveBytes(bob, '/d/f', { instanceId: t.engine.instanceId }, stale), 'PERMISSION_DENIED');
+    // The same stale condition from someone allowed is the 412.
+    await rejectsWith(t.engine.remove(alice, '/d/f', stale), 'PRECONDITION_FAILED');
   });
 });
