@@ -131,11 +131,13 @@ export function writeTarget(deps: PlacementDeps, type: BackendType, instanceId: 
 /**
  * Where the new content of a file written at a path goes: a replaced file
  * keeps its backend and its holder (the bytes stay where the file lives); a
- * new file goes to the default backend, on this instance.
+ * new file goes to the default backend, on this instance. New content does
+ * not depend on where the old one was: a holder that is no longer a
+ * configured peer gets nothing, the bytes stay here.
  */
 export function targetForWrite(deps: PlacementDeps, existing: Entry | null): Target {
   if (existing === null || existing.backend === null) return writeTarget(deps, deps.defaultBackend);
-  const holder = isInstanceLocal(existing.backend) ? (existing.instanceId ?? deps.instanceId) : deps.instanceId;
+  const holder = isInstanceLocal(existing.backend) && existing.instanceId !== null && knowsInstance(deps, existing.instanceId) ? existing.instanceId : deps.instanceId;
   return writeTarget(deps, existing.backend, holder);
 }
 

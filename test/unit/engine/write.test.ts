@@ -71,6 +71,19 @@ describe('engine: writes', function () {
     });
   });
 
+  describe('placement of the new bytes', function () {
+    it('keeps a new file here, and the new content of a file whose holder is no configured peer here too', async function () {
+      const created = await t.engine.writeFile(alice, '/home/alice/here', body('x'), PUT);
+      expect(created.entry.instanceId).to.equal(t.engine.instanceId);
+      expect(created.storedOn).to.equal(null);
+      await t.addFile('/home/alice/stale', 'old', { mode: 0o644, uid: alice.uid, gid: alice.gid, instanceId: 'gone-instance' });
+      const replaced = await t.engine.writeFile(alice, '/home/alice/stale', body('new'), PUT);
+      expect(replaced.entry.instanceId).to.equal(t.engine.instanceId);
+      expect(replaced.storedOn).to.equal(null);
+      expect(await text(await t.engine.openContent(replaced.entry))).to.equal('new');
+    });
+  });
+
   describe('permissions', function () {
     it('a create needs write on the parent; POST says so before saying whether the file exists', async function () {
       await rejectsWith(t.engine.writeFile(bob, '/home/alice/new', body('x'), PUT), 'PERMISSION_DENIED');
