@@ -8,6 +8,8 @@ import type { BackendType } from '../lib/backends/registry.js';
 import { casOptionsFromSettings, createCasBackend, resolveCasMode } from '../lib/backends/cas/index.js';
 import type { CasBackend } from '../lib/backends/cas/types.js';
 import { createS3Backend, s3OptionsFromConfig } from '../lib/backends/s3/index.js';
+import type { S3Backend } from '../lib/backends/s3/types.js';
+import { REPLICA_SEGMENT } from '../lib/cluster/s3-replica.js';
 import { createPeerDirectory, type PeerDirectory } from '../lib/backends/proxy/peers.js';
 import { createPeerBackend } from '../lib/backends/proxy/peer-backend.js';
 
@@ -21,6 +23,8 @@ export interface OpenedBackends {
   peers?: ReadonlyMap<string, Backend>;
   /** The connections to the peers (readiness checks); absent without peers. */
   peerDirectory?: PeerDirectory;
+  /** The S3 replica's key space in the bucket (ha.replication_enabled); absent otherwise. */
+  replicaBucket?: S3Backend;
   /** Close everything opened, in reverse order. */
   closers: (() => Promise<void>)[];
 }
@@ -53,15 +57,24 @@ export async function openBackends(settings: Settings, deps: { store: MetadataSt
     const backends: Partial<Record<BackendType, Backend>> = { cas };
 
     const s3Options = s3OptionsFromConfig(config.backend, { logger, metrics });
+    let replicaBucket: S3Backend | undefined;
     if (s3Options !== null) {
-      const s3 = createS3Backend(s3Options);
+      const s3 = createS3Backend({ ...s3Options, reservedSegment: REPLICA_SEGMENT });
       closers.push(() => s3.close());
       backends.s3 = s3;
       logger.info({ bucket: s3.bucket, prefix: s3.prefix, endpoint: config.backend.s3_endpoint || 'AWS' }, 'S3 backend');
+      if (config.ha.replication_enabled) {
+        // The same bucket, its own key space: <s3_prefix>.callfs-cas/<sha256>.
+        const replica = createS3Backend({ ...s3Options, prefix: `${s3.prefix}${REPLICA_SEGMENT}` });
+        closers.push(() => replica.close());
+        replicaBucket = replica;
+        logger.info({ bucket: replica.bucket, prefix: replica.prefix, synchronous: config.ha.require_replica_success }, 'S3 replica of the CAS');
+      }
     }
 
     const instanceId = config.instance_discovery.instance_id;
-    if (!Object.keys(config.instance_discovery.peer_endpoints).some((id) => id !== instanceId)) return { backends, cas, closers };
+    const replica = replicaBucket === undefined ? {} : { replicaBucket };
+    if (!Object.keys(config.instance_discovery.peer_endpoints).some((id) => id !== instanceId)) return { backends, cas, closers, ...replica };
     const peerDirectory = createPeerDirectory({
       selfId: instanceId,
       endpoints: config.instance_discovery.peer_endpoints,
@@ -76,7 +89,7 @@ export async function openBackends(settings: Settings, deps: { store: MetadataSt
     });
     closers.push(async () => peerDirectory.close());
     const peers = new Map(peerDirectory.ids.map((peerId) => [peerId, createPeerBackend({ peers: peerDirectory, peerId, type: 'cas' })]));
-    return { backends, cas, peers, peerDirectory, closers };
+    return { backends, cas, peers, peerDirectory, closers, ...replica };
   } catch (err) {
     for (const close of closers.reverse()) await close().catch(() => undefined);
     throw err;

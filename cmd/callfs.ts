@@ -11,6 +11,8 @@ import { casCommand } from './cas-admin.js';
 import { migrateDatabase } from '../lib/metadata/index.js';
 import { resolveCasMode } from '../lib/backends/cas/index.js';
 import { metadataDir } from './stores.js';
+import { clusterActivate, clusterDrain, clusterForget, clusterStatus } from './cluster-admin.js';
+import { parseDuration } from '../lib/config/formats.js';
 
 /** Print one clear line per problem and exit non-zero; never a stack trace for a user's mistake. */
 function fail(err: unknown): never {
@@ -151,6 +153,34 @@ for (const [verb, description] of [
         .catch(fail),
     );
 }
+const clusterCmd = program.command('cluster').description('the instances of a cluster, as its shared metadata store records them (same -c config as the servers)');
+const print = (text: string): void => void process.stdout.write(text + '\n');
+clusterCmd
+  .command('status')
+  .description('each instance: state, up or down, used and free space, blobs held; under-replicated blobs')
+  .option('-c, --config <file>', 'configuration file (YAML or JSON)')
+  .option('--json', 'print JSON for scripts')
+  .action((opts: { config?: string; json?: boolean }) => clusterStatus(load(opts, false).settings, opts.json === true).then(print).catch(fail));
+clusterCmd
+  .command('forget <id>')
+  .description('declare an instance lost (switched off, disk gone): its copies stop counting and the repairer makes new ones')
+  .option('-c, --config <file>', 'configuration file (YAML or JSON)')
+  .option('--force', 'forget it even though it still reports itself')
+  .action((id: string, opts: { config?: string; force?: boolean }) => clusterForget(load(opts, false).settings, id, opts.force === true).then(print).catch(fail));
+clusterCmd
+  .command('drain <id>')
+  .description('move every copy off an instance (copy, verify, record, then drop) and follow the progress until it holds nothing that exists nowhere else')
+  .option('-c, --config <file>', 'configuration file (YAML or JSON)')
+  .option('--no-wait', 'only start the drain')
+  .option('--timeout <duration>', 'give up waiting after this long (exit 1; the drain goes on)', '0')
+  .action((id: string, opts: { config?: string; wait: boolean; timeout: string }) =>
+    clusterDrain(load(opts, false).settings, id, { wait: opts.wait, timeoutMs: parseDuration(opts.timeout), write: print }).catch(fail),
+  );
+clusterCmd
+  .command('activate <id>')
+  .description('undo a drain: the instance takes new copies again')
+  .option('-c, --config <file>', 'configuration file (YAML or JSON)')
+  .action((id: string, opts: { config?: string }) => clusterActivate(load(opts, false).settings, id).then(print).catch(fail));
 const config = program.command('config').description('configuration tools');
 config
   .command('validate')

@@ -24,6 +24,8 @@ import { internalRoutes } from '../lib/http/routes/internal.js';
 import { requirePeer } from '../lib/http/middleware/auth.js';
 import { openBackends } from './backends.js';
 import { openLocks, openMetadataStore } from './stores.js';
+import { openCluster, type ClusterParts } from './cluster.js';
+import { S3Replica } from '../lib/cluster/s3-replica.js';
 
 /**
  * The composition root: builds every component from the settings and wires
@@ -41,6 +43,10 @@ export interface RunningCallfs {
   cas: CasBackend;
   /** The other instances as backends (the peer proxy), by id; empty without peers. */
   peers: ReadonlyMap<string, Backend>;
+  /** Membership and the repairer; null without peers. */
+  cluster: ClusterParts | null;
+  /** The S3 replica of the CAS (ha.replication_enabled); null otherwise. */
+  casReplica: S3Replica | null;
   /** The routes the app serves. */
   routes: RouteInfo[];
   engine: Engine;
@@ -122,9 +128,15 @@ async function assemble(
   closers.push(() => locks.close());
   const opened = await openBackends(settings, { store, logger, metrics });
   closers.push(...opened.closers);
-  const { backends, cas, peers, peerDirectory } = opened;
+  const { backends, cas, peers, peerDirectory, replicaBucket } = opened;
+  const casReplica = replicaBucket === undefined
+    ? null
+    : new S3Replica({ store, instanceId, local: cas, bucket: replicaBucket, requireSuccess: config.ha.require_replica_success, intervalMs: config.ha.outbox_interval, logger, metrics });
+  const cluster = openCluster(settings, { store, cas, peers, logger, metrics, ...(casReplica === null ? {} : { replica: casReplica }) });
   const engine = createEngine({
     ...(peers === undefined ? {} : { peers }),
+    ...(casReplica === null ? {} : { casReplica }),
+    ...(cluster === null ? {} : { cluster: cluster.membership }),
     store,
     locks,
     backends,
@@ -139,6 +151,7 @@ async function assemble(
     locks: () => locks.check(),
     backends: Object.fromEntries(Object.entries(backends).map(([type, backend]) => [type, () => backend.check()])),
     ...(peerDirectory === undefined ? {} : { peers: Object.fromEntries(peerDirectory.ids.map((id) => [id, () => peerDirectory.check(id)])) }),
+    ...(cluster === null ? {} : { replication: () => cluster.replication() }),
   };
   const { nameOf, uidOf } = userNames(users);
   const links = createLinkService({ store, engine, userByName: (name) => users.byName(name), secret: config.auth.single_use_link_secret, externalUrl: settings.externalUrl, metrics });
@@ -183,6 +196,15 @@ async function assemble(
     closers.push(() => closeGracefully(metricsListener, 0));
   }
 
+  if (cluster !== null) {
+    await cluster.start();
+    closers.push(() => cluster.stop());
+  }
+  if (casReplica !== null) {
+    casReplica.start();
+    closers.push(() => casReplica.stop());
+  }
+
   const host = addr.host === '' || addr.host === '0.0.0.0' ? '127.0.0.1' : addr.host.includes(':') ? `[${addr.host}]` : addr.host;
   const url = `${tls === null ? 'http' : 'https'}://${host}:${port}`;
 
@@ -195,6 +217,8 @@ async function assemble(
     store,
     cas,
     peers: peers ?? new Map(),
+    cluster,
+    casReplica,
     engine,
     routes: routesOf(app),
     close() {

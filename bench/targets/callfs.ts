@@ -19,7 +19,7 @@ import type { HttpTarget } from './types.js';
  * for the CAS admin API.
  */
 export interface CallfsTarget extends HttpTarget {
-  name: 'callfs';
+  name: 'callfs' | 'callfs-r2';
   /** Authorization of the uid-0 user, for GET /v1/cas/images. */
   adminAuthorization: string;
   dataDir: string;
@@ -36,6 +36,8 @@ export interface CallfsTargetOptions {
   nodeArgs?: string[];
   /** Where the server's output (warnings, errors, diagnostics) is kept. */
   logFile: string;
+  /** A cluster member (the replication scenario): its id, port, the shared keys, its peers and more config. */
+  member?: { instanceId: string; port: number; keys: ClusterKeys; peers: Record<string, string>; config: Record<string, unknown> };
   cleanup: Cleanup;
   log: (line: string) => void;
 }
@@ -47,15 +49,38 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CALLFS_')));
 }
 
+/** The keys every member of a cluster shares. */
+export interface ClusterKeys {
+  user: string;
+  admin: string;
+  internal: string;
+  link: string;
+}
+
+export function newClusterKeys(): ClusterKeys {
+  const key = (): string => randomBytes(24).toString('base64url');
+  return { user: key(), admin: key(), internal: key(), link: key() };
+}
+
+/** Deep-merge plain config objects (`extra` wins). */
+function mergeConfig(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(extra)) {
+    const b = out[k];
+    out[k] = v !== null && typeof v === 'object' && !Array.isArray(v) && b !== null && typeof b === 'object' ? mergeConfig(b as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
 export async function startCallfsTarget(options: CallfsTargetOptions): Promise<CallfsTarget> {
-  const { dir, tls } = options;
+  const { dir, tls, member } = options;
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const port = await freePort();
-  const key = (): string => randomBytes(24).toString('base64url');
-  const userKey = key();
-  const adminKey = key();
-  const config = {
+  const port = member?.port ?? (await freePort());
+  const keys = member?.keys ?? newClusterKeys();
+  const userKey = keys.user;
+  const adminKey = keys.admin;
+  const base = {
     server: {
       listen_addr: `127.0.0.1:${port}`,
       external_url: `https://127.0.0.1:${port}`,
@@ -69,8 +94,8 @@ export async function startCallfsTarget(options: CallfsTargetOptions): Promise<C
         bench: { api_key: userKey, uid: 1000, gid: 1000 },
         admin: { api_key: adminKey, uid: 0, gid: 0 },
       },
-      internal_proxy_secret: key(),
-      single_use_link_secret: key(),
+      internal_proxy_secret: keys.internal,
+      single_use_link_secret: keys.link,
     },
     log: { level: 'warn', format: 'json' },
     metrics: { listen_addr: '' },
@@ -78,6 +103,13 @@ export async function startCallfsTarget(options: CallfsTargetOptions): Promise<C
     metadata_store: { type: 'postgres', dsn: options.dsn },
     dlm: { type: 'redis', redis_addr: options.redisAddr },
   };
+  const config = member === undefined
+    ? base
+    : mergeConfig(base, {
+      instance_discovery: { instance_id: member.instanceId, peer_endpoints: member.peers },
+      backend: { internal_proxy_ca_file: tls.certFile },
+      ...member.config,
+    });
   const configFile = join(dir, 'config.yaml');
   writeFileSync(configFile, stringify(config), { mode: 0o600 });
 
@@ -106,7 +138,7 @@ export async function startCallfsTarget(options: CallfsTargetOptions): Promise<C
   }).finally(() => probeClient.close());
   const pid = proc.pid;
   return {
-    name: 'callfs',
+    name: member === undefined ? 'callfs' : 'callfs-r2',
     port,
     authorization,
     adminAuthorization: `Bearer ${adminKey}`,

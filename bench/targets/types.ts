@@ -1,6 +1,7 @@
 import type { ServerProcess } from '../harness/processes.js';
 
-export type TargetName = 'callfs' | 'B-nginx' | 'B-node';
+/** 'callfs-r2': an instance of the replication scenario's pair (replicas 2). */
+export type TargetName = 'callfs' | 'callfs-r2' | 'B-nginx' | 'B-node';
 
 /**
  * An HTTPS server under test. Every target serves the same seeded files

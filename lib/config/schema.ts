@@ -54,6 +54,8 @@ export interface Config {
       gc_interval: number;
       scrub_bytes_per_second: number;
       scrub_interval: number;
+      replicas: number;
+      min_replicas: number;
     };
     s3_access_key: string;
     s3_secret_key: string;
@@ -75,6 +77,8 @@ export interface Config {
   locks: { wait_timeout: number };
   links: { generate_rate_limit: number; download_rate_limit: number; purge_interval: number };
   instance_discovery: { instance_id: string; peer_endpoints: Record<string, string>; peer_timeout: number };
+  cluster: { heartbeat_interval: number; down_after: number; lost_after: number; repair_interval: number; repair_bytes_per_second: number };
+  ha: { replication_enabled: boolean; replica_backend: string; require_replica_success: boolean; outbox_interval: number };
 }
 
 const duration = (doc: string, def: string, env?: string) => ({ doc, format: 'duration', default: def as unknown as number, ...(env === undefined ? {} : { env }) });
@@ -131,6 +135,8 @@ const SCHEMA: convict.Schema<Config> = {
         gc_interval: duration('How often the collector runs (0 disables it).', CAS_DEFAULTS.gc_interval, 'CALLFS_BACKEND_CAS_GC_INTERVAL'),
         scrub_bytes_per_second: size('Byte rate of the background scrubber.', CAS_DEFAULTS.scrub_bytes_per_second, 'CALLFS_BACKEND_CAS_SCRUB_BYTES_PER_SECOND'),
         scrub_interval: duration('Pause between scrub passes (0 disables scrubbing).', CAS_DEFAULTS.scrub_interval, 'CALLFS_BACKEND_CAS_SCRUB_INTERVAL'),
+        replicas: { doc: 'Copies of every CAS blob, each on a different instance. A PUT is acknowledged once that many are durable (streamed to all at once); the repairer brings blobs back to this many.', format: 'nat', default: 1, env: 'CALLFS_BACKEND_CAS_REPLICAS' },
+        min_replicas: { doc: 'Fewest durable copies a PUT is acknowledged with when fewer than `replicas` instances are up (or a replica fails during the upload); the repairer makes the rest. Fewer: 503. 0: the same as replicas.', format: 'nat', default: 0, env: 'CALLFS_BACKEND_CAS_MIN_REPLICAS' },
       },
       s3_access_key: secret('S3 access key id.', 'CALLFS_BACKEND_S3_ACCESS_KEY'),
       s3_secret_key: secret('S3 secret access key.', 'CALLFS_BACKEND_S3_SECRET_KEY'),
@@ -172,5 +178,18 @@ const SCHEMA: convict.Schema<Config> = {
       instance_id: { doc: 'This instance\u2019s unique id in the cluster.', format: String, default: 'callfs-instance-1', env: 'CALLFS_INSTANCE_DISCOVERY_INSTANCE_ID' },
       peer_endpoints: { doc: 'Map of peer instance id → base URL. JSON in the environment.', format: 'object', default: {}, env: 'CALLFS_INSTANCE_DISCOVERY_PEER_ENDPOINTS' },
       peer_timeout: duration('Longest a peer may take to start answering (connect, TLS handshake, response headers) before 502 BAD_GATEWAY; a write into a peer gets locks.wait_timeout more to be answered once its body is sent. Must be below server.read_timeout and server.write_timeout when peers are configured.', '5s', 'CALLFS_INSTANCE_DISCOVERY_PEER_TIMEOUT'),
+    },
+    cluster: {
+      heartbeat_interval: duration('How often each instance records itself (URL, used and free space) in the metadata store.', '2s', 'CALLFS_CLUSTER_HEARTBEAT_INTERVAL'),
+      down_after: duration('An instance whose last heartbeat is older than this is down: reads and writes skip it at once.', '10s', 'CALLFS_CLUSTER_DOWN_AFTER'),
+      lost_after: duration('An instance down for longer than this is lost: its copies stop counting and the repairer makes new ones (0: only `callfs cluster forget` declares an instance lost).', '10m', 'CALLFS_CLUSTER_LOST_AFTER'),
+      repair_interval: duration('Pause between passes of the repairer (one instance of the cluster runs it at a time; 0 disables it on this instance).', '10s', 'CALLFS_CLUSTER_REPAIR_INTERVAL'),
+      repair_bytes_per_second: size('Byte rate at which the repairer copies blobs (repair and drain).', '64MiB', 'CALLFS_CLUSTER_REPAIR_BYTES_PER_SECOND'),
+    },
+    ha: {
+      replication_enabled: { doc: 'Also copy every CAS blob to a replica backend (the original CallFS\u2019s HA keys): reads come from it when no instance copy can be read.', format: 'bool', default: false, env: 'CALLFS_HA_REPLICATION_ENABLED' },
+      replica_backend: { doc: 'The replica backend: "s3" (the configured bucket, keys <s3_prefix>.callfs-cas/<sha256>).', format: String, default: 's3', env: 'CALLFS_HA_REPLICA_BACKEND' },
+      require_replica_success: { doc: 'Acknowledge a PUT only once its blob is in the replica (503 otherwise); off: queue it durably and copy it in the background.', format: 'bool', default: false, env: 'CALLFS_HA_REQUIRE_REPLICA_SUCCESS' },
+      outbox_interval: duration('Pause between background passes over the blobs queued for the replica.', '5s', 'CALLFS_HA_OUTBOX_INTERVAL'),
     },
 };

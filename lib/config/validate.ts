@@ -88,6 +88,19 @@ function checkPeers(config: Config, problems: string[]): void {
   if (peerTimeout < 1) problems.push('instance_discovery.peer_timeout: must be at least 1ms');
   // Otherwise a client waiting on a silent peer is cut off before it can be told 502.
   else if (hasPeers && peerTimeout >= clientIdle) problems.push(`instance_discovery.peer_timeout: must be below server.read_timeout and server.write_timeout (${clientIdle} ms)`);
+  const { replicas, min_replicas: minReplicas } = config.backend.cas;
+  const instances = 1 + Object.keys(config.instance_discovery.peer_endpoints).filter((id) => id !== config.instance_discovery.instance_id).length;
+  if (replicas < 1) problems.push('backend.cas.replicas: must be at least 1');
+  else if (replicas > instances) problems.push(`backend.cas.replicas: ${replicas} copies need as many instances, and this cluster has ${instances} (this one and instance_discovery.peer_endpoints)`);
+  if (minReplicas > replicas) problems.push(`backend.cas.min_replicas: must not be above backend.cas.replicas (${replicas})`);
+  const { heartbeat_interval: heartbeat, down_after: downAfter, lost_after: lostAfter } = config.cluster;
+  if (heartbeat < 100) problems.push('cluster.heartbeat_interval: must be at least 100ms');
+  else if (downAfter < 2 * heartbeat) problems.push(`cluster.down_after: must be at least twice cluster.heartbeat_interval (${heartbeat} ms), or instances flap`);
+  if (lostAfter !== 0 && lostAfter < downAfter) problems.push('cluster.lost_after: must be 0 or at least cluster.down_after');
+  if (config.ha.replication_enabled) {
+    if (config.ha.replica_backend !== 's3') problems.push(`ha.replica_backend: ${JSON.stringify(config.ha.replica_backend)} is not a replica backend; the one there is is "s3"`);
+    else if (config.backend.s3_bucket_name === '') problems.push('ha.replica_backend: "s3" needs the S3 backend configured (backend.s3_bucket_name)');
+  }
 }
 
 function checkReadable(key: string, file: string, problems: string[], parse: (text: string) => void, what: string): void {

@@ -3,6 +3,7 @@ import type { Entry, MetadataOps, MetadataStore } from '../metadata/types.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { PlacementDeps } from './placement.js';
+import type { CasReplica } from '../cluster/s3-replica.js';
 import type { User } from '../auth/users.js';
 import { assertSearchPath } from '../auth/permissions.js';
 import { CallfsError, notFound } from '../errors.js';
@@ -16,7 +17,9 @@ export interface EngineDeps extends PlacementDeps {
   maxUploadBytes: number;
   logger: Logger;
   /** callfs_file_operations_total, counted where the use cases are bound (index.ts). */
-  metrics?: Pick<Metrics, 'fileOperations'>;
+  metrics?: Pick<Metrics, 'fileOperations'> & Partial<Pick<Metrics, 'replicatedWrites' | 'readFailovers'>>;
+  /** The S3 replica of CAS blobs (ha.replication_enabled); absent otherwise. */
+  casReplica?: CasReplica;
 }
 
 /**

@@ -4,7 +4,7 @@ import type { Entry, ListCursor } from '../metadata/types.js';
 import type { Readable } from 'node:stream';
 import { originalBackendType } from '../metrics/index.js';
 import type { EngineDeps, WritePreconditions } from './context.js';
-import { listDirectory, listTree, openContent, stat, statForRead, type Listing } from './read.js';
+import { listDirectory, listTree, openContent, replicasOf, stat, statForRead, type Listing } from './read.js';
 import { makeDirectory, writeFile, type WriteFileOptions, type WriteResult } from './write.js';
 import { openBlob, statBlob, storeBlob } from './blobs.js';
 import { knowsInstance } from './placement.js';
@@ -26,6 +26,8 @@ export interface Engine {
   statForRead(user: User, path: string): Promise<Entry>;
   /** A file's bytes, from wherever placement finds them (see read.ts); the caller checked the permissions. */
   openContent(entry: Entry, options?: { range?: ByteRange; signal?: AbortSignal }): Promise<Readable>;
+  /** The instances holding a good copy of a file's instance-local bytes (X-CallFS-Replicas); empty otherwise. */
+  replicasOf(entry: Entry): Promise<string[]>;
   /** Whether an instance id is this instance or a configured peer. */
   knowsInstance(instanceId: string): boolean;
   listDirectory(user: User, path: string, options?: { after?: ListCursor; limit?: number }): Promise<Listing<Entry>>;
@@ -69,6 +71,7 @@ export function createEngine(deps: EngineDeps): Engine {
       counted('read', entry);
       return stream;
     },
+    replicasOf: (entry) => replicasOf(deps, entry),
     knowsInstance: (instanceId) => knowsInstance(deps, instanceId),
     listDirectory: (user, path, options) => listDirectory(deps, user, path, options),
     listTree: (user, path, options) => listTree(deps, user, path, options),

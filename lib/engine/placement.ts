@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { Backend } from '../backends/types.js';
-import { isInstanceLocal, type BackendType } from '../backends/registry.js';
+import { isContentAddressed, isInstanceLocal, type BackendType } from '../backends/registry.js';
+import type { ClusterView } from '../cluster/membership.js';
 import { CallfsError } from '../errors.js';
 import type { Entry } from '../metadata/types.js';
 
@@ -8,8 +10,9 @@ import type { Entry } from '../metadata/types.js';
  * the one place the engine decides it. A file's content is (sha256, size,
  * backend, blob id) plus the places that hold it: instances (for a backend
  * whose bytes are instance-local, the CAS) or a store every instance shares
- * (S3). Today an instance-local blob has one holder, the entry's
- * `instanceId`; the model takes a set so that replicas can be added.
+ * (S3). An instance-local blob has the copies the metadata store records
+ * (replication); the entry's `instanceId` is the one its reference is
+ * counted on, its primary.
  */
 export type Location = { readonly kind: 'instance'; readonly instanceId: string } | { readonly kind: 'shared'; readonly backend: BackendType };
 
@@ -32,6 +35,8 @@ export interface PlacementDeps {
   peers?: ReadonlyMap<string, Backend>;
   /** Backend of new files. */
   defaultBackend: BackendType;
+  /** Replication: how many copies, and which instances are up (none: one copy, every configured instance up). */
+  cluster?: ClusterView;
 }
 
 /** One place to read bytes from: the backend to ask and the location it stands for. */
@@ -147,4 +152,44 @@ export function instanceLocalType(deps: PlacementDeps, preferred: BackendType | 
   const local = (Object.keys(deps.backends) as BackendType[]).find((t) => isInstanceLocal(t));
   if (local === undefined) throw new CallfsError('SERVICE_UNAVAILABLE', 'no instance-local backend is configured');
   return local;
+}
+
+/** A number in (0, 1) drawn from `key` and `id`, the same on every instance. */
+function unitHash(key: string, id: string): number {
+  const digest = createHash('sha256').update(key).update('\u0000').update(id).digest();
+  return (Number(digest.readBigUInt64BE(0) >> 11n) + 0.5) / 2 ** 53;
+}
+
+/**
+ * `ids` ranked for `key` by weighted rendezvous hashing (highest random
+ * weight): every instance computes the same order, an instance joining or
+ * leaving moves only the keys it wins or held, and an instance with more
+ * free space wins proportionally more keys.
+ */
+export function rankInstances(key: string, ids: readonly string[], weight: (id: string) => number = () => 1): string[] {
+  const score = (id: string): number => Math.max(weight(id), 1) / -Math.log(unitHash(key, id));
+  return ids.map((id) => ({ id, s: score(id) })).sort((a, b) => b.s - a.s || (a.id < b.id ? -1 : 1)).map((x) => x.id);
+}
+
+/** Every instance of the cluster: this one and the configured peers. */
+export function clusterInstances(deps: PlacementDeps): string[] {
+  return [deps.instanceId, ...(deps.peers?.keys() ?? [])];
+}
+
+/**
+ * Where the new content of a file goes when it is replicated: `replicas`
+ * distinct instances that take copies, this one first when it does (the
+ * body arrives here: no store-then-forward), the others ranked for `key` by
+ * rendezvous hashing weighted by free space. Without replication, the one
+ * target of targetForWrite. May return fewer targets than `replicas` when
+ * fewer instances are up; the caller decides whether that is enough.
+ */
+export function targetsForWrite(deps: PlacementDeps, existing: Entry | null, key: string): Target[] {
+  const first = targetForWrite(deps, existing);
+  const view = deps.cluster;
+  if (view === undefined || view.replicas <= 1 || first.instanceId === null || !isContentAddressed(first.type)) return [first];
+  const candidates = clusterInstances(deps).filter((id) => view.takesCopies(id));
+  const ranked = rankInstances(key, candidates.filter((id) => id !== deps.instanceId), (id) => view.freeBytes(id));
+  const chosen = (candidates.includes(deps.instanceId) ? [deps.instanceId, ...ranked] : ranked).slice(0, view.replicas);
+  return chosen.map((id) => writeTarget(deps, first.type, id));
 }

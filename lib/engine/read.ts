@@ -6,7 +6,8 @@ import type { Entry, ListCursor } from '../metadata/types.js';
 import { CallfsError, isCallfsError } from '../errors.js';
 import { ancestorsOf } from '../paths.js';
 import { resolveExisting, type EngineDeps } from './context.js';
-import { contentOf, readSources, type Content } from './placement.js';
+import { isInstanceLocal } from '../backends/registry.js';
+import { contentOf, knowsInstance, readSources, writeTarget, type Content, type Source } from './placement.js';
 
 /** stat: the entry at `path` (search permission on every ancestor; no read permission needed, as in POSIX). */
 export async function stat(deps: EngineDeps, user: User, path: string): Promise<Entry> {
@@ -22,30 +23,105 @@ export async function statForRead(deps: EngineDeps, user: User, path: string): P
 
 /**
  * Open a file's bytes (whole, or one range) from where placement says they
- * are: this instance or the shared store first, then another holder through
- * the peer proxy. Permissions are the caller's business (statForRead): the
- * bytes are named by the entry. A whole read is verified against the entry's
- * sha256 by backends that can. The caller consumes or destroys the stream.
+ * are: this instance or the shared store first, then the other copies, live
+ * instances before ones that look down. Permissions are the caller's
+ * business (statForRead): the bytes are named by the entry. A whole read is
+ * verified against the entry's sha256 by backends that can; a copy that is
+ * missing, corrupted (quarantined by its instance for the repairer to heal)
+ * or unreachable is skipped for the next one. The caller consumes or
+ * destroys the stream.
  */
 export async function openContent(deps: EngineDeps, entry: Entry, options: { range?: ByteRange; signal?: AbortSignal } = {}): Promise<Readable> {
-  const sources = readSources(deps, entry);
-  const content = contentOf(entry) as Content;
-  let failure: unknown = null;
-  for (const source of sources) {
+  const content = contentOf(entry);
+  if (content === null) throw new CallfsError('IS_A_DIRECTORY', `is a directory: ${entry.path}`);
+  const openOptions = {
+    sha256: content.sha256,
+    ...(options.range === undefined ? {} : { range: options.range }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  };
+  const tried = new Set<string>();
+  let first: unknown = null;
+  const attempt = async (source: Source): Promise<Readable | null> => {
+    tried.add(sourceKey(source));
     try {
-      const opened = await source.backend.open(content.blobId, {
-        sha256: content.sha256,
-        ...(options.range === undefined ? {} : { range: options.range }),
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-      });
+      const opened = await source.backend.open(content.blobId, openOptions);
+      if (first !== null) deps.metrics?.readFailovers?.inc();
       return opened.stream;
     } catch (err) {
-      // A holder that cannot serve is skipped for the next one; what the bytes are (missing, corrupt) is not.
-      if (!isCallfsError(err, 'BAD_GATEWAY')) throw err;
-      failure = err;
+      options.signal?.throwIfAborted();
+      if (!FAILS_OVER.some((code) => isCallfsError(err, code))) throw err;
+      if (source.location.kind === 'instance' && isCallfsError(err, 'BAD_GATEWAY')) deps.cluster?.suspect(source.location.instanceId);
+      first ??= err;
+      return null;
+    }
+  };
+  let sources: Source[] = [];
+  let unreachable: unknown = null;
+  try {
+    sources = readSources(deps, entry);
+  } catch (err) {
+    unreachable = err;
+  }
+  // The entry's own holder first when it is this instance (or the shared store): no query on the common path.
+  const nearest = sources[0];
+  if (nearest !== undefined && (nearest.location.kind === 'shared' || nearest.location.instanceId === deps.instanceId)) {
+    const stream = await attempt(nearest);
+    if (stream !== null) return stream;
+  }
+  for (const source of [...(await otherCopies(deps, content)), ...sources]) {
+    if (tried.has(sourceKey(source))) continue;
+    const stream = await attempt(source);
+    if (stream !== null) return stream;
+  }
+  // Last, the S3 replica (ha.*): one instance plus the bucket survives the loss of that instance's disk.
+  if (deps.casReplica !== undefined && isInstanceLocal(content.backend)) {
+    try {
+      const opened = await deps.casReplica.open(content.sha256, openOptions);
+      deps.metrics?.readFailovers?.inc();
+      return opened.stream;
+    } catch (err) {
+      options.signal?.throwIfAborted();
+      if (!FAILS_OVER.some((code) => isCallfsError(err, code))) throw err;
     }
   }
-  throw failure;
+  throw first ?? unreachable ?? new CallfsError('BAD_GATEWAY', `no copy of ${entry.path} can be reached`, { component: 'peer' });
+}
+
+/** Failures of one copy that another copy may not share. */
+const FAILS_OVER = ['BAD_GATEWAY', 'FILE_NOT_FOUND', 'INTEGRITY_ERROR', 'SERVICE_UNAVAILABLE'] as const;
+
+const sourceKey = (s: Source): string => (s.location.kind === 'shared' ? `shared:${s.location.backend}` : `instance:${s.location.instanceId}`);
+
+/**
+ * The recorded copies of instance-local content as sources: this instance's
+ * first, then instances that are up, then the ones that look down (tried
+ * last, within the peer timeout). None without peers or for shared backends.
+ */
+async function otherCopies(deps: EngineDeps, content: Content): Promise<Source[]> {
+  if (deps.peers === undefined || deps.peers.size === 0 || !isInstanceLocal(content.backend)) return [];
+  const copies = (await deps.store.cluster.listCopies(content.sha256)).filter((c) => !c.quarantined && knowsInstance(deps, c.instanceId));
+  const up = (id: string): boolean => id === deps.instanceId || deps.cluster?.isUp(id) !== false;
+  const rank = (id: string): number => (id === deps.instanceId ? 0 : up(id) ? 1 : 2);
+  return copies
+    .map((c) => c.instanceId)
+    .sort((a, b) => rank(a) - rank(b))
+    .map((instanceId) => writeTarget(deps, content.backend, instanceId))
+    .map((t) => ({ backend: t.backend, location: t.location }));
+}
+
+/**
+ * The instances holding a good copy of a file's instance-local content
+ * (X-CallFS-Replicas), the entry's own holder when no copy is recorded;
+ * empty for directories and shared backends.
+ */
+export async function replicasOf(deps: EngineDeps, entry: Entry): Promise<string[]> {
+  const content = contentOf(entry);
+  if (content === null || !isInstanceLocal(content.backend)) return [];
+  const holder = entry.instanceId === null ? [] : [entry.instanceId];
+  if (deps.peers === undefined || deps.peers.size === 0) return holder;
+  const notCounting = new Set(deps.cluster?.notCounting() ?? []);
+  const copies = (await deps.store.cluster.listCopies(content.sha256)).filter((c) => !c.quarantined && !notCounting.has(c.instanceId)).map((c) => c.instanceId);
+  return copies.length === 0 ? holder : copies;
 }
 
 /** A listing: the directory, its items streamed, and how many items a whole listing yields (taken when asked). */

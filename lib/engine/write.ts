@@ -6,7 +6,8 @@ import type { BackendType, Entry, MetadataOps, NewEntry } from '../metadata/type
 import { CallfsError, isCallfsError } from '../errors.js';
 import { baseName, canonicalize } from '../paths.js';
 import { checkPreconditions, crossServerConflict, lockKey, resolve, type EngineDeps, type WritePreconditions } from './context.js';
-import { holderElsewhere, targetForWrite, type Target } from './placement.js';
+import { holderElsewhere, targetsForWrite, type Target } from './placement.js';
+import { putReplicated } from './replicate.js';
 import { isContentAddressed } from '../backends/registry.js';
 
 export const DEFAULT_FILE_MODE = 0o644;
@@ -28,6 +29,8 @@ export interface WriteResult {
   created: boolean;
   /** The instance that took the bytes when it is another one (the file's holder), else null. */
   storedOn: string | null;
+  /** Instances holding a copy of the new content (instance-local backends; empty otherwise). */
+  copies?: string[];
 }
 
 /** PAYLOAD_TOO_LARGE for a declared length over the upload limit: the engine is the one place the limit is decided. */
@@ -175,27 +178,46 @@ function stopUnlessCommitted(signal: AbortSignal, backend: BackendType): void {
  */
 export async function writeFile(deps: EngineDeps, user: User, path: string, body: Readable, options: WriteFileOptions): Promise<WriteResult> {
   let pre;
-  let target: Target;
+  let targets: Target[];
   try {
     // Before anything is read: a body that can never fit, and a write that is not allowed, cost nothing.
     assertUploadFits(deps, options.length);
     pre = await inspectWrite(deps, deps.store, user, path, options);
-    target = targetForWrite(deps, pre.existing);
+    targets = targetsForWrite(deps, pre.existing, path);
+    assertEnoughCopies(deps, targets);
   } catch (err) {
     body.resume();
     throw err;
   }
+  let target = targets[0] as Target;
   const { backend } = target;
   const putOptions = { key: path, maxBytes: deps.maxUploadBytes, ...(options.signal === undefined ? {} : { signal: options.signal }) };
   if (isContentAddressed(target.type)) {
-    const stored = await backend.put(body, putOptions);
+    let stored: PutResult;
+    let copies: string[];
+    if (replicated(deps, target)) {
+      const put = await putReplicated(deps, targets, body, putOptions, deps.cluster?.minReplicas ?? 1).catch((err: unknown) => {
+        deps.metrics?.replicatedWrites?.inc({ result: 'refused' });
+        body.resume();
+        throw err;
+      });
+      ({ target, stored, copies } = put);
+      deps.metrics?.replicatedWrites?.inc({ result: copies.length >= (deps.cluster?.replicas ?? 1) ? 'full' : 'degraded' });
+    } else {
+      stored = await backend.put(body, putOptions);
+      copies = target.instanceId === null ? [] : [target.instanceId];
+    }
+    const committed = target;
     try {
-      return await deps.locks.withLock(
+      // The S3 replica (ha.*): copied now, or queued durably, before the write is acknowledged.
+      if (deps.casReplica !== undefined && committed.instanceId !== null) await deps.casReplica.write(stored.sha256, committed.instanceId, committed.backend, options.signal);
+      const result = await deps.locks.withLock(
         [lockKey(path)],
         async (signal) =>
-          (await commitUnchanged(deps, user, path, options, target, stored, pre, signal)) ?? commitWrite(deps, user, path, options, target, stored, signal),
+          (await commitUnchanged(deps, user, path, options, committed, stored, pre, signal)) ?? commitWrite(deps, user, path, options, committed, stored, signal),
         lockOptions(options),
       );
+      return { ...result, copies };
     } finally {
       // Until here the bytes were pinned against the CAS collector; now the entry names them, or never will.
       stored.release?.();
@@ -214,6 +236,21 @@ export async function writeFile(deps: EngineDeps, user: User, path: string, body
     },
     lockOptions(options),
   );
+}
+
+/** Whether writes of `target`'s backend make several copies (replication of instance-local, content-addressed bytes). */
+function replicated(deps: EngineDeps, target: Target): boolean {
+  return (deps.cluster?.replicas ?? 1) > 1 && target.instanceId !== null && isContentAddressed(target.type);
+}
+
+/** SERVICE_UNAVAILABLE before a byte is read when fewer instances can take a copy than a write needs. */
+function assertEnoughCopies(deps: EngineDeps, targets: Target[]): void {
+  const first = targets[0];
+  if (first === undefined || !replicated(deps, first)) return;
+  const need = deps.cluster?.minReplicas ?? 1;
+  if (targets.length >= need) return;
+  deps.metrics?.replicatedWrites?.inc({ result: 'refused' });
+  throw new CallfsError('SERVICE_UNAVAILABLE', `only ${targets.length} instances can take a copy, and a write needs ${need}`, { retryAfterSeconds: 10, component: 'peer' });
 }
 
 function lockOptions(options: { signal?: AbortSignal }): { signal?: AbortSignal } {

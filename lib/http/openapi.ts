@@ -100,7 +100,7 @@ export const openApiDocument = {
         type: 'object',
         required: ['status', 'checks'],
         properties: {
-          status: { enum: ['ok', 'degraded', 'unavailable'], description: '`degraded` (200): a backend is full but the instance serves; `unavailable` (503): a dependency cannot serve.' },
+          status: { enum: ['ok', 'degraded', 'unavailable'], description: '`degraded` (200): a backend is full, or fewer instances are up than backend.cas.replicas, but the instance serves; `unavailable` (503): a dependency cannot serve.' },
           checks: {
             type: 'object',
             properties: {
@@ -108,6 +108,7 @@ export const openApiDocument = {
               locks: { $ref: '#/components/schemas/DependencyState' },
               backends: { type: 'object', additionalProperties: { $ref: '#/components/schemas/DependencyState' } },
               peers: { type: 'object', additionalProperties: { $ref: '#/components/schemas/DependencyState' } },
+              replication: { enum: ['ok', 'degraded', 'read_only'], description: 'A cluster only: `degraded` when fewer instances take copies than backend.cas.replicas (writes acknowledged with min_replicas), `read_only` when fewer than min_replicas (CAS writes get 503).' },
             },
           },
         },

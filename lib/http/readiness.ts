@@ -14,7 +14,17 @@ export interface ReadinessChecks {
   locks?: Check;
   backends?: Record<string, Check>;
   peers?: Record<string, Check>;
+  /** Replication (a cluster with backend.cas.replicas): whether enough instances are up to take every copy. */
+  replication?: () => ReplicationState;
 }
+
+/**
+ * `ok`: as many instances take copies as backend.cas.replicas; `degraded`:
+ * fewer, writes are acknowledged with min_replicas copies and the repairer
+ * makes the rest later; `read_only`: fewer than min_replicas, writes to the
+ * CAS get 503.
+ */
+export type ReplicationState = 'ok' | 'degraded' | 'read_only';
 
 /**
  * The instance's state: `ok`; `degraded` when it serves but a backend is
@@ -31,6 +41,7 @@ export interface ReadyReport {
     locks?: ReportedState;
     backends?: Record<string, ReportedState>;
     peers?: Record<string, ReportedState>;
+    replication?: ReplicationState;
   };
 }
 
@@ -77,7 +88,8 @@ export async function checkReadiness(checks: ReadinessChecks, log: Logger): Prom
   if (backends !== undefined) report.checks.backends = backends;
   if (peers !== undefined) report.checks.peers = peers;
   const essential = [metadata, locks, ...Object.values(backends ?? {})].filter((v) => v !== undefined);
+  if (checks.replication !== undefined) report.checks.replication = checks.replication();
   if (essential.includes('unavailable')) report.status = 'unavailable';
-  else if (essential.includes('full')) report.status = 'degraded';
+  else if (essential.includes('full') || (report.checks.replication ?? 'ok') !== 'ok') report.status = 'degraded';
   return report;
 }

@@ -60,11 +60,17 @@ export async function getBlob(q: Queryable, instanceId: string, sha256: string):
   return rows[0] === undefined ? null : toBlob(rows[0]);
 }
 
+/**
+ * No file names the content anywhere: a copy on one instance is kept while an
+ * entry counts a reference on another (its primary), as a replica must be.
+ */
+const UNREFERENCED = 'NOT EXISTS (SELECT 1 FROM blobs o WHERE o.sha256 = b.sha256 AND o.ref_count > 0)';
+
 export async function listCollectableBlobs(q: Queryable, instanceId: string, olderThan: Date, limit: number): Promise<BlobRecord[]> {
   assertDate(olderThan, 'olderThan');
   assertCount(limit, 'limit');
   const rows = await q.query(
-    `SELECT ${BLOB_COLUMNS} FROM blobs WHERE instance_id = $1 AND ref_count = 0 AND touched_at < $2 ORDER BY touched_at LIMIT $3`,
+    `SELECT ${BLOB_COLUMNS} FROM blobs b WHERE instance_id = $1 AND ref_count = 0 AND touched_at < $2 AND ${UNREFERENCED} ORDER BY touched_at LIMIT $3`,
     [instanceId, olderThan, limit],
   );
   return rows.map(toBlob);
@@ -73,7 +79,7 @@ export async function listCollectableBlobs(q: Queryable, instanceId: string, old
 export async function forgetBlob(q: Queryable, instanceId: string, sha256: string, olderThan: Date): Promise<boolean> {
   assertDate(olderThan, 'olderThan');
   const rows = await q.query(
-    'DELETE FROM blobs WHERE instance_id = $1 AND sha256 = $2 AND ref_count = 0 AND touched_at < $3 RETURNING 1 AS gone',
+    `DELETE FROM blobs b WHERE instance_id = $1 AND sha256 = $2 AND ref_count = 0 AND touched_at < $3 AND ${UNREFERENCED} RETURNING 1 AS gone`,
     [instanceId, sha256, olderThan],
   );
   return rows.length > 0;

@@ -4,6 +4,7 @@ import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { assertCanonical } from '../paths.js';
 import * as blobs from './blobs-links-sql.js';
+import * as clusterSql from './cluster-sql.js';
 import type { EntryCache } from './cache.js';
 import { isConnectionError, isRetryableDbError, mapDbError } from './db-errors.js';
 import type { Queryable, Row, SqlDriver, Statement } from './driver.js';
@@ -283,6 +284,24 @@ export function createStore(parts: StoreParts): MetadataStore {
     markBlobVerified: (instanceId, sha256, ok) => instrument('markBlobVerified', () => blobs.markBlobVerified(driver, instanceId, sha256, ok)),
     listBlobs: (instanceId) => instrumentStream('listBlobs', () => blobs.listBlobs(driver, instanceId, listPageSize)),
     purgeLinks: (before) => instrument('purgeLinks', () => blobs.purgeLinks(driver, before)),
+    cluster: {
+      heartbeat: (instance) => instrument('heartbeat', () => clusterSql.heartbeat(driver, instance)),
+      listInstances: () => instrument('listInstances', () => clusterSql.listInstances(driver)),
+      setInstanceState: (id, state) => instrument('setInstanceState', () => clusterSql.setInstanceState(driver, id, state)),
+      acquireLease: (name, owner, ttlMs) => instrument('acquireLease', () => clusterSql.acquireLease(driver, name, owner, ttlMs)),
+      releaseLease: (name, owner) => instrument('releaseLease', () => clusterSql.releaseLease(driver, name, owner)),
+      listCopies: (sha256) => instrument('listCopies', () => clusterSql.listCopies(driver, sha256)),
+      listUnderReplicated: (options) => instrument('listUnderReplicated', () => clusterSql.listUnderReplicated(driver, options)),
+      countUnderReplicated: (replicas, notCounting) => instrument('countUnderReplicated', () => clusterSql.countUnderReplicated(driver, replicas, notCounting)),
+      isReferenced: (sha256) => instrument('isReferenced', () => clusterSql.isReferenced(driver, sha256)),
+      dropCopy: (instanceId, sha256) => instrument('dropCopy', () => clusterSql.dropCopy(driver, instanceId, sha256)),
+      listCopiesOn: (instanceId, after, limit) => instrument('listCopiesOn', () => clusterSql.listCopiesOn(driver, instanceId, after, limit)),
+      copiesPerInstance: () => instrument('copiesPerInstance', () => clusterSql.copiesPerInstance(driver)),
+      enqueueReplica: (instanceId, sha256) => instrument('enqueueReplica', () => clusterSql.enqueueReplica(driver, instanceId, sha256)),
+      listReplicaOutbox: (instanceId, limit) => instrument('listReplicaOutbox', () => clusterSql.listReplicaOutbox(driver, instanceId, limit)),
+      settleReplica: (instanceId, sha256, retryInMs) => instrument('settleReplica', () => clusterSql.settleReplica(driver, instanceId, sha256, retryInMs)),
+      countReplicaOutbox: () => instrument('countReplicaOutbox', () => clusterSql.countReplicaOutbox(driver)),
+    },
     ping: () => instrument('ping', async () => {
       await driver.query('SELECT 1');
     }),

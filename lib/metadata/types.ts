@@ -143,6 +143,74 @@ export interface BlobRecord {
   quarantined: boolean;
 }
 
+/** What an operator decided about an instance: it serves (`active`), its copies are being moved off (`draining`), or it is declared lost (`forgotten`). */
+export type InstanceState = 'active' | 'draining' | 'forgotten';
+
+/** An instance of the cluster as it last reported itself. */
+export interface InstanceRecord {
+  id: string;
+  url: string;
+  state: InstanceState;
+  /** Its last heartbeat; null when it never reported (only an operator named it). */
+  lastSeen: Date | null;
+  /** How long ago the last heartbeat was, by the store's clock; null when it never reported. */
+  seenAgoMs: number | null;
+  usedBytes: number;
+  freeBytes: number;
+  stateSince: Date;
+}
+
+/** One recorded copy of a CAS blob. */
+export interface BlobCopy {
+  instanceId: string;
+  quarantined: boolean;
+  lastVerifiedAt: Date | null;
+}
+
+/** A referenced content with too few good copies, and the instances holding a good one. */
+export interface UnderReplicated {
+  sha256: string;
+  size: number;
+  holders: string[];
+}
+
+/**
+ * Where blobs' copies are and the cluster's instances (replication). A copy
+ * is an instance's blob row naming an image; reference counts stay on the
+ * row of the instance an entry names, and a copy is collected only once no
+ * row of its content has a reference.
+ */
+export interface ClusterOps {
+  /** Record this instance's heartbeat (URL, space); a forgotten instance rejoins as active. */
+  heartbeat(instance: { id: string; url: string; usedBytes: number; freeBytes: number }): Promise<InstanceRecord>;
+  listInstances(): Promise<InstanceRecord[]>;
+  /** Set an instance's state (forgetting it un-counts its copies). */
+  setInstanceState(id: string, state: InstanceState): Promise<InstanceRecord>;
+  /** Take or renew a cluster-wide lease; false while another owner holds it. */
+  acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean>;
+  releaseLease(name: string, owner: string): Promise<void>;
+  /** Every recorded copy of a content. */
+  listCopies(sha256: string): Promise<BlobCopy[]>;
+  /** Referenced contents with fewer than `replicas` good copies outside `notCounting`, in sha256 order after `after`. */
+  listUnderReplicated(options: { after: string; replicas: number; notCounting: readonly string[]; limit: number }): Promise<UnderReplicated[]>;
+  countUnderReplicated(replicas: number, notCounting: readonly string[]): Promise<number>;
+  /** Whether any entry names the content. */
+  isReferenced(sha256: string): Promise<boolean>;
+  /** An instance's copy stops counting (its row keeps its references). */
+  dropCopy(instanceId: string, sha256: string): Promise<void>;
+  /** The copies on one instance, in sha256 order after `after`. */
+  listCopiesOn(instanceId: string, after: string, limit: number): Promise<{ sha256: string; size: number }[]>;
+  /** Copies and bytes per instance. */
+  copiesPerInstance(): Promise<Map<string, { blobs: number; bytes: number }>>;
+  /** Queue a blob of an instance for the S3 replica (durable; idempotent). */
+  enqueueReplica(instanceId: string, sha256: string): Promise<void>;
+  /** An instance's queued blobs that are due, oldest first. */
+  listReplicaOutbox(instanceId: string, limit: number): Promise<{ sha256: string; attempts: number }[]>;
+  /** Done (null), or due again after `retryInMs`. */
+  settleReplica(instanceId: string, sha256: string, retryInMs: number | null): Promise<void>;
+  countReplicaOutbox(): Promise<number>;
+}
+
 export interface SingleUseLink {
   id: string;
   path: string;
@@ -285,6 +353,9 @@ export interface MetadataStore extends MetadataOps {
    * or with `recursive` its descendants down to maxDepth. Same errors as listChildren.
    */
   count(path: string, recursive: { maxDepth: number } | null): Promise<number>;
+
+  /** Blob copies and cluster membership (replication). */
+  readonly cluster: ClusterOps;
 
   /** Cheap round trip for /ready. Throws SERVICE_UNAVAILABLE. */
   ping(): Promise<void>;

@@ -39,6 +39,13 @@ export interface Metrics {
   casBytesScrubbed: Counter;
   casWrittenBytes: Counter<'mode'>;
   casImages: Gauge<'state'>;
+  replicatedWrites: Counter<'result'>;
+  readFailovers: Counter;
+  underReplicatedBlobs: Gauge;
+  repairedBlobs: Counter<'reason'>;
+  repairedBytes: Counter<'reason'>;
+  clusterInstances: Gauge<'state'>;
+  replicaUploads: Counter<'result'>;
   linkGenerations: Counter;
   linkConsumptions: Counter<'status'>;
   proxyOperations: Counter<'peer' | 'operation' | 'outcome'>;
@@ -114,6 +121,13 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     casBytesScrubbed: new Counter({ name: 'callfs_cas_scrubbed_bytes_total', help: 'Bytes re-verified by the CAS scrubber', registers }),
     casWrittenBytes: new Counter({ name: 'callfs_cas_written_bytes_total', help: 'Bytes written into CAS temp files: "direct" around the page cache (O_DIRECT), "buffered" through it', labelNames: ['mode'], registers }),
     casImages: new Gauge({ name: 'callfs_cas_images', help: 'CAS images by state', labelNames: ['state'], registers }),
+    replicatedWrites: new Counter({ name: 'callfs_replicated_writes_total', help: 'CAS writes by how many copies they were acknowledged with: "full" (backend.cas.replicas), "degraded" (fewer, at least min_replicas), "refused" (503)', labelNames: ['result'], registers }),
+    readFailovers: new Counter({ name: 'callfs_read_failovers_total', help: 'Reads served by another copy after the first one failed or was down', registers }),
+    underReplicatedBlobs: new Gauge({ name: 'callfs_under_replicated_blobs', help: 'Referenced CAS blobs with fewer good copies than backend.cas.replicas on instances that count (as of the repairer\'s last pass; on the repairing instance)', registers }),
+    repairedBlobs: new Counter({ name: 'callfs_repaired_blobs_total', help: 'Blob copies made by the repairer (repair, drain)', labelNames: ['reason'], registers }),
+    repairedBytes: new Counter({ name: 'callfs_repaired_bytes_total', help: 'Bytes copied by the repairer (repair, drain)', labelNames: ['reason'], registers }),
+    replicaUploads: new Counter({ name: 'callfs_s3_replica_uploads_total', help: 'Blobs copied to the S3 replica (ha.replication_enabled) by result: uploaded, present (already in the bucket), failed', labelNames: ['result'], registers }),
+    clusterInstances: new Gauge({ name: 'callfs_cluster_instances', help: 'Instances of the cluster as this one sees them: up, down, lost, draining, forgotten', labelNames: ['state'], registers }),
     linkGenerations: new Counter({ name: 'callfs_single_use_link_generations_total', help: 'Single-use links generated', registers }),
     linkConsumptions: new Counter({ name: 'callfs_single_use_link_consumptions_total', help: 'Single-use link downloads by status', labelNames: ['status'], registers }),
     proxyOperations: teeCounter(new Counter({ name: 'callfs_proxy_operations_total', help: 'Requests proxied to peers by peer, operation and outcome', labelNames: ['peer', 'operation', 'outcome'], registers }), feeds.proxyOperations),

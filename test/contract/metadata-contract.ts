@@ -1,6 +1,7 @@
 import type { MetadataStore } from '../../lib/metadata/types.js';
 import { requireComponent } from '../support/services.js';
 import { blobsAndLinksContract } from './metadata-contract-blobs.js';
+import { clusterContract } from './metadata-contract-cluster.js';
 import { movesContract } from './metadata-contract-moves.js';
 import { namespaceContract } from './metadata-contract-namespace.js';
 import type { ContractContext } from './metadata-helpers.js';
@@ -48,5 +49,6 @@ export function metadataStoreContract(name: string, target: MetadataStoreTarget)
     describe('namespace', () => namespaceContract(ctx));
     describe('moves and transactions', () => movesContract(ctx));
     describe('blobs and links', () => blobsAndLinksContract(ctx));
+    describe('copies and cluster', () => clusterContract(ctx));
   });
 }

@@ -1,8 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CallfsError, unavailable } from '../../lib/errors.js';
-import type { BlobRecord, MetadataOps, MetadataStore, SingleUseLink } from '../../lib/metadata/types.js';
+import type { BlobRecord, InstanceRecord, MetadataOps, MetadataStore, SingleUseLink } from '../../lib/metadata/types.js';
 import { assertCanonical } from '../../lib/paths.js';
 import * as blobs from './memory-metadata/blobs.js';
+import * as cluster from './memory-metadata/cluster.js';
 import * as links from './memory-metadata/links.js';
 import * as listing from './memory-metadata/listing.js';
 import * as ns from './memory-metadata/namespace.js';
@@ -55,6 +56,10 @@ export function createMemoryMetadataStore(options: MemoryMetadataStoreOptions = 
   const nextId = (): string => String(++lastId);
   const committed: Tables = { inodes: Table.base(), blobs: Table.base(), links: Table.base() };
   committed.inodes.set('/', ns.rootRow(nextId(), clock()));
+  // Membership and leases are not transactional: their statements stand alone.
+  const instances = Table.base<InstanceRecord>();
+  const leases = new Map<string, cluster.Lease>();
+  const outbox = new Map<string, { instanceId: string; sha256: string; at: number; attempts: number; nextAt: number }>();
   let closed = false;
   let queue: Promise<unknown> = Promise.resolve();
   const insideTransaction = new AsyncLocalStorage<{ open: boolean }>();
@@ -167,6 +172,72 @@ export function createMemoryMetadataStore(options: MemoryMetadataStoreOptions = 
       return blobs.listBlobs(committed.blobs, instanceId);
     }),
     purgeLinks: (before) => write((s) => links.purgeLinks(s.links, before)),
+    cluster: {
+      heartbeat: async (instance) => {
+        assertUsable();
+        return cluster.heartbeat(instances, instance, clock());
+      },
+      listInstances: async () => {
+        assertUsable();
+        return cluster.listInstances(instances, clock());
+      },
+      setInstanceState: (id, state) => write((s) => cluster.setInstanceState(instances, s.blobs, id, state, s.now)),
+      acquireLease: async (name, owner, ttlMs) => {
+        assertUsable();
+        return cluster.acquireLease(leases, name, owner, ttlMs, clock());
+      },
+      releaseLease: async (name, owner) => {
+        assertUsable();
+        if (leases.get(name)?.owner === owner) leases.delete(name);
+      },
+      listCopies: async (sha256) => {
+        assertUsable();
+        return cluster.listCopies(committed.blobs, sha256);
+      },
+      listUnderReplicated: async (opts) => {
+        assertUsable();
+        return cluster.listUnderReplicated(committed.blobs, opts);
+      },
+      countUnderReplicated: async (replicas, notCounting) => {
+        assertUsable();
+        return cluster.countUnderReplicated(committed.blobs, replicas, notCounting);
+      },
+      isReferenced: async (sha256) => {
+        assertUsable();
+        return cluster.isReferenced(committed.blobs, sha256);
+      },
+      dropCopy: (instanceId, sha256) => write((s) => cluster.dropCopy(s.blobs, instanceId, sha256)),
+      listCopiesOn: async (instanceId, after, limit) => {
+        assertUsable();
+        return cluster.listCopiesOn(committed.blobs, instanceId, after, limit);
+      },
+      copiesPerInstance: async () => {
+        assertUsable();
+        return cluster.copiesPerInstance(committed.blobs);
+      },
+      enqueueReplica: async (instanceId, sha256) => {
+        assertUsable();
+        const key = `${instanceId}\u0000${sha256}`;
+        if (!outbox.has(key)) outbox.set(key, { instanceId, sha256, at: clock().getTime(), attempts: 0, nextAt: 0 });
+      },
+      listReplicaOutbox: async (instanceId, limit) => {
+        assertUsable();
+        const now = clock().getTime();
+        return [...outbox.values()].filter((r) => r.instanceId === instanceId && r.nextAt <= now).sort((a, b) => a.at - b.at).slice(0, limit).map((r) => ({ sha256: r.sha256, attempts: r.attempts }));
+      },
+      settleReplica: async (instanceId, sha256, retryInMs) => {
+        assertUsable();
+        const key = `${instanceId}\u0000${sha256}`;
+        const row = outbox.get(key);
+        if (row === undefined) return;
+        if (retryInMs === null) outbox.delete(key);
+        else outbox.set(key, { ...row, attempts: row.attempts + 1, nextAt: clock().getTime() + retryInMs });
+      },
+      countReplicaOutbox: async () => {
+        assertUsable();
+        return outbox.size;
+      },
+    },
 
     count: async (path, recursive) => {
       assertUsable();

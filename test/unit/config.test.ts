@@ -165,6 +165,21 @@ describe('config', () => {
     expect(problemsOf(cluster().replace('  protocol: http\n', '  protocol: http\n  read_timeout: "2s"\n'))).to.deep.equal([]);
   });
 
+  it('rejects more replicas than instances, a minimum above them, and heartbeats that would flap', () => {
+    const peers = 'instance_discovery:\n  peer_endpoints:\n    b: "http://peer2:8443"\n';
+    const cas = (replicas: number, min = 0) => `backend:\n  cas:\n    replicas: ${replicas}\n    min_replicas: ${min}\n`;
+    expect(problemsOf(cluster(peers + cas(2)))).to.deep.equal([]);
+    expect(problemsOf(cluster(peers + cas(2, 1)))).to.deep.equal([]);
+    expect(problemsOf(cluster(peers + cas(3)))).to.deep.equal(['backend.cas.replicas: 3 copies need as many instances, and this cluster has 2 (this one and instance_discovery.peer_endpoints)']);
+    expect(problemsOf(cluster(cas(2)))).to.have.length(1);
+    expect(problemsOf(cluster(peers + cas(0)))).to.deep.equal(['backend.cas.replicas: must be at least 1']);
+    expect(problemsOf(cluster(peers + cas(2, 3)))).to.deep.equal(['backend.cas.min_replicas: must not be above backend.cas.replicas (2)']);
+    expect(problemsOf(cluster(peers + 'cluster:\n  heartbeat_interval: "2s"\n  down_after: "3s"\n'))).to.deep.equal([
+      'cluster.down_after: must be at least twice cluster.heartbeat_interval (2000 ms), or instances flap',
+    ]);
+    expect(problemsOf(cluster(peers + 'cluster:\n  lost_after: "5s"\n'))).to.deep.equal(['cluster.lost_after: must be 0 or at least cluster.down_after']);
+  });
+
   it('rejects a missing or unreadable TLS certificate and key', () => {
     const text = cluster().replace('  protocol: http\n', `  protocol: https\n  cert_file: "${join(tmp.dir, 'missing.crt')}"\n  key_file: "${write('bad.key', 'not a key')}"\n`);
     const problems = problemsOf(text);

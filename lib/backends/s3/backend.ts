@@ -58,6 +58,14 @@ export function createS3Backend(options: S3BackendOptions): S3Backend {
   /** The key of a valid id, or null (malformed ids are unknown and never sent to S3). */
   const keyOf = (id: string): string | null => (pathOfKey(prefix, id) === null ? null : id);
 
+  /** The key of a file path; a path under the reserved segment is not a file's to take. */
+  const userKeyOf = (path: string): string => {
+    if (options.reservedSegment !== undefined && path.split('/')[1] === options.reservedSegment) {
+      throw new CallfsError('INVALID_PATH', `${path}: the name ${options.reservedSegment} is reserved on the S3 backend (the CAS replica's objects live there)`);
+    }
+    return keyOfPath(prefix, path);
+  };
+
   const readContext = {
     client,
     bucket,
@@ -73,7 +81,7 @@ export function createS3Backend(options: S3BackendOptions): S3Backend {
     bucket,
     prefix,
 
-    keyOf: (path: string): string => keyOfPath(prefix, path),
+    keyOf: (path: string): string => userKeyOf(path),
     pathOf: (id: string): string | null => pathOfKey(prefix, id),
 
     put(body: Readable, putOptions: PutOptions = {}): Promise<PutResult> {
@@ -82,7 +90,7 @@ export function createS3Backend(options: S3BackendOptions): S3Backend {
         let key: string;
         try {
           if (putOptions.key === undefined) throw new CallfsError('INTERNAL_ERROR', 'the S3 backend names objects after paths: put() needs a key');
-          key = keyOfPath(prefix, putOptions.key);
+          key = userKeyOf(putOptions.key);
         } catch (err) {
           body.destroy();
           throw err;

@@ -11,6 +11,11 @@ export interface S3BackendOptions {
   bucket: string;
   /** Key prefix (backend.s3_prefix); '' or e.g. 'callfs' / 'callfs/'. */
   prefix?: string;
+  /**
+   * A first path segment no file may use (INVALID_PATH): its keys belong to
+   * something else in the same key space (the CAS's S3 replica, `.callfs-cas`).
+   */
+  reservedSegment?: string;
   region?: string;
   /** Custom endpoint (MinIO, Ceph, any S3-compatible server); '' or absent for AWS. */
   endpoint?: string;

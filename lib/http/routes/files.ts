@@ -72,6 +72,8 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
       throw new CallfsError('RANGE_NOT_SATISFIABLE', `range not satisfiable for a ${entry.size}-byte file`);
     }
     if (head) {
+      const replicas = await engine.replicasOf(entry);
+      if (replicas.length > 0) ctx.set('X-CallFS-Replicas', replicas.join(','));
       ctx.status = 200;
       ctx.length = entry.size;
       return;
@@ -132,6 +134,7 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
     setEntryHeaders(ctx, result.entry, nameOf);
     // Kept from when a replace was forwarded to the holding instance: it names where the bytes went.
     if (result.storedOn !== null) ctx.set('X-CallFS-Proxied-To', result.storedOn);
+    if (result.copies !== undefined && result.copies.length > 0) ctx.set('X-CallFS-Replicas', result.copies.join(','));
     ctx.body = entryJson(result.entry, nameOf);
   }
 

@@ -57,12 +57,18 @@ export function addReferences(blobs: Table<BlobRecord>, instanceId: string, sha2
   blobs.set(key, { ...row, refCount, touchedAt: delta < 0 && refCount === 0 ? now : row.touchedAt });
 }
 
+/** Whether an entry names the content on any instance (a replica is kept while one does). */
+export function isReferenced(blobs: Table<BlobRecord>, sha256: string): boolean {
+  for (const r of blobs.values()) if (r.sha256 === sha256 && r.refCount > 0) return true;
+  return false;
+}
+
 /** Unreferenced blobs of an instance untouched since `olderThan`, least recently touched first. */
 export function listCollectableBlobs(blobs: Table<BlobRecord>, instanceId: string, olderThan: Date, limit: number): BlobRecord[] {
   assertDate(olderThan, 'olderThan');
   assertCount(limit, 'limit');
   return [...blobs.values()]
-    .filter((r) => r.instanceId === instanceId && r.refCount === 0 && r.touchedAt.getTime() < olderThan.getTime())
+    .filter((r) => r.instanceId === instanceId && r.refCount === 0 && r.touchedAt.getTime() < olderThan.getTime() && !isReferenced(blobs, r.sha256))
     .sort((a, b) => a.touchedAt.getTime() - b.touchedAt.getTime())
     .slice(0, limit)
     .map(copyBlob);
@@ -72,7 +78,7 @@ export function forgetBlob(blobs: Table<BlobRecord>, instanceId: string, sha256:
   assertDate(olderThan, 'olderThan');
   const key = blobKey(instanceId, sha256);
   const row = blobs.get(key);
-  if (row === undefined || row.refCount !== 0 || row.touchedAt.getTime() >= olderThan.getTime()) return false;
+  if (row === undefined || row.refCount !== 0 || row.touchedAt.getTime() >= olderThan.getTime() || isReferenced(blobs, sha256)) return false;
   blobs.delete(key);
   return true;
 }
