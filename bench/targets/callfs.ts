@@ -105,11 +105,10 @@ export async function startCallfsTarget(options: CallfsTargetOptions): Promise<C
   };
   const config = member === undefined
     ? base
-    : mergeConfig(base, {
+    : mergeConfig(mergeConfig(base, {
       instance_discovery: { instance_id: member.instanceId, peer_endpoints: member.peers },
       backend: { internal_proxy_ca_file: tls.certFile },
-      ...member.config,
-    });
+    }), member.config);
   const configFile = join(dir, 'config.yaml');
   writeFileSync(configFile, stringify(config), { mode: 0o600 });
 

@@ -85,11 +85,16 @@ export async function forgetBlob(q: Queryable, instanceId: string, sha256: strin
   return rows.length > 0;
 }
 
-/** Quarantined blobs are left out: they are known bad and would otherwise stay first forever. */
+/**
+ * Copies only (rows naming an image): quarantined blobs are left out (they are
+ * known bad and would otherwise stay first forever), and so are rows that only
+ * keep a reference count (a forgotten instance's, or one whose bytes never
+ * arrived).
+ */
 export async function listBlobsForScrub(q: Queryable, instanceId: string, limit: number): Promise<BlobRecord[]> {
   assertCount(limit, 'limit');
   const rows = await q.query(
-    `SELECT ${BLOB_COLUMNS} FROM blobs WHERE instance_id = $1 AND NOT quarantined
+    `SELECT ${BLOB_COLUMNS} FROM blobs WHERE instance_id = $1 AND NOT quarantined AND image_id <> ''
      ORDER BY last_verified_at NULLS FIRST, sha256 LIMIT $2`,
     [instanceId, limit],
   );

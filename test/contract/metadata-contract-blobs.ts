@@ -91,6 +91,9 @@ export function blobsAndLinksContract(ctx: ContractContext): void {
     const order = (await store.listBlobsForScrub(instance, 10)).map((b) => b.sha256);
     expect(order).to.deep.equal([h3, h1]);
     expect(await store.listBlobsForScrub(instance, 1)).to.have.length(1);
+    // A row that keeps only a reference count (no image: its copy was dropped) is not a copy to scrub.
+    await store.cluster.dropCopy(instance, h3);
+    expect((await store.listBlobsForScrub(instance, 10)).map((b) => b.sha256)).to.deep.equal([h1]);
     expect((await collect(store.listBlobs(instance))).map((b) => b.sha256).sort()).to.deep.equal([...hashes].sort());
     expect(await collect(store.listBlobs(`${instance}-none`))).to.have.length(0);
   });

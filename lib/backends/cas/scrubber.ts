@@ -71,11 +71,12 @@ export async function scrubBlobs(ctx: CasContext, options: ScrubOptions = {}): P
 async function scrubOne(ctx: CasContext, blob: BlobRecord, result: ScrubResult, limiter: RateLimiter, signal?: AbortSignal): Promise<boolean> {
   const location = await ctx.locator.find(blob.sha256);
   if (location === null) {
-    if (blob.refCount === 0) return false;
+    // A copy whose file is gone: flagged, so that it no longer counts as a copy (the repairer makes another where replicas are kept).
     result.checked++;
     result.missing++;
     ctx.metrics.casIntegrityErrors.inc();
-    ctx.logger.error({ sha256: blob.sha256, refCount: blob.refCount }, 'CAS blob referenced but missing from every image');
+    if (blob.refCount > 0) ctx.logger.error({ sha256: blob.sha256, refCount: blob.refCount }, 'CAS blob referenced but missing from every image');
+    else ctx.logger.warn({ sha256: blob.sha256 }, 'a CAS copy is missing from every image');
     await ctx.index.markBlobVerified(ctx.instanceId, blob.sha256, false);
     return true;
   }

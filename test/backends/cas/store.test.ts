@@ -350,6 +350,15 @@ for (const mode of ['loop', 'dir'] as const) {
         expect(await counter(backend(), 'casIntegrityErrors')).to.equal(1);
       });
 
+      it('flags a copy without a reference of its own (a replica) whose file vanished, so that it stops counting as a copy', async function () {
+        const { backend: cas, index } = backend();
+        const { id } = await cas.put(streamOf(randomBytes(1000)));
+        const { rmSync } = await import('node:fs');
+        rmSync(blobFileOf(root, id));
+        expect(await cas.scrub()).to.deep.include({ checked: 1, missing: 1 });
+        expect((await index.getBlob(INSTANCE_ID, id))?.quarantined).to.equal(true);
+      });
+
       it('scrubs no faster than the rate asked for', async function () {
         const { backend: cas } = backend();
         for (let i = 0; i < 3; i++) await cas.put(streamOf(randomBytes(MiB)));

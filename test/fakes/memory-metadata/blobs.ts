@@ -83,12 +83,12 @@ export function forgetBlob(blobs: Table<BlobRecord>, instanceId: string, sha256:
   return true;
 }
 
-/** Never verified first, then least recently verified; quarantined blobs are left out. */
+/** Copies only, never verified first, then least recently verified; quarantined blobs are left out. */
 export function listBlobsForScrub(blobs: Table<BlobRecord>, instanceId: string, limit: number): BlobRecord[] {
   assertCount(limit, 'limit');
   const verifiedAt = (r: BlobRecord): number => r.lastVerifiedAt?.getTime() ?? Number.NEGATIVE_INFINITY;
   return [...blobs.values()]
-    .filter((r) => r.instanceId === instanceId && !r.quarantined)
+    .filter((r) => r.instanceId === instanceId && !r.quarantined && r.imageId !== '')
     .sort((a, b) => verifiedAt(a) - verifiedAt(b) || compareBytes(a.sha256, b.sha256))
     .slice(0, limit)
     .map(copyBlob);
