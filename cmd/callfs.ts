@@ -11,7 +11,7 @@ import { casCommand } from './cas-admin.js';
 import { migrateDatabase } from '../lib/metadata/index.js';
 import { resolveCasMode } from '../lib/backends/cas/index.js';
 import { metadataDir } from './stores.js';
-import { clusterActivate, clusterDrain, clusterForget, clusterStatus } from './cluster-admin.js';
+import { clusterActivate, clusterDrain, clusterForget, clusterRebalance, clusterStatus } from './cluster-admin.js';
 import { parseDuration } from '../lib/config/formats.js';
 
 /** Print one clear line per problem and exit non-zero; never a stack trace for a user's mistake. */
@@ -175,6 +175,15 @@ clusterCmd
   .option('--timeout <duration>', 'give up waiting after this long (exit 1; the drain goes on)', '0')
   .action((id: string, opts: { config?: string; wait: boolean; timeout: string }) =>
     clusterDrain(load(opts, false).settings, id, { wait: opts.wait, timeoutMs: parseDuration(opts.timeout), write: print }).catch(fail),
+  );
+clusterCmd
+  .command('rebalance')
+  .description('even out the space the instances use (copy, verify, record, then drop), following the progress until done')
+  .option('-c, --config <file>', 'configuration file (YAML or JSON)')
+  .option('--no-wait', 'only request it')
+  .option('--timeout <duration>', 'give up waiting after this long (exit 1; the rebalance goes on)', '0')
+  .action((opts: { config?: string; wait: boolean; timeout: string }) =>
+    clusterRebalance(load(opts, false).settings, { wait: opts.wait, timeoutMs: parseDuration(opts.timeout), write: print }).catch(fail),
   );
 clusterCmd
   .command('activate <id>')

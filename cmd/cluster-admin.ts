@@ -4,6 +4,7 @@ import { CallfsError } from '../lib/errors.js';
 import { createSilentLogger } from '../lib/log/index.js';
 import type { InstanceRecord, MetadataStore } from '../lib/metadata/index.js';
 import { openMetadataStore } from './stores.js';
+import { REBALANCE } from '../lib/cluster/repairer.js';
 
 /**
  * `callfs cluster status|forget|drain|activate`: the cluster as the shared
@@ -181,6 +182,36 @@ export async function clusterDrain(settings: Settings, id: string, options: { wa
       last = line;
       if (options.timeoutMs > 0 && Date.now() - started > options.timeoutMs) {
         throw new CallfsError('SERVICE_UNAVAILABLE', `instance ${id} still holds ${left.blobs} copies after ${Math.round(options.timeoutMs / 1000)} s (it stays draining; is a repairer running?)`, { component: 'peer' });
+      }
+      await sleep(1000);
+    }
+  });
+}
+
+/**
+ * Even out the space the instances use: a standing request the repairer
+ * works through (same rule as a drain: copy, verify, record, then drop the
+ * old copy). Follows the copies per instance until the request is done.
+ */
+export async function clusterRebalance(settings: Settings, options: { wait: boolean; timeoutMs: number; write: (line: string) => void }): Promise<void> {
+  await withStore(settings, async (store) => {
+    await store.cluster.setRequest(REBALANCE, true);
+    options.write('rebalance requested: the repairer moves copies from the fullest instances to the emptiest');
+    if (!options.wait) return;
+    const started = Date.now();
+    let last = '';
+    for (;;) {
+      const per = await store.cluster.copiesPerInstance();
+      const line = [...per.entries()].sort().map(([id, c]) => `${id} ${humanBytes(c.bytes)} (${c.blobs})`).join(', ');
+      const pending = await store.cluster.hasRequest(REBALANCE);
+      if (line !== last || !pending) options.write(line);
+      last = line;
+      if (!pending) {
+        options.write('rebalanced');
+        return;
+      }
+      if (options.timeoutMs > 0 && Date.now() - started > options.timeoutMs) {
+        throw new CallfsError('SERVICE_UNAVAILABLE', `the rebalance is not done after ${Math.round(options.timeoutMs / 1000)} s (it goes on; is a repairer running?)`, { component: 'peer' });
       }
       await sleep(1000);
     }

@@ -139,6 +139,15 @@ export interface Backend {
   delete(id: string, options?: BackendCallOptions): Promise<void>;
 
   /**
+   * Content-addressed, instance-local backends (the CAS, a peer): drop this
+   * store's copy of a blob now, whatever references it — for a caller that
+   * made sure enough copies exist elsewhere (rebalancing). False when a put
+   * is using the blob right now (it stays). The metadata record of the copy
+   * is the caller's business.
+   */
+  evict?(id: string, options?: BackendCallOptions): Promise<boolean>;
+
+  /**
    * For /ready: resolves `full` while uploads would get INSUFFICIENT_STORAGE
    * (reads still work), `ok` or nothing when it serves; throws
    * SERVICE_UNAVAILABLE when it cannot serve.

@@ -20,6 +20,10 @@ import type { ClusterView } from './membership.js';
  */
 
 export const REPAIR_LEASE = 'repairer';
+/** The standing request `callfs cluster rebalance` makes. */
+export const REBALANCE = 'rebalance';
+/** An instance within this many bytes (or 5%) of the mean is balanced. */
+const REBALANCE_SLACK_BYTES = 1024 * 1024;
 /** The name the S3 replica goes by as a source (never an instance id: ids are configured, this is not one). */
 const REPLICA_SOURCE = '\u0000s3-replica';
 const PAGE = 100;
@@ -45,6 +49,8 @@ export interface PassResult {
   owner: boolean;
   repaired: number;
   drained: number;
+  /** Copies moved by a requested rebalance. */
+  rebalanced: number;
   /** Under-replicated contents left after the pass. */
   underReplicated: number;
   /** Contents no instance that is up holds a good copy of. */
@@ -109,7 +115,7 @@ export class Repairer {
   }
 
   private async run(): Promise<PassResult> {
-    const result: PassResult = { owner: false, repaired: 0, drained: 0, underReplicated: 0, unreachable: 0 };
+    const result: PassResult = { owner: false, repaired: 0, drained: 0, rebalanced: 0, underReplicated: 0, unreachable: 0 };
     if (!(await this.holdLease())) return result;
     result.owner = true;
     const { store, view } = this.options;
@@ -130,9 +136,14 @@ export class Repairer {
       after = (page[page.length - 1] as { sha256: string }).sha256;
     }
     for (const id of view.draining()) result.drained += await this.drain(id, notCounting);
+    if (await store.cluster.hasRequest(REBALANCE)) {
+      const rebalance = await this.rebalance(notCounting);
+      result.rebalanced = rebalance.moved;
+      if (rebalance.finished) await store.cluster.setRequest(REBALANCE, false);
+    }
     result.underReplicated = await store.cluster.countUnderReplicated(view.replicas, view.notCounting());
     this.options.metrics?.underReplicatedBlobs.set(result.underReplicated);
-    if (result.repaired + result.drained + result.unreachable > 0) this.options.logger.info(result, 'repair pass');
+    if (result.repaired + result.drained + result.rebalanced + result.unreachable > 0) this.options.logger.info(result, 'repair pass');
     return result;
   }
 
@@ -164,11 +175,59 @@ export class Repairer {
   }
 
   /**
+   * Even out the bytes the instances that take copies hold (`callfs cluster
+   * rebalance`): from the fullest, copies move to instances below the mean —
+   * copy, verify on the target, record, and only then drop the old copy
+   * (its record first, then its bytes). Contents with too few copies are the
+   * repair's business and stay. Finished when no instance is more than a
+   * slack above the mean, or nothing more can move.
+   */
+  private async rebalance(notCounting: readonly string[]): Promise<{ moved: number; finished: boolean }> {
+    const { store, view } = this.options;
+    const members = this.options.instanceIds.filter((id) => view.takesCopies(id) && this.options.backendOf(id)?.evict !== undefined);
+    if (members.length < 2) return { moved: 0, finished: true };
+    const per = await store.cluster.copiesPerInstance();
+    const bytes = new Map(members.map((id) => [id, per.get(id)?.bytes ?? 0]));
+    const held = (id: string): number => bytes.get(id) ?? 0;
+    const mean = members.reduce((sum, id) => sum + held(id), 0) / members.length;
+    const slack = Math.max(REBALANCE_SLACK_BYTES, mean * 0.05);
+    let moved = 0;
+    for (const source of [...members].sort((a, b) => held(b) - held(a))) {
+      if (held(source) <= mean + slack) continue;
+      let after = '';
+      for (;;) {
+        const page = await store.cluster.listCopiesOn(source, after, PAGE);
+        for (const { sha256, size } of page) {
+          if (this.stopping.signal.aborted || !(await this.stillOwner())) return { moved, finished: false };
+          if (held(source) - size < mean) break;
+          const copies = await store.cluster.listCopies(sha256);
+          const good = copies.filter((c) => !c.quarantined).map((c) => c.instanceId);
+          if (good.filter((h) => !notCounting.includes(h)).length < view.replicas) continue;
+          // The emptiest instance that does not hold it (rendezvous order among equals).
+          const eligible = rankInstances(sha256, members.filter((id) => !copies.some((c) => c.instanceId === id) && held(id) + size <= mean + slack));
+          const target = eligible.sort((x, y) => held(x) - held(y))[0];
+          if (target === undefined || !(await this.copyOne(sha256, size, source, target, 'rebalance'))) continue;
+          // The target recorded its copy; only now does the source's go, its record before its bytes.
+          if (!(await store.cluster.listCopies(sha256)).some((c) => c.instanceId === target && !c.quarantined)) continue;
+          await store.cluster.dropCopy(source, sha256);
+          await this.options.backendOf(source)?.evict?.(sha256).catch((err: unknown) => this.options.logger.warn({ err, sha256, source }, 'cannot drop a moved copy; its bytes stay'));
+          bytes.set(source, held(source) - size);
+          bytes.set(target, held(target) + size);
+          moved++;
+        }
+        if (page.length < PAGE || held(source) <= mean + slack) break;
+        after = (page[page.length - 1] as { sha256: string }).sha256;
+      }
+    }
+    return { moved, finished: true };
+  }
+
+  /**
    * Make `missing` new copies of a content from one of `holders` onto
    * instances that take copies and do not hold one; the number made, or -1
    * when no holder is up to copy from.
    */
-  private async copy(sha256: string, size: number, holders: readonly string[], missing: number, reason: 'repair' | 'drain'): Promise<number> {
+  private async copy(sha256: string, size: number, holders: readonly string[], missing: number, reason: 'repair' | 'drain' | 'rebalance'): Promise<number> {
     if (missing <= 0) return 0;
     const { view, instanceId } = this.options;
     const sources = holders.filter((id) => view.isUp(id) && this.options.backendOf(id) !== undefined).sort((a, b) => (a === instanceId ? -1 : b === instanceId ? 1 : 0));
@@ -191,7 +250,7 @@ export class Repairer {
     return made;
   }
 
-  private async copyOne(sha256: string, size: number, source: string, target: string, reason: 'repair' | 'drain'): Promise<boolean> {
+  private async copyOne(sha256: string, size: number, source: string, target: string, reason: 'repair' | 'drain' | 'rebalance'): Promise<boolean> {
     const from = (source === REPLICA_SOURCE ? this.options.replica : this.options.backendOf(source)) as Pick<Backend, 'open'>;
     const to = this.options.backendOf(target) as Backend;
     await this.throttle(size);

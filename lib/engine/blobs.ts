@@ -55,3 +55,16 @@ export function openBlob(deps: EngineDeps, id: string, options: { range?: ByteRa
 export function statBlob(deps: EngineDeps, id: string, options: { signal?: AbortSignal } = {}): Promise<BlobStat | null> {
   return blobBackend(deps, id).stat(id, options);
 }
+
+/**
+ * Drop this instance's copy of a blob (rebalancing, asked by the repairer,
+ * which made sure enough copies exist elsewhere): the record first, so that
+ * readers stop coming here, then the bytes. False when a put is using the
+ * blob right now; a put that records it again makes it a copy again.
+ */
+export async function evictBlob(deps: EngineDeps, id: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+  const backend = blobBackend(deps, id);
+  if (backend.evict === undefined) throw new CallfsError('BAD_REQUEST', 'this store cannot drop single copies');
+  await deps.store.cluster.dropCopy(deps.instanceId, id);
+  return backend.evict(id, options);
+}

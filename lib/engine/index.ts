@@ -6,7 +6,7 @@ import { originalBackendType } from '../metrics/index.js';
 import type { EngineDeps, WritePreconditions } from './context.js';
 import { listDirectory, listTree, openContent, replicasOf, stat, statForRead, type Listing } from './read.js';
 import { makeDirectory, writeFile, type WriteFileOptions, type WriteResult } from './write.js';
-import { openBlob, statBlob, storeBlob } from './blobs.js';
+import { evictBlob, openBlob, statBlob, storeBlob } from './blobs.js';
 import { knowsInstance } from './placement.js';
 import { move, remove, setAttributes, type AttributeChange, type MoveOptions } from './modify.js';
 import { moveBytes, type Destination, type TransferOptions } from './transfer.js';
@@ -46,6 +46,8 @@ export interface Engine {
   openBlob(id: string, options?: { range?: ByteRange; signal?: AbortSignal }): Promise<OpenResult>;
   /** Peers only: a blob's size, or null. */
   statBlob(id: string, options?: { signal?: AbortSignal }): Promise<BlobStat | null>;
+  /** Peers only (the repairer's rebalancing): drop this instance's copy of a blob; false while a put uses it. */
+  evictBlob(id: string, options?: { signal?: AbortSignal }): Promise<boolean>;
 }
 
 /**
@@ -90,5 +92,6 @@ export function createEngine(deps: EngineDeps): Engine {
     storeBlob: (body, options) => storeBlob(deps, body, options),
     openBlob: (id, options) => openBlob(deps, id, options),
     statBlob: (id, options) => statBlob(deps, id, options),
+    evictBlob: (id, options) => evictBlob(deps, id, options),
   };
 }

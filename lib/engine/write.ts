@@ -246,7 +246,7 @@ function replicated(deps: EngineDeps, target: Target): boolean {
 /** SERVICE_UNAVAILABLE before a byte is read when fewer instances can take a copy than a write needs. */
 function assertEnoughCopies(deps: EngineDeps, targets: Target[]): void {
   const first = targets[0];
-  if (first === undefined || !replicated(deps, first)) return;
+  if (first !== undefined && !replicated(deps, first)) return;
   const need = deps.cluster?.minReplicas ?? 1;
   if (targets.length >= need) return;
   deps.metrics?.replicatedWrites?.inc({ result: 'refused' });

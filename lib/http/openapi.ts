@@ -219,6 +219,11 @@ export const openApiDocument = {
         parameters: [{ name: 'Range', in: 'header', required: false, schema: { type: 'string', pattern: '^bytes=\\d+-\\d+$' } }],
         responses: { '200': bytes, '206': bytes, '401': error('AUTHENTICATION_FAILED'), '404': error('FILE_NOT_FOUND'), '416': error('RANGE_NOT_SATISFIABLE'), '500': error('INTEGRITY_ERROR') },
       },
+      delete: {
+        summary: 'Peers only (rebalancing): drop this instance’s copy of a blob, whose other copies the caller made sure of',
+        security: [{ peer: [] }],
+        responses: { '200': { description: '{"evicted": true} (false while an upload here is using the blob: it stays)' }, '400': error('BAD_REQUEST (not a blob id)'), '401': error('AUTHENTICATION_FAILED') },
+      },
     },
     '/v1/directories/{path}': {
       parameters: [pathParam],

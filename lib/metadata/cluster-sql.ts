@@ -210,3 +210,24 @@ export async function countReplicaOutbox(q: Queryable): Promise<number> {
   const rows = await q.query('SELECT count(*) AS n FROM replica_outbox');
   return Number(rows[0]?.n ?? 0);
 }
+
+/**
+ * A standing request (`callfs cluster rebalance`) for the repairer, kept as a
+ * row of cluster_leases until the repairer finishes it: set, read, cleared.
+ */
+export async function setRequest(q: Queryable, name: string, on: boolean): Promise<void> {
+  assertNonEmptyText(name, 'name');
+  if (on) {
+    await q.query(
+      `INSERT INTO cluster_leases (name, owner, expires_at) VALUES ($1, 'request', 'infinity') ON CONFLICT (name) DO UPDATE SET owner = 'request', expires_at = 'infinity'`,
+      [`request:${name}`],
+    );
+  } else {
+    await q.query('DELETE FROM cluster_leases WHERE name = $1', [`request:${name}`]);
+  }
+}
+
+export async function hasRequest(q: Queryable, name: string): Promise<boolean> {
+  const rows = await q.query('SELECT 1 FROM cluster_leases WHERE name = $1', [`request:${name}`]);
+  return rows.length > 0;
+}

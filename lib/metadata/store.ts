@@ -301,6 +301,8 @@ export function createStore(parts: StoreParts): MetadataStore {
       listReplicaOutbox: (instanceId, limit) => instrument('listReplicaOutbox', () => clusterSql.listReplicaOutbox(driver, instanceId, limit)),
       settleReplica: (instanceId, sha256, retryInMs) => instrument('settleReplica', () => clusterSql.settleReplica(driver, instanceId, sha256, retryInMs)),
       countReplicaOutbox: () => instrument('countReplicaOutbox', () => clusterSql.countReplicaOutbox(driver)),
+      setRequest: (name, on) => instrument('setRequest', () => clusterSql.setRequest(driver, name, on)),
+      hasRequest: (name) => instrument('hasRequest', () => clusterSql.hasRequest(driver, name)),
     },
     ping: () => instrument('ping', async () => {
       await driver.query('SELECT 1');

@@ -209,6 +209,9 @@ export interface ClusterOps {
   /** Done (null), or due again after `retryInMs`. */
   settleReplica(instanceId: string, sha256: string, retryInMs: number | null): Promise<void>;
   countReplicaOutbox(): Promise<number>;
+  /** A standing request to the repairer (`rebalance`): set (true) or cleared (false). */
+  setRequest(name: string, on: boolean): Promise<void>;
+  hasRequest(name: string): Promise<boolean>;
 }
 
 export interface SingleUseLink {

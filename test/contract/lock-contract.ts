@@ -22,6 +22,23 @@ export interface Deferred<T = void> {
   resolve: (value: T) => void;
 }
 
+/**
+ * `locks.withLock(keys, work)` held while `work` runs, and a promise that
+ * resolves once the lock is really held: under load (a cold Redis connection,
+ * a busy core) taking it can take longer than any fixed pause, and a waiter
+ * started after such a pause would then win the key instead of waiting.
+ */
+export async function holding(locks: LockManager, keys: string[], work: () => Promise<unknown>): Promise<{ holder: Promise<unknown> }> {
+  const acquired = deferred();
+  const holder = locks.withLock(keys, () => {
+    acquired.resolve();
+    return work();
+  });
+  await Promise.race([acquired.promise, holder]);
+  // Wrapped: an async function returning the promise itself would wait for it.
+  return { holder };
+}
+
 export function deferred<T = void>(): Deferred<T> {
   let resolve!: (value: T) => void;
   const promise = new Promise<T>((r) => (resolve = r));
@@ -138,8 +155,7 @@ export function lockManagerContract(name: string, setup: (ctx: Mocha.Context) =>
     it('fails with LOCKED once the deadline passes', async function () {
       const locks = create();
       const release = deferred();
-      const holder = locks.withLock(['k'], () => release.promise);
-      await delay(20);
+      const { holder } = await holding(locks, ['k'], () => release.promise);
       const started = performance.now();
       let ran = false;
       const err = await rejectionOf(locks.withLock(['k'], async () => (ran = true), { waitMs: 300 }));
@@ -154,11 +170,10 @@ export function lockManagerContract(name: string, setup: (ctx: Mocha.Context) =>
     it('hands the key to a waiter when the holder releases it', async function () {
       const locks = create();
       let holderDoneAt = 0;
-      const holder = locks.withLock(['k'], async () => {
+      const { holder } = await holding(locks, ['k'], async () => {
         await delay(200);
         holderDoneAt = performance.now();
       });
-      await delay(20);
       const started = performance.now();
       const startedInside = await locks.withLock(['k'], async () => performance.now(), { waitMs: 5000 });
       await holder;
@@ -169,8 +184,7 @@ export function lockManagerContract(name: string, setup: (ctx: Mocha.Context) =>
     it('releases keys already taken when a multi-key wait times out', async function () {
       const locks = create();
       const release = deferred();
-      const holder = locks.withLock(['b'], () => release.promise);
-      await delay(20);
+      const { holder } = await holding(locks, ['b'], () => release.promise);
       const err = await rejectionOf(locks.withLock(['a', 'b'], async () => 1, { waitMs: 200 }));
       expect(isCallfsError(err, 'LOCKED')).to.equal(true);
       expect(await locks.withLock(['a'], async () => 'a free', { waitMs: 500 })).to.equal('a free');
@@ -181,8 +195,7 @@ export function lockManagerContract(name: string, setup: (ctx: Mocha.Context) =>
     it("stops waiting when the caller's signal aborts, and keeps nothing", async function () {
       const locks = create();
       const release = deferred();
-      const holder = locks.withLock(['k'], () => release.promise);
-      await delay(20);
+      const { holder } = await holding(locks, ['k'], () => release.promise);
       const caller = new AbortController();
       const reason = new Error('client went away');
       let ran = false;

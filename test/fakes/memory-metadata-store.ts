@@ -59,6 +59,7 @@ export function createMemoryMetadataStore(options: MemoryMetadataStoreOptions = 
   // Membership and leases are not transactional: their statements stand alone.
   const instances = Table.base<InstanceRecord>();
   const leases = new Map<string, cluster.Lease>();
+  const requests = new Set<string>();
   const outbox = new Map<string, { instanceId: string; sha256: string; at: number; attempts: number; nextAt: number }>();
   let closed = false;
   let queue: Promise<unknown> = Promise.resolve();
@@ -236,6 +237,15 @@ export function createMemoryMetadataStore(options: MemoryMetadataStoreOptions = 
       countReplicaOutbox: async () => {
         assertUsable();
         return outbox.size;
+      },
+      setRequest: async (name, on) => {
+        assertUsable();
+        if (on) requests.add(name);
+        else requests.delete(name);
+      },
+      hasRequest: async (name) => {
+        assertUsable();
+        return requests.has(name);
       },
     },
 

@@ -177,3 +177,59 @@ describe('replication: three instances, replicas 2', function () {
     expect(up.stderr).to.match(/r3 is up/);
   });
 });
+
+describe('rebalance: two instances, one copy each, all written through one', function () {
+  this.timeout(300_000);
+  let cluster: TestCluster;
+  let a: ClusterInstance;
+  let b: ClusterInstance;
+  const on = (instance: ClusterInstance, method: string, path: string, options: Parameters<typeof request>[1] = {}) =>
+    request(`${instance.url}${path}`, { method, token: KEYS.alice, ca: cluster.ca, ...options });
+  const blobFiles = (i: ClusterInstance): number => {
+    const volumes = join(dirname(i.configFile), 'data', 'cas', 'volumes');
+    let n = 0;
+    const walk = (dir: string): void => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(join(dir, e.name));
+        else if (/^[0-9a-f]{64}$/.test(e.name)) n++;
+      }
+    };
+    for (const v of existsSync(volumes) ? readdirSync(volumes) : []) if (existsSync(join(volumes, v, 'blobs'))) walk(join(volumes, v, 'blobs'));
+    return n;
+  };
+
+  before(async function () {
+    requireComponent(this, await ensurePostgres());
+    requireComponent(this, await ensureRedis());
+    cluster = await startCluster(['ba', 'bb'], { cluster: { heartbeat_interval: '200ms', down_after: '1s', repair_interval: '300ms' } });
+    [a, b] = cluster.instances as [ClusterInstance, ClusterInstance];
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('moves copies from the full instance to the empty one (copy, verify, record, drop), and every file still reads', async () => {
+    const files = new Map<string, Buffer>();
+    for (let n = 0; n < 16; n++) {
+      const body = randomBytes(512 * 1024 + n);
+      expect((await on(a, 'PUT', `/v1/files/even/f-${n}`, { body })).status).to.equal(201);
+      files.set(`/even/f-${n}`, body);
+    }
+    expect([blobFiles(a), blobFiles(b)]).to.deep.equal([16, 0]);
+    const run = await runCli(['cluster', 'rebalance', '--timeout', '60s', '-c', a.configFile], { cwd: dirname(a.configFile), timeoutMs: 120_000 });
+    expect(run.code, run.stderr + run.stdout).to.equal(0);
+    expect(run.stdout).to.match(/rebalanced/);
+    const [onA, onB] = [blobFiles(a), blobFiles(b)];
+    expect(onA + onB, 'each blob in one place: the old copies were dropped').to.equal(16);
+    expect(onA).to.be.within(6, 10);
+    for (const [path, body] of files) {
+      for (const via of [a, b]) {
+        const res = await on(via, 'GET', `/v1/files${path}`);
+        expect(res.status, `${path} via ${via.id}`).to.equal(200);
+        expect(res.body.equals(body)).to.equal(true);
+      }
+      const head = await on(b, 'HEAD', `/v1/files${path}`);
+      expect(String(head.headers['x-callfs-replicas']).split(',')).to.have.length(1);
+    }
+  });
+});

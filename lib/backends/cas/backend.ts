@@ -1,4 +1,4 @@
-import { mkdir, realpath } from 'node:fs/promises';
+import { mkdir, realpath, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { CallfsError, isCallfsError, unavailable } from '../../errors.js';
 import type { CasSpaceReading } from '../../metrics/index.js';
@@ -212,6 +212,29 @@ class LoopImageCasBackend implements CasBackend {
   async delete(_id: string, options: BackendCallOptions = {}): Promise<void> {
     this.ensureOpen();
     options.signal?.throwIfAborted();
+  }
+
+  /**
+   * Unlink this CAS's copy of a blob now, under its guard; not while a put
+   * has it pinned (it is about to be referenced here). A reader that has the
+   * file open keeps reading it (POSIX). The space comes back to the host with
+   * the collector's next trim.
+   */
+  async evict(id: string, options: BackendCallOptions = {}): Promise<boolean> {
+    this.ensureOpen();
+    options.signal?.throwIfAborted();
+    if (!isSha256Hex(id)) return true;
+    return this.ctx.guard.run(id, async () => {
+      if (this.ctx.pins.has(id)) return false;
+      this.ctx.locator.forget(id);
+      for (const copy of await this.ctx.locator.findAll(id)) {
+        await unlink(copy.path).catch((err: unknown) => {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        });
+      }
+      this.ctx.locator.forget(id);
+      return true;
+    });
   }
 
   /** 'full' while uploads are refused for want of space (and the reclaimer is then busy freeing some). */

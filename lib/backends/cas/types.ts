@@ -1,7 +1,7 @@
 import type { Logger } from '../../log/index.js';
 import type { MetadataStore } from '../../metadata/types.js';
 import type { Metrics } from '../../metrics/index.js';
-import type { Backend } from '../types.js';
+import type { Backend, BackendCallOptions } from '../types.js';
 
 /**
  * The part of the metadata store the CAS uses: its blob index. The store keeps
@@ -127,4 +127,5 @@ export interface CasBackend extends Backend {
   scrub(options?: ScrubOptions): Promise<ScrubResult>;
   /** Collect unreferenced blobs past the grace period now. */
   gc(): Promise<GcResult>;
+  evict(id: string, options?: BackendCallOptions): Promise<boolean>;
 }

@@ -132,6 +132,14 @@ export function createPeerBackend(options: PeerBackendOptions): Backend {
       callOptions.signal?.throwIfAborted();
     },
 
+    async evict(id: string, callOptions: BackendCallOptions = {}): Promise<boolean> {
+      const res = await peers.request(peerId, { method: 'DELETE', path: blobPath(id), operation: 'evict', ...signalOf(callOptions) });
+      if (res.statusCode !== 200) throw await peerError(peerId, res);
+      let text = '';
+      for await (const chunk of res) text += String(chunk);
+      return (JSON.parse(text) as { evicted?: unknown }).evicted === true;
+    },
+
     check: () => peers.check(peerId),
 
     async close(): Promise<void> {

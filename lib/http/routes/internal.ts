@@ -53,6 +53,13 @@ export function internalRoutes(options: InternalRoutesOptions): Router<RequestSt
     ctx.body = { id: stored.id, size: stored.size, sha256: stored.sha256 };
   });
 
+  // Rebalancing: the repairer moved this copy elsewhere and drops it here.
+  router.delete(`${BLOBS}/:id`, label, options.requirePeer, async (context) => {
+    const ctx = context as Ctx;
+    ctx.status = 200;
+    ctx.body = { evicted: await engine.evictBlob(ctx.params.id ?? '', { signal: ctx.state.signal }) };
+  });
+
   // @koa/router serves HEAD with the GET route.
   router.get(`${BLOBS}/:id`, label, options.requirePeer, async (context) => {
     const ctx = context as Ctx;

@@ -52,6 +52,10 @@ function cluster(store: MetadataStore): Record<Id, Instance> {
           return stored;
         },
         open: (blobId, options) => (instance.fail ? Promise.reject(new CallfsError('BAD_GATEWAY', `instance ${id} is gone`, { component: 'peer' })) : backend.open(blobId, options)),
+        async evict(blobId) {
+          await backend.delete(blobId);
+          return true;
+        },
       },
     };
     return instance;
@@ -129,6 +133,9 @@ describe('replication (engine, in memory)', function () {
     const body = new PassThrough();
     await rejectsWith(t.engine.writeFile(root, '/r/alone', body, PUT), 'SERVICE_UNAVAILABLE');
     expect(t.instances.a.backend.ids()).to.deep.equal([]);
+    // Not even this instance takes copies (it is draining, the others are down): still a 503, not a crash.
+    const none = setup({ ...staticClusterView(2), isUp: (id) => id === 'a', takesCopies: () => false });
+    await rejectsWith(none.engine.writeFile(root, '/r/nowhere', new PassThrough(), PUT), 'SERVICE_UNAVAILABLE');
   });
 
   it('the client\u2019s own error wins: a body over the limit is 413 on every copy', async function () {
@@ -183,6 +190,39 @@ describe('replication (engine, in memory)', function () {
     expect(copies).to.not.include(other);
     expect(copies).to.have.length(2);
     expect((await t.store.cluster.copiesPerInstance()).get(other)).to.equal(undefined);
+  });
+
+  it('rebalances on request: copies move from the full instance to the others, the old copies go, every file reads', async function () {
+    const t = setup(staticClusterView(1));
+    const contents = Array.from({ length: 6 }, () => bytes(1024 * 1024));
+    for (const [n, content] of contents.entries()) {
+      const stored = await t.instances.a.reach.put(Readable.from([content]));
+      await t.store.create({ path: `/even/${n}`, type: 'file', mode: 0o644, uid: alice.uid, gid: alice.gid, size: stored.size, backend: 'cas', instanceId: 'a', blobId: stored.id, etag: stored.sha256 }, { parents: { mode: 0o755, uid: 0, gid: 0 } });
+    }
+    const repairer = new Repairer({
+      store: t.store,
+      instanceId: 'a',
+      view: { ...staticClusterView(1), refresh: async () => undefined },
+      backendOf: (id) => t.instances[id as Id]?.reach,
+      instanceIds: IDS,
+      intervalMs: 0,
+      bytesPerSecond: 0,
+      logger: createSilentLogger(),
+    });
+    expect((await repairer.pass()).rebalanced, 'nothing moves unasked').to.equal(0);
+    await t.store.cluster.setRequest('rebalance', true);
+    const pass = await repairer.pass();
+    expect(pass.rebalanced).to.be.at.least(3);
+    expect(await t.store.cluster.hasRequest('rebalance')).to.equal(false);
+    const held = IDS.map((id) => t.instances[id].backend.ids().length);
+    expect(held.reduce((x, y) => x + y, 0), 'each content in one place').to.equal(6);
+    expect(Math.max(...held) - Math.min(...held)).to.be.at.most(1);
+    for (const [n, content] of contents.entries()) {
+      const entry = (await t.store.get(`/even/${n}`)) as NonNullable<Awaited<ReturnType<MetadataStore['get']>>>;
+      const chunks: Buffer[] = [];
+      for await (const chunk of await t.engine.openContent(entry)) chunks.push(chunk as Buffer);
+      expect(Buffer.concat(chunks).equals(content)).to.equal(true);
+    }
   });
 
   it('only one repairer works at a time: the lease', async function () {
