@@ -21,8 +21,11 @@ export interface InstanceStatus {
   up: boolean;
   lost: boolean;
   last_seen: string | null;
+  /** What the instance's CAS images use on their filesystems (loop: ext4's own count; dir: the host filesystem's). */
   used_bytes: number;
+  /** Free on the host filesystem under its CAS. */
   free_bytes: number;
+  /** Copies it holds, and their bytes (the bar: what CallFS keeps there). */
   blobs: number;
   blob_bytes: number;
 }
@@ -110,7 +113,7 @@ export function renderStatus(status: ClusterStatus): string {
     i.id,
     i.state,
     i.state === 'forgotten' ? '-' : i.lost ? 'lost' : i.up ? 'up' : 'down',
-    `${bar(i.used_bytes, i.free_bytes)} ${humanBytes(i.used_bytes)} used, ${humanBytes(i.free_bytes)} free`,
+    `${bar(i.blob_bytes, i.free_bytes)} ${humanBytes(i.blob_bytes)} in blobs, ${humanBytes(i.free_bytes)} free`,
     String(i.blobs),
     i.url,
   ]);

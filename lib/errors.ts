@@ -39,9 +39,10 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
  * A 5xx answer says which of these failed, in plain words, and nothing
  * more: the error's own message (addresses, database names, errno strings)
  * goes to the log only. `contention` is not a part but a cause: concurrent
- * changes kept getting in the way.
+ * changes kept getting in the way; `replication`: too few instances are up
+ * to take the copies a write needs.
  */
-export type Component = 'metadata' | 'locks' | 'peer' | 'contention' | BackendType;
+export type Component = 'metadata' | 'locks' | 'peer' | 'contention' | 'replication' | BackendType;
 
 export interface CallfsErrorOptions {
   /** The underlying error, kept for logs; never shown to clients. */

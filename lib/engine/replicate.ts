@@ -114,7 +114,7 @@ export async function putReplicated(deps: EngineDeps, targets: Target[], body: R
     if (clientError !== undefined) throw clientError;
     if (settled[0]?.status === 'rejected' && isCallfsError(settled[0].reason, 'INSUFFICIENT_STORAGE')) throw settled[0].reason;
     deps.logger.warn({ failures, stored: agreeing.length, need }, 'a replicated put made too few copies');
-    throw new CallfsError('SERVICE_UNAVAILABLE', `only ${agreeing.length} of the ${need} copies a write needs could be stored`, { retryAfterSeconds: 5, component: 'peer' });
+    throw new CallfsError('SERVICE_UNAVAILABLE', `only ${agreeing.length} of the ${need} copies a write needs could be stored`, { retryAfterSeconds: 5, component: 'replication' });
   }
   const releases = agreeing.map((c) => c.stored.release).filter((r): r is () => void => r !== undefined);
   return {

@@ -250,7 +250,7 @@ function assertEnoughCopies(deps: EngineDeps, targets: Target[]): void {
   const need = deps.cluster?.minReplicas ?? 1;
   if (targets.length >= need) return;
   deps.metrics?.replicatedWrites?.inc({ result: 'refused' });
-  throw new CallfsError('SERVICE_UNAVAILABLE', `only ${targets.length} instances can take a copy, and a write needs ${need}`, { retryAfterSeconds: 10, component: 'peer' });
+  throw new CallfsError('SERVICE_UNAVAILABLE', `only ${targets.length} instances can take a copy, and a write needs ${need}`, { retryAfterSeconds: 10, component: 'replication' });
 }
 
 function lockOptions(options: { signal?: AbortSignal }): { signal?: AbortSignal } {

@@ -146,6 +146,20 @@ describe('replication: three instances, replicas 2', function () {
     for (let n = 0; n < 4; n++) await put(n % 2 === 0 ? r1 : r2, `/rep/after-${n}.bin`, randomBytes(50_000 + n));
     const ready = await request(`${r1.url}/ready`, { ca: cluster.ca });
     expect(ready.json.checks.replication).to.equal('ok');
+    // r2 paused (SIGSTOP) and seen down: r1 alone cannot keep two copies; a write says so and keeps nothing.
+    r2.server?.child.kill('SIGSTOP');
+    try {
+      await sleep(1500);
+      const refused = await on(r1, 'PUT', '/v1/files/rep/refused.bin', { body: randomBytes(1000) });
+      expect(refused.status, refused.text).to.equal(503);
+      expect(refused.headers['retry-after']).to.be.a('string');
+      expect(refused.json.message).to.equal('too few instances are up to keep the copies a write needs; retry shortly');
+      expect((await request(`${r1.url}/ready`, { ca: cluster.ca })).json.checks.replication).to.equal('read_only');
+      expect((await on(r1, 'HEAD', '/v1/files/rep/refused.bin')).status).to.equal(404);
+    } finally {
+      r2.server?.child.kill('SIGCONT');
+    }
+    await sleep(1000);
   });
 
   it('forget: every blob is back at two copies on the instances left, within a bounded time', async () => {

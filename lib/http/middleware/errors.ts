@@ -21,6 +21,7 @@ const COMPONENT_WORDS: Record<Component, string> = {
   locks: 'the lock service',
   peer: 'the instance that holds the bytes',
   contention: 'concurrent changes',
+  replication: 'the instances that keep copies',
   ...(Object.fromEntries(BACKEND_TYPES.map((t) => [t, BACKEND_KINDS[t].publicName])) as Record<BackendType, string>),
 };
 
@@ -34,6 +35,7 @@ export function publicMessage(err: CallfsError): string {
   switch (err.code) {
     case 'SERVICE_UNAVAILABLE':
       if (err.component === 'contention') return 'the request met concurrent changes; retry';
+      if (err.component === 'replication') return 'too few instances are up to keep the copies a write needs; retry shortly';
       return `${part ?? 'a service this server depends on'} is unavailable; retry shortly`;
     case 'BAD_GATEWAY':
       return `${part ?? 'another instance'} did not answer`;
