@@ -28,6 +28,8 @@ export interface InstanceStatus {
   /** Copies it holds, and their bytes (the bar: what CallFS keeps there). */
   blobs: number;
   blob_bytes: number;
+  /** Of its copies, those of contents with too few copies (the repairer's work to do). */
+  under_replicated: number;
 }
 
 export interface ClusterStatus {
@@ -79,9 +81,12 @@ async function readStatus(settings: Settings, store: MetadataStore): Promise<Clu
       free_bytes: r?.freeBytes ?? 0,
       blobs: c.blobs,
       blob_bytes: c.bytes,
+      under_replicated: 0,
     };
   });
   const notCounting = instances.filter((i) => i.state !== 'active' || i.lost).map((i) => i.id);
+  const under = await store.cluster.underReplicatedPerInstance(cas.replicas, notCounting);
+  for (const i of instances) i.under_replicated = under.get(i.id) ?? 0;
   return {
     replicas: cas.replicas,
     min_replicas: cas.min_replicas === 0 ? cas.replicas : cas.min_replicas,
@@ -115,9 +120,10 @@ export function renderStatus(status: ClusterStatus): string {
     i.state === 'forgotten' ? '-' : i.lost ? 'lost' : i.up ? 'up' : 'down',
     `${bar(i.blob_bytes, i.free_bytes)} ${humanBytes(i.blob_bytes)} in blobs, ${humanBytes(i.free_bytes)} free`,
     String(i.blobs),
+    String(i.under_replicated),
     i.url,
   ]);
-  const head = ['INSTANCE', 'STATE', 'UP', 'SPACE', 'BLOBS', 'URL'];
+  const head = ['INSTANCE', 'STATE', 'UP', 'SPACE', 'BLOBS', 'UNDER', 'URL'];
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
   const line = (cells: string[]): string => cells.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ').trimEnd();
   return [

@@ -231,3 +231,19 @@ export async function hasRequest(q: Queryable, name: string): Promise<boolean> {
   const rows = await q.query('SELECT 1 FROM cluster_leases WHERE name = $1', [`request:${name}`]);
   return rows.length > 0;
 }
+
+/** Per instance, how many of the copies it holds are of under-replicated contents (as countUnderReplicated counts them). */
+export async function underReplicatedPerInstance(q: Queryable, replicas: number, notCounting: readonly string[]): Promise<Map<string, number>> {
+  assertCount(replicas, 'replicas');
+  const rows = await q.query(
+    `WITH under AS (
+       SELECT sha256 FROM blobs GROUP BY sha256
+       HAVING sum(ref_count) > 0
+          AND count(*) FILTER (WHERE image_id <> '' AND NOT quarantined AND NOT (instance_id = ANY($1::text[]))) < $2
+     )
+     SELECT b.instance_id, count(*) AS n FROM blobs b JOIN under u ON u.sha256 = b.sha256
+      WHERE b.image_id <> '' AND NOT b.quarantined GROUP BY b.instance_id`,
+    [[...notCounting], replicas],
+  );
+  return new Map(rows.map((r) => [String(r.instance_id), Number(r.n)]));
+}

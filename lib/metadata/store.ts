@@ -293,6 +293,7 @@ export function createStore(parts: StoreParts): MetadataStore {
       listCopies: (sha256) => instrument('listCopies', () => clusterSql.listCopies(driver, sha256)),
       listUnderReplicated: (options) => instrument('listUnderReplicated', () => clusterSql.listUnderReplicated(driver, options)),
       countUnderReplicated: (replicas, notCounting) => instrument('countUnderReplicated', () => clusterSql.countUnderReplicated(driver, replicas, notCounting)),
+      underReplicatedPerInstance: (replicas, notCounting) => instrument('underReplicatedPerInstance', () => clusterSql.underReplicatedPerInstance(driver, replicas, notCounting)),
       isReferenced: (sha256) => instrument('isReferenced', () => clusterSql.isReferenced(driver, sha256)),
       dropCopy: (instanceId, sha256) => instrument('dropCopy', () => clusterSql.dropCopy(driver, instanceId, sha256)),
       listCopiesOn: (instanceId, after, limit) => instrument('listCopiesOn', () => clusterSql.listCopiesOn(driver, instanceId, after, limit)),

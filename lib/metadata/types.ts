@@ -194,6 +194,8 @@ export interface ClusterOps {
   /** Referenced contents with fewer than `replicas` good copies outside `notCounting`, in sha256 order after `after`. */
   listUnderReplicated(options: { after: string; replicas: number; notCounting: readonly string[]; limit: number }): Promise<UnderReplicated[]>;
   countUnderReplicated(replicas: number, notCounting: readonly string[]): Promise<number>;
+  /** Per instance, the good copies it holds of under-replicated contents. */
+  underReplicatedPerInstance(replicas: number, notCounting: readonly string[]): Promise<Map<string, number>>;
   /** Whether any entry names the content. */
   isReferenced(sha256: string): Promise<boolean>;
   /** An instance's copy stops counting (its row keeps its references). */

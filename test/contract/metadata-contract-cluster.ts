@@ -55,6 +55,9 @@ export function clusterContract(ctx: ContractContext): void {
     expect(rest.map((u) => u.sha256)).to.deep.equal(all.slice(1).map((u) => u.sha256));
     const counted = await store.cluster.countUnderReplicated(2, [b]);
     expect(counted).to.be.at.least(3);
+    // Per instance: a holds good copies of one, two and bad; b of two (its copy of bad is quarantined); c none that matter.
+    const per = await store.cluster.underReplicatedPerInstance(2, [b]);
+    expect([per.get(a), per.get(b), per.get(c)]).to.deep.equal([3, 1, undefined]);
   });
 
   it('forgets an instance: its copies stop counting, its references stay, and it rejoins active', async () => {

@@ -203,6 +203,10 @@ export function createMemoryMetadataStore(options: MemoryMetadataStoreOptions = 
         assertUsable();
         return cluster.countUnderReplicated(committed.blobs, replicas, notCounting);
       },
+      underReplicatedPerInstance: async (replicas, notCounting) => {
+        assertUsable();
+        return cluster.underReplicatedPerInstance(committed.blobs, replicas, notCounting);
+      },
       isReferenced: async (sha256) => {
         assertUsable();
         return cluster.isReferenced(committed.blobs, sha256);

@@ -98,7 +98,8 @@ describe('replication: three instances, replicas 2', function () {
     expect(parsed.instances.map((i: { id: string; up: boolean }) => [i.id, i.up])).to.deep.equal([['r1', true], ['r2', true], ['r3', true]]);
     expect(parsed.instances.reduce((n: number, i: { blobs: number }) => n + i.blobs, 0)).to.equal(2 * files.size);
     const text = await cli(r2, ['status']);
-    expect(text.stdout).to.match(/^INSTANCE\s+STATE\s+UP\s+SPACE/);
+    expect(text.stdout).to.match(/^INSTANCE\s+STATE\s+UP\s+SPACE\s+BLOBS\s+UNDER\s+URL/);
+    expect(parsed.instances.map((i: { under_replicated: number }) => i.under_replicated)).to.deep.equal([0, 0, 0]);
     expect(text.stdout).to.match(/under-replicated blobs: 0/);
   });
 

@@ -120,3 +120,9 @@ export function copiesPerInstance(blobs: Table<BlobRecord>): Map<string, { blobs
   }
   return per;
 }
+
+export function underReplicatedPerInstance(blobs: Table<BlobRecord>, replicas: number, notCounting: readonly string[]): Map<string, number> {
+  const per = new Map<string, number>();
+  for (const u of underReplicated(blobs, replicas, notCounting)) for (const id of u.holders) per.set(id, (per.get(id) ?? 0) + 1);
+  return per;
+}
