@@ -6,7 +6,7 @@ import type { PlacementDeps } from './placement.js';
 import type { CasReplica } from '../cluster/s3-replica.js';
 import type { User } from '../auth/users.js';
 import { assertSearchPath } from '../auth/permissions.js';
-import { CallfsError, notFound } from '../errors.js';
+import { CallfsError, isCallfsError, notFound } from '../errors.js';
 import { parentOf } from '../paths.js';
 
 /** What every use case needs; built once in cmd/ and passed in. */
@@ -85,3 +85,33 @@ export async function resolveExisting(ops: MetadataOps, user: User, path: string
 }
 
 export { checkPreconditions, type WritePreconditions } from './conditions.js';
+
+/**
+ * A version-checked write (update, delete) that lost to a concurrent writer
+ * of the same path: the row moved on between the transaction's read and its
+ * write. Content-addressed PUTs take no path lock, so a path lock no longer
+ * keeps every writer out; a loser decides again on the new row rather than
+ * answering 412 to a client that sent no precondition.
+ */
+export class WriteRace extends Error {
+  constructor(readonly original: unknown) {
+    super('another write of the path committed first');
+  }
+}
+
+/** For .catch() on a version-checked write: the store's answers to a lost race become a WriteRace. */
+export const raced = (codes: readonly ('PRECONDITION_FAILED' | 'FILE_ALREADY_EXISTS' | 'FILE_NOT_FOUND')[]) => (err: unknown): never => {
+  throw codes.some((code) => isCallfsError(err, code)) ? new WriteRace(err) : err;
+};
+
+/** Decide again while `attempt` loses races, at most `times` times; then the race's own error is the answer. */
+export async function retryRaces<T>(times: number, attempt: () => Promise<T>): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof WriteRace)) throw err;
+      if (n >= times) throw err.original;
+    }
+  }
+}

@@ -4,10 +4,13 @@ import type { Entry } from '../metadata/types.js';
 import { CallfsError } from '../errors.js';
 import { isContentAddressed } from '../backends/registry.js';
 import { isWithin, parentOf } from '../paths.js';
-import { checkPreconditions, lockKey, resolve, resolveExisting, type EngineDeps, type WritePreconditions } from './context.js';
+import { checkPreconditions, lockKey, raced, resolve, resolveExisting, retryRaces, type EngineDeps, type WritePreconditions } from './context.js';
 import { localBackend } from './placement.js';
 import { parentsFor } from './write.js';
 import { moveFollowingKeys } from './follow-keys.js';
+
+/** How often a version-checked change is decided again after losing to a concurrent content-addressed PUT. */
+const RACE_ATTEMPTS = 5;
 
 export interface MoveOptions {
   overwrite?: boolean;
@@ -66,16 +69,19 @@ export async function setAttributes(deps: EngineDeps, user: User, path: string, 
   return deps.locks.withLock(
     [lockKey(path)],
     (signal) =>
-      deps.store.transaction(async (tx) => {
-        const { entry } = await resolveExisting(tx, user, path);
-        if (change.mode !== undefined) assertChmod(user, { ...entry, path });
-        if (change.uid !== undefined || change.gid !== undefined) assertChown(user);
-        // Preconditions only once the request is allowed (RFC 9110 §13.2.1): a 403 wins over a 412.
-        checkPreconditions(entry, options);
-        const updated = await tx.update(path, entry.version, change);
-        signal.throwIfAborted();
-        return updated;
-      }),
+      // The lock keeps out every writer but a content-addressed PUT (which takes none): a lost race is decided again.
+      retryRaces(RACE_ATTEMPTS, () =>
+        deps.store.transaction(async (tx) => {
+          const { entry } = await resolveExisting(tx, user, path);
+          if (change.mode !== undefined) assertChmod(user, { ...entry, path });
+          if (change.uid !== undefined || change.gid !== undefined) assertChown(user);
+          // Preconditions only once the request is allowed (RFC 9110 §13.2.1): a 403 wins over a 412.
+          checkPreconditions(entry, options);
+          const updated = await tx.update(path, entry.version, change).catch(raced(['PRECONDITION_FAILED', 'FILE_NOT_FOUND']));
+          signal.throwIfAborted();
+          return updated;
+        }),
+      ),
     options.signal === undefined ? {} : { signal: options.signal },
   );
 }
@@ -93,7 +99,7 @@ export async function remove(deps: EngineDeps, user: User, path: string, options
   return deps.locks.withLock(
     [lockKey(path), ...[...guarded].map(lockKey)],
     async (signal) => {
-      const removed = await deps.store.transaction(async (tx) => {
+      const removed = await retryRaces(RACE_ATTEMPTS, () => deps.store.transaction(async (tx) => {
         const { entry, parent } = await resolveExisting(tx, user, path);
         if (parent !== null) assertRemoveFromDirectory(user, parent, entry);
         if (entry.type === 'directory' && options.recursive === true && !isRoot(user)) {
@@ -107,10 +113,10 @@ export async function remove(deps: EngineDeps, user: User, path: string, options
           }
         }
         checkPreconditions(entry, options);
-        const result = await tx.delete(path, { recursive: options.recursive === true, expectedVersion: entry.version });
+        const result = await tx.delete(path, { recursive: options.recursive === true, expectedVersion: entry.version }).catch(raced(['PRECONDITION_FAILED', 'FILE_NOT_FOUND']));
         signal.throwIfAborted();
         return result.removed;
-      });
+      }));
       // Content-addressed bytes are reference-counted and reclaimed by their collector.
       for (const entry of removed) {
         if (entry.type !== 'file' || entry.backend === null || isContentAddressed(entry.backend) || entry.blobId === null) continue;

@@ -4,7 +4,7 @@ import type { Backend, PutResult } from '../backends/types.js';
 import { isContentAddressed, isInstanceLocal, type BackendType } from '../backends/registry.js';
 import { CallfsError } from '../errors.js';
 import type { Entry, MetadataOps } from '../metadata/types.js';
-import { checkPreconditions, lockKey, resolveExisting, type EngineDeps, type WritePreconditions } from './context.js';
+import { checkPreconditions, lockKey, raced, resolveExisting, retryRaces, type EngineDeps, type WritePreconditions } from './context.js';
 import { contentOf, instanceLocalType, localBackend, locationsOf, readSources, writeTarget, type Content, type Target } from './placement.js';
 
 export interface TransferOptions extends WritePreconditions {
@@ -65,34 +65,42 @@ export async function moveBytes(deps: EngineDeps, user: User, path: string, to: 
   const keys = [lockKey(path), ...keyPathLocks(deps, before, path)];
   return deps.locks.withLock(
     keys,
-    async (signal) => {
-      const entry = await inspectMovableFile(deps.store, user, path, options);
-      const target = targetOf(deps, entry, to);
-      if (alreadyThere(entry, target)) return entry;
-      const content = contentOf(entry);
-      if (content === null || entry.backend === null) throw new CallfsError('INTERNAL_ERROR', `${path} has no stored bytes to move`);
-      const stored = await copyBytes(deps, entry, content, target, signal);
-      let updated: Entry;
-      try {
-        updated = await deps.store.transaction(async (tx) => {
-          const result = await tx.update(path, entry.version, { backend: target.type, blobId: stored.id, etag: stored.sha256, size: stored.size, instanceId: target.instanceId });
-          signal.throwIfAborted();
-          return result;
-        });
-      } catch (err) {
-        await dropCopy(deps, target, stored.id);
-        throw err;
-      } finally {
-        stored.release?.();
-      }
-      if (!isContentAddressed(entry.backend) && !(target.type === entry.backend && stored.id === content.blobId)) {
-        const old = localBackend(deps, entry.backend);
-        await old.delete(content.blobId).catch((err: unknown) => deps.logger.warn({ err, path, backend: entry.backend, id: content.blobId }, 'could not delete the old bytes of a file moved elsewhere; they are orphaned'));
-      }
-      return updated;
-    },
+    // A lost race (the file was replaced meanwhile) moves the new content instead, from the start.
+    (signal) => retryRaces(MOVE_ATTEMPTS, () => moveOnce(deps, user, path, to, options, signal)),
     options.signal === undefined ? {} : { signal: options.signal },
   );
+}
+
+/** Moves of a file's bytes begun again after a concurrent PUT replaced the file under them. */
+const MOVE_ATTEMPTS = 3;
+
+async function moveOnce(deps: EngineDeps, user: User, path: string, to: Destination, options: TransferOptions, signal: AbortSignal): Promise<Entry> {
+  const entry = await inspectMovableFile(deps.store, user, path, options);
+  const target = targetOf(deps, entry, to);
+  if (alreadyThere(entry, target)) return entry;
+  const content = contentOf(entry);
+  if (content === null || entry.backend === null) throw new CallfsError('INTERNAL_ERROR', `${path} has no stored bytes to move`);
+  const stored = await copyBytes(deps, entry, content, target, signal);
+  let updated: Entry;
+  try {
+    updated = await deps.store.transaction(async (tx) => {
+      // The path lock keeps out every writer but a content-addressed PUT (it takes none): one that
+      // replaced the file meanwhile wins, and the copy of the old content is not switched in.
+      const result = await tx.update(path, entry.version, { backend: target.type, blobId: stored.id, etag: stored.sha256, size: stored.size, instanceId: target.instanceId }).catch(raced(['PRECONDITION_FAILED', 'FILE_NOT_FOUND']));
+      signal.throwIfAborted();
+      return result;
+    });
+  } catch (err) {
+    await dropCopy(deps, target, stored.id);
+    throw err;
+  } finally {
+    stored.release?.();
+  }
+  if (!isContentAddressed(entry.backend) && !(target.type === entry.backend && stored.id === content.blobId)) {
+    const old = localBackend(deps, entry.backend);
+    await old.delete(content.blobId).catch((err: unknown) => deps.logger.warn({ err, path, backend: entry.backend, id: content.blobId }, 'could not delete the old bytes of a file moved elsewhere; they are orphaned'));
+  }
+  return updated;
 }
 
 /** The lock of the path a path-keyed entry's object key names, when that is not the entry's own path. */

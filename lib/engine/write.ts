@@ -5,7 +5,7 @@ import type { PutResult } from '../backends/types.js';
 import type { BackendType, Entry, MetadataOps, NewEntry } from '../metadata/types.js';
 import { CallfsError, isCallfsError } from '../errors.js';
 import { baseName, canonicalize } from '../paths.js';
-import { checkPreconditions, crossServerConflict, lockKey, resolve, type EngineDeps, type WritePreconditions } from './context.js';
+import { checkPreconditions, crossServerConflict, lockKey, raced, resolve, retryRaces, WriteRace, type EngineDeps, type WritePreconditions } from './context.js';
 import { holderElsewhere, targetsForWrite, type Target } from './placement.js';
 import { putReplicated } from './replicate.js';
 import { isContentAddressed } from '../backends/registry.js';
@@ -114,16 +114,55 @@ async function commitWrite(deps: EngineDeps, user: User, path: string, options: 
     const content = storedContent(target, stored);
     if (existing !== null) {
       if (existing.backend !== backend) throw new CallfsError('PRECONDITION_FAILED', `${path} moved to another backend during the upload; retry`);
-      const entry = await tx.update(path, existing.version, content);
+      const entry = await tx.update(path, existing.version, content).catch(raced(['PRECONDITION_FAILED', 'FILE_NOT_FOUND']));
       stopUnlessCommitted(signal, backend);
       return { entry, created: false, storedOn };
     }
     const file = newFile(user, path, options, parent, content);
-    const entry = await tx.create(file, { parents: parentsFor(user, parent), ...(parent === undefined ? {} : { parent }) });
+    const entry = await tx.create(file, { parents: parentsFor(user, parent), ...(parent === undefined ? {} : { parent }) }).catch(raced(['FILE_ALREADY_EXISTS']));
     stopUnlessCommitted(signal, backend);
     return { entry, created: true, storedOn };
   }, { namespaceLock: 'shared' });
 }
+
+/**
+ * Transactions tried without the lock after the one-round-trip commit lost:
+ * one. A writer that lost a race is in a storm of writers of one path, where
+ * queueing on the lock wastes less than deciding again and again (measured:
+ * put-same-path-contention 0.40× of put-4k-unique with three lock-free tries,
+ * 0.53-0.57× with one).
+ */
+const LOCK_FREE_ATTEMPTS = 1;
+
+/**
+ * The commit of a content-addressed write, without the path lock: the bytes
+ * are stored aside under their hash, and the commit applies only to the rows
+ * it read — in one round trip when nothing changed since the pre-upload
+ * lookup, else decided again in a transaction (permissions and
+ * preconditions checked against the rows as they are then). Writers that
+ * keep racing for one path end up serialised on its lock, so a storm of
+ * PUTs to one path converges: last writer wins, readers see one whole content.
+ */
+async function commitContentAddressed(deps: EngineDeps, user: User, path: string, options: WriteFileOptions, target: Target, stored: PutResult, pre: WriteDecision): Promise<WriteResult> {
+  const signal = options.signal ?? NEVER_ABORTED;
+  const fast = await commitUnchanged(deps, user, path, options, target, stored, pre, signal);
+  if (fast !== null) return fast;
+  for (let attempt = 1; attempt <= LOCK_FREE_ATTEMPTS; attempt++) {
+    try {
+      return await commitWrite(deps, user, path, options, target, stored, signal);
+    } catch (err) {
+      if (!(err instanceof WriteRace)) throw err;
+    }
+  }
+  // Still losing to other writers of the path: queue on its lock with the ones that got there. Each
+  // race lost there is another writer's commit, and lock-free writers soon queue too: it converges.
+  return deps.locks.withLock([lockKey(path)], (held) => retryRaces(LOCKED_ATTEMPTS, () => commitWrite(deps, user, path, options, target, stored, held)), lockOptions(options));
+}
+
+/** Decisions made again under the lock: bounded by the writers of the path that can still commit in between. */
+const LOCKED_ATTEMPTS = 100;
+
+const NEVER_ABORTED = new AbortController().signal;
 
 const storedElsewhere = (deps: EngineDeps, target: Target): string | null => (target.instanceId !== null && target.instanceId !== deps.instanceId ? target.instanceId : null);
 
@@ -173,8 +212,9 @@ function stopUnlessCommitted(signal: AbortSignal, backend: BackendType): void {
  * keeps its backend and its holder, another instance's bytes being written
  * there through the peer proxy; a new file goes to the default backend here.
  * Content-addressed bytes do not depend on the path, so they are streamed
- * before the path lock is taken and only the metadata swap is serialised;
- * path-keyed backends (S3) upload under the lock.
+ * with no lock at all, and the metadata commit applies only to the rows it
+ * read (commitContentAddressed); path-keyed backends (S3) upload under the
+ * path's lock.
  */
 export async function writeFile(deps: EngineDeps, user: User, path: string, body: Readable, options: WriteFileOptions): Promise<WriteResult> {
   let pre;
@@ -211,12 +251,7 @@ export async function writeFile(deps: EngineDeps, user: User, path: string, body
     try {
       // The S3 replica (ha.*): copied now, or queued durably, before the write is acknowledged.
       if (deps.casReplica !== undefined && committed.instanceId !== null) await deps.casReplica.write(stored.sha256, committed.instanceId, committed.backend, options.signal);
-      const result = await deps.locks.withLock(
-        [lockKey(path)],
-        async (signal) =>
-          (await commitUnchanged(deps, user, path, options, committed, stored, pre, signal)) ?? commitWrite(deps, user, path, options, committed, stored, signal),
-        lockOptions(options),
-      );
+      const result = await commitContentAddressed(deps, user, path, options, committed, stored, pre);
       return { ...result, copies };
     } finally {
       // Until here the bytes were pinned against the CAS collector; now the entry names them, or never will.
@@ -229,7 +264,7 @@ export async function writeFile(deps: EngineDeps, user: User, path: string, body
       await inspectWrite(deps, deps.store, user, path, options);
       const stored = await backend.put(body, { ...putOptions, signal });
       try {
-        return await commitWrite(deps, user, path, options, target, stored, signal);
+        return await retryRaces(LOCK_FREE_ATTEMPTS, () => commitWrite(deps, user, path, options, target, stored, signal));
       } finally {
         stored.release?.();
       }

@@ -42,6 +42,20 @@ for (const stack of [embeddedStack, clusterStack]) {
       expect(final.headers.etag).to.equal(`"${sha256(final.body)}"`);
     });
 
+    it('PUTs (which take no path lock) racing chmods of one file: no 412 and no 5xx, and the file ends whole with one of the modes', async () => {
+      expect((await call('PUT', '/v1/files/race/chmod.bin', { body: 'first' })).status).to.equal(201);
+      const bodies = Array.from({ length: 30 }, (_, i) => Buffer.concat([Buffer.from(`put ${i} `), randomBytes(5_000)]));
+      const modes = ['0600', '0640', '0644', '0660'];
+      const results = await Promise.all([
+        ...bodies.map((body) => call('PUT', '/v1/files/race/chmod.bin', { body })),
+        ...Array.from({ length: 30 }, (_, i) => call('PATCH', '/v1/files/race/chmod.bin', { body: JSON.stringify({ mode: modes[i % 4] }), headers: { 'content-type': 'application/json' } })),
+      ]);
+      expect(results.map((r) => `${r.status} ${r.status >= 300 ? r.text : ''}`).filter((s) => !s.startsWith('200'))).to.deep.equal([]);
+      const final = await call('GET', '/v1/files/race/chmod.bin');
+      expect(bodies.filter((b) => b.equals(final.body))).to.have.length(1);
+      expect(modes).to.include(final.headers['x-callfs-mode']);
+    });
+
     it('20 concurrent create-only PUTs (If-None-Match: *) to one path: exactly one creates it, the others get 412', async () => {
       const bodies = Array.from({ length: 20 }, (_, i) => Buffer.concat([Buffer.from(`create ${i} `), randomBytes(10_000)]));
       const results = await Promise.all(bodies.map((body) => call('PUT', '/v1/files/race/create-only.bin', { body, headers: { 'if-none-match': '*' } })));
