@@ -86,14 +86,16 @@ describe('failures of the components behind the API', function () {
       await server?.stop();
     });
 
-    it('answers writes with 503 quickly, not a hang; reads go on; /ready says why', async () => {
+    it('answers writes that take a lock with 503 quickly, not a hang; CAS uploads (no lock) and reads go on; /ready says why', async () => {
+      // A content-addressed PUT takes no path lock: it does not need Redis.
+      expect((await request(`${server.url}/v1/files/locks/f.txt`, { method: 'PUT', token: KEYS.alice, body: 'x' })).status).to.equal(201);
       const started = Date.now();
-      const res = await request(`${server.url}/v1/files/locks/f.txt`, { method: 'PUT', token: KEYS.alice, body: 'x' });
+      const res = await request(`${server.url}/v1/files/locks/f.txt`, { method: 'DELETE', token: KEYS.alice });
       expect(res.status).to.equal(503);
       expect(res.json.code).to.equal('SERVICE_UNAVAILABLE');
       expect(res.headers['retry-after']).to.match(/^\d+$/);
       expect(Date.now() - started).to.be.below(5000);
-      expect((await request(`${server.url}/v1/files/locks/f.txt`, { method: 'HEAD', token: KEYS.alice })).status).to.equal(404);
+      expect((await request(`${server.url}/v1/files/locks/f.txt`, { method: 'HEAD', token: KEYS.alice })).status).to.equal(200);
       expect((await request(`${server.url}/v1/directories/`, { token: KEYS.alice })).status).to.equal(200);
       expectNoInternals(res, '6379', ':1');
       const ready = await request(`${server.url}/ready`);
@@ -118,6 +120,8 @@ describe('failures of the components behind the API', function () {
     });
 
     it('answers 423 LOCKED once locks.wait_timeout has passed, and writes again once it is free', async () => {
+      expect((await request(`${server.url}/v1/files/locked/f.txt`, { method: 'PUT', token: KEYS.alice, body: 'x' })).status).to.equal(201);
+      const chmod = (mode: string) => request(`${server.url}/v1/files/locked/f.txt`, { method: 'PATCH', token: KEYS.alice, body: JSON.stringify({ mode }), headers: { 'content-type': 'application/json' } });
       const other = createRedlockLockManager({ servers: [{ host: '127.0.0.1', port: 6379 }] });
       let release!: () => void;
       const held = new Promise<void>((r) => (release = r));
@@ -130,17 +134,18 @@ describe('failures of the components behind the API', function () {
       await ready;
       try {
         const started = Date.now();
-        const res = await request(`${server.url}/v1/files/locked/f.txt`, { method: 'PUT', token: KEYS.alice, body: 'x' });
+        // chmod takes the path's lock (a content-addressed PUT takes none).
+        const res = await chmod('0600');
         expect(res.status).to.equal(423);
         expect(res.json.code).to.equal('LOCKED');
         expect(Date.now() - started).to.be.within(600, 5000);
-        expect((await request(`${server.url}/v1/files/locked/f.txt`, { method: 'HEAD', token: KEYS.alice })).status).to.equal(404);
+        expect((await request(`${server.url}/v1/files/locked/f.txt`, { method: 'HEAD', token: KEYS.alice })).headers['x-callfs-mode']).to.equal('0644');
       } finally {
         release();
         await holder;
         await other.close();
       }
-      expect((await request(`${server.url}/v1/files/locked/f.txt`, { method: 'PUT', token: KEYS.alice, body: 'x' })).status).to.equal(201);
+      expect((await chmod('0600')).status).to.equal(200);
     });
   });
 });
