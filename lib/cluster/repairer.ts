@@ -5,6 +5,7 @@ import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { MetadataStore } from '../metadata/types.js';
 import type { ClusterView } from './membership.js';
+import { repeatEvery, type Repeating } from './repeat.js';
 
 /**
  * The repairer brings every referenced CAS blob back to `replicas` good
@@ -58,7 +59,7 @@ export interface PassResult {
 }
 
 export class Repairer {
-  private timer: NodeJS.Timeout | null = null;
+  private loop: Repeating | null = null;
   private current: Promise<PassResult> | null = null;
   private readonly stopping = new AbortController();
   /** Bytes copied and when this rate window started. */
@@ -80,22 +81,12 @@ export class Repairer {
 
   start(): void {
     if (this.options.intervalMs <= 0) return;
-    const loop = (): void => {
-      this.timer = setTimeout(() => {
-        this.pass()
-          .catch((err: unknown) => this.options.logger.warn({ err }, 'repair pass failed'))
-          .finally(() => {
-            if (!this.stopping.signal.aborted) loop();
-          });
-      }, this.options.intervalMs);
-      this.timer.unref();
-    };
-    loop();
+    this.loop = repeatEvery(this.options.intervalMs, () => this.pass(), (err) => this.options.logger.warn({ err }, 'repair pass failed'));
   }
 
   async stop(): Promise<void> {
     this.stopping.abort();
-    if (this.timer !== null) clearTimeout(this.timer);
+    this.loop?.stop();
     await this.current?.catch(() => undefined);
     await this.options.store.cluster.releaseLease(REPAIR_LEASE, this.options.instanceId).catch(() => undefined);
   }

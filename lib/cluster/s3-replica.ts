@@ -4,6 +4,7 @@ import { CallfsError, isCallfsError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { MetadataStore } from '../metadata/types.js';
+import { repeatEvery, type Repeating } from './repeat.js';
 
 /**
  * The original CallFS's `ha.*` replication: every CAS blob also goes to the
@@ -45,7 +46,7 @@ const BATCH = 32;
 const MAX_RETRY_MS = 5 * 60_000;
 
 export class S3Replica implements CasReplica {
-  private timer: NodeJS.Timeout | null = null;
+  private loop: Repeating | null = null;
   private readonly stopping = new AbortController();
   private running: Promise<number> | null = null;
 
@@ -94,22 +95,12 @@ export class S3Replica implements CasReplica {
   /** Work through this instance's queued blobs every interval. */
   start(): void {
     if (this.options.requireSuccess || this.options.intervalMs <= 0) return;
-    const loop = (): void => {
-      this.timer = setTimeout(() => {
-        this.drainOutbox()
-          .catch((err: unknown) => this.options.logger.warn({ err }, 'S3 replica outbox pass failed'))
-          .finally(() => {
-            if (!this.stopping.signal.aborted) loop();
-          });
-      }, this.options.intervalMs);
-      this.timer.unref();
-    };
-    loop();
+    this.loop = repeatEvery(this.options.intervalMs, () => this.drainOutbox(), (err) => this.options.logger.warn({ err }, 'S3 replica outbox pass failed'));
   }
 
   async stop(): Promise<void> {
     this.stopping.abort();
-    if (this.timer !== null) clearTimeout(this.timer);
+    this.loop?.stop();
     await this.running?.catch(() => undefined);
   }
 
