@@ -1,4 +1,3 @@
-import { statfs } from 'node:fs/promises';
 import type { Settings } from '../lib/config/index.js';
 import type { Logger } from '../lib/log/index.js';
 import type { Metrics } from '../lib/metrics/index.js';
@@ -20,11 +19,14 @@ export interface ClusterParts {
   stop(): Promise<void>;
 }
 
-/** Used bytes of this instance's CAS images and free bytes of the host filesystem under it. */
-async function casSpace(settings: Settings, cas: CasBackend): Promise<{ usedBytes: number; freeBytes: number }> {
-  const images = await cas.images();
-  const host = await statfs(settings.casRoot);
-  return { usedBytes: images.reduce((sum, i) => sum + i.usedBytes, 0), freeBytes: host.bavail * host.bsize };
+/**
+ * Used bytes of this instance's CAS images and free bytes of the host
+ * filesystem under it: statfs only (what the free-space gauges read), every
+ * heartbeat. Not images(), which also counts every blob file.
+ */
+async function casSpace(cas: CasBackend): Promise<{ usedBytes: number; freeBytes: number }> {
+  const space = await cas.space();
+  return { usedBytes: space.images.reduce((sum, i) => sum + i.usedBytes, 0), freeBytes: space.host.freeBytes };
 }
 
 export function openCluster(
@@ -45,7 +47,7 @@ export function openCluster(
     heartbeatMs: config.cluster.heartbeat_interval,
     downAfterMs: config.cluster.down_after,
     lostAfterMs: config.cluster.lost_after,
-    space: () => casSpace(settings, deps.cas),
+    space: () => casSpace(deps.cas),
     logger: deps.logger,
     metrics: deps.metrics,
   });

@@ -9,7 +9,7 @@ export interface CasSpaceReading {
   /** The host filesystem under the CAS root. */
   host: { freeBytes: number; freeInodes: number };
   /** Each image (the host again for dir-mode images). */
-  images: { id: string; freeBytes: number; freeInodes: number }[];
+  images: { id: string; usedBytes: number; freeBytes: number; freeInodes: number }[];
 }
 
 /**

@@ -251,7 +251,7 @@ class LoopImageCasBackend implements CasBackend {
     const images: CasSpaceReading['images'] = [];
     for (const image of this.ctx.images.list()) {
       const c = await capacityOf(image.volume).catch(() => null);
-      if (c !== null) images.push({ id: image.id, freeBytes: c.freeBytes, freeInodes: c.inodesFree });
+      if (c !== null) images.push({ id: image.id, usedBytes: c.usedBytes, freeBytes: c.freeBytes, freeInodes: c.inodesFree });
     }
     return { host: { freeBytes: host.freeBytes, freeInodes: host.inodesFree }, images };
   }

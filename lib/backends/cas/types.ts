@@ -1,6 +1,6 @@
 import type { Logger } from '../../log/index.js';
 import type { MetadataStore } from '../../metadata/types.js';
-import type { Metrics } from '../../metrics/index.js';
+import type { CasSpaceReading, Metrics } from '../../metrics/index.js';
 import type { Backend, BackendCallOptions } from '../types.js';
 
 /**
@@ -128,4 +128,6 @@ export interface CasBackend extends Backend {
   /** Collect unreferenced blobs past the grace period now. */
   gc(): Promise<GcResult>;
   evict(id: string, options?: BackendCallOptions): Promise<boolean>;
+  /** Free space of the host under the root, and used and free space of every image (statfs only). */
+  space(): Promise<CasSpaceReading>;
 }
