@@ -54,6 +54,8 @@ export interface Config {
       gc_interval: number;
       scrub_bytes_per_second: number;
       scrub_interval: number;
+      pack_below: number;
+      segment_size: number;
       replicas: number;
       min_replicas: number;
     };
@@ -135,6 +137,8 @@ const SCHEMA: convict.Schema<Config> = {
         gc_interval: duration('How often the collector runs (0 disables it).', CAS_DEFAULTS.gc_interval, 'CALLFS_BACKEND_CAS_GC_INTERVAL'),
         scrub_bytes_per_second: size('Byte rate of the background scrubber.', CAS_DEFAULTS.scrub_bytes_per_second, 'CALLFS_BACKEND_CAS_SCRUB_BYTES_PER_SECOND'),
         scrub_interval: duration('Pause between scrub passes (0 disables scrubbing).', CAS_DEFAULTS.scrub_interval, 'CALLFS_BACKEND_CAS_SCRUB_INTERVAL'),
+        pack_below: size('Blobs smaller than this are packed into append-only segment files, many writers sharing one fdatasync, instead of being files of their own (at most 1MiB; 0 packs nothing).', CAS_DEFAULTS.pack_below, 'CALLFS_BACKEND_CAS_PACK_BELOW'),
+        segment_size: size('A segment file of packed blobs takes no more appends once this big; compaction rewrites segments that are mostly dead.', CAS_DEFAULTS.segment_size, 'CALLFS_BACKEND_CAS_SEGMENT_SIZE'),
         replicas: { doc: 'Copies of every CAS blob, each on a different instance. A PUT is acknowledged once that many are durable (streamed to all at once); the repairer brings blobs back to this many.', format: 'nat', default: 1, env: 'CALLFS_BACKEND_CAS_REPLICAS' },
         min_replicas: { doc: 'Fewest durable copies a PUT is acknowledged with when fewer than `replicas` instances are up (or a replica fails during the upload); the repairer makes the rest. Fewer: 503. 0: the same as replicas.', format: 'nat', default: 0, env: 'CALLFS_BACKEND_CAS_MIN_REPLICAS' },
       },

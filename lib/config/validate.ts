@@ -165,6 +165,8 @@ function checkStores(settings: Settings, problems: string[]): void {
   if (backend.s3_queue_size < 1) problems.push('backend.s3_queue_size: must be at least 1');
   if (backend.cas.image_size < 32 * 1024 * 1024) problems.push('backend.cas.image_size: must be at least 32MiB');
   if (backend.cas.min_free_bytes >= backend.cas.image_size) problems.push('backend.cas.min_free_bytes: must be smaller than backend.cas.image_size');
+  if (backend.cas.pack_below > 1024 * 1024) problems.push('backend.cas.pack_below: must be at most 1MiB (packed blobs are read whole into memory)');
+  if (backend.cas.segment_size < 64 * 1024) problems.push('backend.cas.segment_size: must be at least 64KiB');
   if (server.max_upload_bytes < 1) problems.push('server.max_upload_bytes: must be at least 1 byte');
 }
 

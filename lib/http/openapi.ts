@@ -146,10 +146,10 @@ export const openApiDocument = {
     '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
     '/v1/files/{path}': filesPath,
     '/v1/cas/images': {
-      get: { summary: 'The CAS loop images: state, size, used, free, inodes, blob count (root only)', responses: { '200': { description: '{mode, images: [{id, state, size, used, free, inodes_total, inodes_free, blob_count, allocated}]}' }, '401': error('AUTHENTICATION_FAILED'), '403': error('PERMISSION_DENIED') } },
+      get: { summary: 'The CAS loop images: state, size, used, free, inodes, blob count, packed small blobs and their segment files (root only)', responses: { '200': { description: '{mode, images: [{id, state, size, used, free, inodes_total, inodes_free, blob_count, packed_blobs, segments, segment_bytes, segment_live_bytes, allocated}]}' }, '401': error('AUTHENTICATION_FAILED'), '403': error('PERMISSION_DENIED') } },
     },
     '/v1/cas/gc': {
-      post: { summary: 'Collect unreferenced blobs past the grace period now (root only)', responses: { '200': { description: '{collected, bytes_freed, trimmed_images}' }, '401': error('AUTHENTICATION_FAILED'), '403': error('PERMISSION_DENIED') } },
+      post: { summary: 'Collect unreferenced blobs past the grace period now, and compact segment files of packed blobs (root only)', responses: { '200': { description: '{collected, bytes_freed, trimmed_images, records_moved, segments_deleted}' }, '401': error('AUTHENTICATION_FAILED'), '403': error('PERMISSION_DENIED') } },
     },
     '/v1/cas/scrub': {
       post: {

@@ -2,7 +2,7 @@ import { CallfsError } from '../errors.js';
 import { assertCanonical } from '../paths.js';
 import type { Queryable } from './driver.js';
 import { BLOB_COLUMNS, LINK_COLUMNS, toBlob, toLink } from './rows.js';
-import type { BlobRecord, ConsumeResult, SingleUseLink } from './types.js';
+import type { BlobRecord, ConsumeResult, PackedAt, SingleUseLink } from './types.js';
 import { assertCount, assertDate, assertNonEmptyText, assertOwnerId, assertSha256 } from './validate.js';
 
 /** The CAS blob index and single-use links: single statements, no cache involved. */
@@ -12,6 +12,8 @@ export interface BlobPlacement {
   instanceId: string;
   imageId: string;
   size: number;
+  /** Where in a segment file of the image the bytes are; absent or null: a file of its own. */
+  packed?: PackedAt | null;
 }
 
 export function assertBlobPlacement(blob: BlobPlacement): void {
@@ -19,6 +21,10 @@ export function assertBlobPlacement(blob: BlobPlacement): void {
   assertNonEmptyText(blob.instanceId, 'instanceId');
   assertNonEmptyText(blob.imageId, 'imageId');
   assertCount(blob.size, 'size');
+  if (blob.packed !== undefined && blob.packed !== null) {
+    if (!Number.isSafeInteger(blob.packed.segment) || blob.packed.segment <= 0) throw new CallfsError('BAD_REQUEST', 'segment must be a positive integer');
+    assertCount(blob.packed.offset, 'offset');
+  }
 }
 
 export async function recordBlob(q: Queryable, blob: BlobPlacement): Promise<BlobRecord> {
@@ -40,12 +46,19 @@ export async function recordBlobs(q: Queryable, input: readonly BlobPlacement[])
   // locked in key order, so that two such statements never wait for each other in a cycle.
   const unique = [...new Map(input.map((b) => [key(b.instanceId, b.sha256), b])).values()];
   const rows = await q.query(
-    `INSERT INTO blobs (instance_id, sha256, image_id, size)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) ORDER BY 1, 2
+    `INSERT INTO blobs (instance_id, sha256, image_id, size, segment, seg_offset)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[]) ORDER BY 1, 2
      ON CONFLICT (instance_id, sha256) DO UPDATE
-       SET image_id = EXCLUDED.image_id, size = EXCLUDED.size, touched_at = now()
+       SET image_id = EXCLUDED.image_id, size = EXCLUDED.size, segment = EXCLUDED.segment, seg_offset = EXCLUDED.seg_offset, touched_at = now()
      RETURNING ${BLOB_COLUMNS}`,
-    [unique.map((b) => b.instanceId), unique.map((b) => b.sha256), unique.map((b) => b.imageId), unique.map((b) => b.size)],
+    [
+      unique.map((b) => b.instanceId),
+      unique.map((b) => b.sha256),
+      unique.map((b) => b.imageId),
+      unique.map((b) => b.size),
+      unique.map((b) => b.packed?.segment ?? null),
+      unique.map((b) => b.packed?.offset ?? null),
+    ],
   );
   const byKey = new Map(rows.map((r) => [key(String(r.instance_id), String(r.sha256)), toBlob(r)]));
   return input.map((b) => {
@@ -111,11 +124,12 @@ export async function markBlobVerified(q: Queryable, instanceId: string, sha256:
   );
 }
 
-export async function* listBlobs(q: Queryable, instanceId: string, pageSize: number): AsyncGenerator<BlobRecord> {
+export async function* listBlobs(q: Queryable, instanceId: string, pageSize: number, packedOnly = false): AsyncGenerator<BlobRecord> {
   let after = '';
+  const packed = packedOnly ? "AND segment IS NOT NULL AND image_id <> ''" : '';
   for (;;) {
     const rows = await q.query(
-      `SELECT ${BLOB_COLUMNS} FROM blobs WHERE instance_id = $1 AND sha256 > $2 ORDER BY sha256 LIMIT $3`,
+      `SELECT ${BLOB_COLUMNS} FROM blobs WHERE instance_id = $1 AND sha256 > $2 ${packed} ORDER BY sha256 LIMIT $3`,
       [instanceId, after, pageSize],
     );
     for (const row of rows) yield toBlob(row);

@@ -64,7 +64,7 @@ export async function setInstanceState(q: Queryable, id: string, state: Instance
   if (!STATES.includes(state)) throw new TypeError(`not an instance state: ${String(state)}`);
   const rows = await q.query(
     `WITH cleared AS (
-       UPDATE blobs SET image_id = '' WHERE $2::text = 'forgotten' AND instance_id = $1 AND image_id <> '' RETURNING 1
+       UPDATE blobs SET image_id = '', segment = NULL, seg_offset = NULL WHERE $2::text = 'forgotten' AND instance_id = $1 AND image_id <> '' RETURNING 1
      )
      INSERT INTO cluster_instances (id, state) VALUES ($1, $2)
      ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state,
@@ -156,7 +156,7 @@ export async function isReferenced(q: Queryable, sha256: string): Promise<boolea
 /** The copy of `instanceId` no longer counts (moved off, or lost): its row keeps its reference count. */
 export async function dropCopy(q: Queryable, instanceId: string, sha256: string): Promise<void> {
   assertSha256(sha256);
-  await q.query(`UPDATE blobs SET image_id = '' WHERE instance_id = $1 AND sha256 = $2`, [instanceId, sha256]);
+  await q.query(`UPDATE blobs SET image_id = '', segment = NULL, seg_offset = NULL WHERE instance_id = $1 AND sha256 = $2`, [instanceId, sha256]);
 }
 
 /** The copies an instance holds, in sha256 order after `after`. */

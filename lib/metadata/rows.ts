@@ -11,7 +11,7 @@ import type { Row } from './driver.js';
 export const ENTRY_COLUMNS =
   'id, path, parent_id, name, depth, type, size, mode, uid, gid, atime, mtime, ctime, backend, instance_id, blob_id, etag, version, created_at, updated_at';
 
-export const BLOB_COLUMNS = 'instance_id, sha256, image_id, size, ref_count, created_at, touched_at, last_verified_at, quarantined';
+export const BLOB_COLUMNS = 'instance_id, sha256, image_id, size, ref_count, created_at, touched_at, last_verified_at, quarantined, segment, seg_offset';
 
 export const LINK_COLUMNS = 'id, path, created_by, created_at, expires_at, used_at';
 
@@ -70,6 +70,7 @@ export function toBlob(row: Row): BlobRecord {
     lastVerifiedAt: dateOrNull(row.last_verified_at),
     touchedAt: date(row.touched_at),
     quarantined: row.quarantined === true,
+    packed: row.segment === null || row.segment === undefined ? null : { segment: Number(row.segment), offset: Number(row.seg_offset) },
   };
 }
 

@@ -282,7 +282,7 @@ export function createStore(parts: StoreParts): MetadataStore {
     forgetBlob: (instanceId, sha256, olderThan) => instrument('forgetBlob', () => blobs.forgetBlob(driver, instanceId, sha256, olderThan)),
     listBlobsForScrub: (instanceId, limit) => instrument('listBlobsForScrub', () => blobs.listBlobsForScrub(driver, instanceId, limit)),
     markBlobVerified: (instanceId, sha256, ok) => instrument('markBlobVerified', () => blobs.markBlobVerified(driver, instanceId, sha256, ok)),
-    listBlobs: (instanceId) => instrumentStream('listBlobs', () => blobs.listBlobs(driver, instanceId, listPageSize)),
+    listBlobs: (instanceId, options) => instrumentStream('listBlobs', () => blobs.listBlobs(driver, instanceId, listPageSize, options?.packedOnly === true)),
     purgeLinks: (before) => instrument('purgeLinks', () => blobs.purgeLinks(driver, before)),
     cluster: {
       heartbeat: (instance) => instrument('heartbeat', () => clusterSql.heartbeat(driver, instance)),

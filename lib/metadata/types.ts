@@ -141,6 +141,14 @@ export interface BlobRecord {
   /** Last time the blob was written, deduplicated or lost its last reference. */
   touchedAt: Date;
   quarantined: boolean;
+  /** Where in a segment file of image `imageId` a packed (small) blob is; null: a file of its own. */
+  packed: PackedAt | null;
+}
+
+/** A packed blob's place: the segment file (its id within the image) and the offset of its bytes. */
+export interface PackedAt {
+  segment: number;
+  offset: number;
 }
 
 /** What an operator decided about an instance: it serves (`active`), its copies are being moved off (`draining`), or it is declared lost (`forgotten`). */
@@ -291,7 +299,7 @@ export interface MetadataOps {
    * creating, re-pointing or deleting a 'cas' file entry adjusts the count of
    * (instanceId, blobId) in the same transaction.
    */
-  recordBlob(blob: { sha256: string; instanceId: string; imageId: string; size: number }): Promise<BlobRecord>;
+  recordBlob(blob: { sha256: string; instanceId: string; imageId: string; size: number; packed?: PackedAt | null }): Promise<BlobRecord>;
 
   /** One blob's index row, or null. */
   getBlob(instanceId: string, sha256: string): Promise<BlobRecord | null>;
@@ -348,7 +356,7 @@ export interface MetadataStore extends MetadataOps {
   markBlobVerified(instanceId: string, sha256: string, ok: boolean): Promise<void>;
 
   /** Every blob row of an instance (admin listings, recovery). */
-  listBlobs(instanceId: string): AsyncIterable<BlobRecord>;
+  listBlobs(instanceId: string, options?: { packedOnly?: boolean }): AsyncIterable<BlobRecord>;
 
   /** Delete links that expired or were used before `before`; returns how many. */
   purgeLinks(before: Date): Promise<number>;

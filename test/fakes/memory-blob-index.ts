@@ -1,4 +1,5 @@
 import type { BlobIndex } from '../../lib/backends/cas/types.js';
+import type { BlobPlacement } from '../../lib/metadata/blobs-links-sql.js';
 import type { BlobRecord } from '../../lib/metadata/types.js';
 import * as blobs from './memory-metadata/blobs.js';
 import { Table } from './memory-metadata/table.js';
@@ -15,7 +16,7 @@ export class MemoryBlobIndex implements BlobIndex {
   /** Time source; tests may replace it. */
   now: () => Date = () => new Date();
 
-  async recordBlob(blob: { sha256: string; instanceId: string; imageId: string; size: number }): Promise<BlobRecord> {
+  async recordBlob(blob: BlobPlacement): Promise<BlobRecord> {
     return blobs.recordBlob(this.rows, blob, this.now());
   }
 
@@ -39,8 +40,8 @@ export class MemoryBlobIndex implements BlobIndex {
     blobs.markBlobVerified(this.rows, instanceId, sha256, ok, this.now());
   }
 
-  async *listBlobs(instanceId: string): AsyncIterable<BlobRecord> {
-    yield* blobs.listBlobs(this.rows, instanceId);
+  async *listBlobs(instanceId: string, options?: { packedOnly?: boolean }): AsyncIterable<BlobRecord> {
+    yield* blobs.listBlobs(this.rows, instanceId, options?.packedOnly === true);
   }
 
   /** Set a blob's reference count (the real store derives it from its entries). */

@@ -168,9 +168,9 @@ export function createMemoryMetadataStore(options: MemoryMetadataStoreOptions = 
       return blobs.listBlobsForScrub(committed.blobs, instanceId, limit);
     },
     markBlobVerified: (instanceId, sha256, ok) => write((s) => blobs.markBlobVerified(s.blobs, instanceId, sha256, ok, s.now)),
-    listBlobs: (instanceId) => lazily(() => {
+    listBlobs: (instanceId, options) => lazily(() => {
       assertUsable();
-      return blobs.listBlobs(committed.blobs, instanceId);
+      return blobs.listBlobs(committed.blobs, instanceId, options?.packedOnly === true);
     }),
     purgeLinks: (before) => write((s) => links.purgeLinks(s.links, before)),
     cluster: {

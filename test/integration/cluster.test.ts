@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import https from 'node:https';
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { request } from '../support/http.js';
@@ -9,6 +9,7 @@ import { KEYS } from '../support/callfs.js';
 import { ensurePostgres, ensureRedis, requireComponent } from '../support/services.js';
 import { PROXY_SECRET, startCluster, type TestCluster, type ClusterInstance } from '../support/cluster.js';
 import { startS3rver, type S3TestServer } from '../support/s3.js';
+import { flipStoredByte } from '../support/cas.js';
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 const MIB = 1024 * 1024;
@@ -120,11 +121,8 @@ describe('peer cluster: three instances, one Postgres, one Redis, a CAS each', f
     const body = Buffer.from('bytes that will rot on A');
     expect((await on(a, 'PUT', '/v1/files/shared/rot.txt', { body })).status).to.equal(201);
     const hash = sha256(body);
-    const volumes = join(dirname(a.configFile), 'data', 'cas', 'volumes');
-    const file = readdirSync(volumes).map((v) => join(volumes, v, 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash)).find((f) => existsSync(f));
-    expect(file, 'the blob on A').to.be.a('string');
-    chmodSync(file as string, 0o600);
-    writeFileSync(file as string, Buffer.from('bytes that will rot on B'));
+    // Packed (a small blob) or a file of its own: its stored bytes on A.
+    flipStoredByte(join(dirname(a.configFile), 'data', 'cas'), hash, 3);
     const res = await on(b, 'GET', '/v1/files/shared/rot.txt');
     expect(res.status, res.text).to.equal(500);
     expect(res.json.code).to.equal('INTEGRITY_ERROR');

@@ -1,36 +1,21 @@
 import { expect } from 'chai';
 import https from 'node:https';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { request, type TestResponse } from '../support/http.js';
 import { KEYS, type TestServer } from '../support/callfs.js';
 import { clusterStack, embeddedStack } from '../support/stacks.js';
 import { startWithS3, type S3TestServer } from '../support/s3.js';
-import { eventually } from '../support/cas.js';
+import { eventually, flipStoredByte } from '../support/cas.js';
 
 const MiB = 1024 * 1024;
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-/** Flip one byte of a CAS blob's file on disk, inside whichever image holds it. */
+/** Flip one byte of a CAS blob's stored bytes (its file, or its record in a segment), inside whichever image holds it. */
 function corruptBlob(server: TestServer, hash: string, offset: number): void {
-  const volumes = join(server.dataDir, 'cas', 'volumes');
-  const path = readdirSync(volumes).map((v) => join(volumes, v, 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash)).find((f) => existsSync(f));
-  if (path === undefined) throw new Error(`no blob file for ${hash}`);
-  // Blob files are read-only; a test not running as root needs to open it for writing.
-  const mode = statSync(path).mode;
-  chmodSync(path, 0o600);
-  const fd = openSync(path, 'r+');
-  try {
-    const one = Buffer.alloc(1);
-    readSync(fd, one, 0, 1, offset);
-    one[0] = (one[0] as number) ^ 0xff;
-    writeSync(fd, one, 0, 1, offset);
-  } finally {
-    closeSync(fd);
-    chmodSync(path, mode & 0o777);
-  }
+  flipStoredByte(join(server.dataDir, 'cas'), hash, offset);
 }
 
 /** Whether the blob has been moved to the quarantine of its image. */

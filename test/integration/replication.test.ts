@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from '../support/http.js';
@@ -8,6 +8,7 @@ import { KEYS } from '../support/callfs.js';
 import { runCli } from '../support/cli.js';
 import { ensurePostgres, ensureRedis, requireComponent } from '../support/services.js';
 import { startCluster, type ClusterInstance, type TestCluster } from '../support/cluster.js';
+import { flipStoredByte, storedBytes } from '../support/cas.js';
 
 /**
  * Replication with real processes: three `callfs server`s with
@@ -34,16 +35,11 @@ describe('replication: three instances, replicas 2', function () {
   const dataDir = (i: ClusterInstance): string => join(dirname(i.configFile), 'data');
 
   /** The blob file of `hash` on an instance's disk, or null. */
-  function blobFile(i: ClusterInstance, hash: string): string | null {
-    const volumes = join(dataDir(i), 'cas', 'volumes');
-    if (!existsSync(volumes)) return null;
-    return readdirSync(volumes).map((v) => join(volumes, v, 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash)).find((f) => existsSync(f)) ?? null;
-  }
-  /** The instances among `among` whose disk holds an intact copy of `content`. */
+  /** The instances among `among` whose disk holds an intact copy of `content` (a file of its own, or packed in a segment). */
   const intactOn = (content: Buffer, among: ClusterInstance[]): string[] =>
     among.filter((i) => {
-      const f = blobFile(i, sha256(content));
-      return f !== null && sha256(readFileSync(f)) === sha256(content);
+      const stored = storedBytes(join(dataDir(i), 'cas'), sha256(content));
+      return stored !== null && sha256(stored) === sha256(content);
     }).map((i) => i.id);
 
   async function put(via: ClusterInstance, path: string, body: Buffer): Promise<void> {
@@ -108,9 +104,7 @@ describe('replication: three instances, replicas 2', function () {
     await put(r1, '/rep/rot.txt', body);
     const [victimId] = intactOn(body, [r1, r2, r3]);
     const victim = [r1, r2, r3].find((i) => i.id === victimId) as ClusterInstance;
-    const file = blobFile(victim, sha256(body)) as string;
-    chmodSync(file, 0o600);
-    writeFileSync(file, Buffer.from('these bytes have rotted on one of their two instances'));
+    flipStoredByte(join(dataDir(victim), 'cas'), sha256(body), 6);
     const res = await on(victim, 'GET', '/v1/files/rep/rot.txt');
     expect(res.status, res.text).to.equal(200);
     expect(res.body.equals(body)).to.equal(true);

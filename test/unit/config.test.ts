@@ -242,6 +242,16 @@ describe('config', () => {
     expect(problemsOf(withTls(rsaFiles, ''))).to.deep.equal([]);
   });
 
+  it('packs blobs below 64KiB by default, and refuses a packing threshold above 1MiB or a tiny segment', () => {
+    const { config } = loadConfig({ cwd: tmp.dir, env: {} });
+    expect(config.backend.cas.pack_below).to.equal(64 * 1024);
+    expect(config.backend.cas.segment_size).to.equal(64 * 1024 * 1024);
+    expect(problemsOf(cluster('backend:\n  cas:\n    pack_below: "0"\n'))).to.deep.equal([]);
+    const problems = problemsOf(cluster('backend:\n  cas:\n    pack_below: 2MiB\n    segment_size: 4KiB\n'));
+    expect(problems).to.include('backend.cas.pack_below: must be at most 1MiB (packed blobs are read whole into memory)');
+    expect(problems).to.include('backend.cas.segment_size: must be at least 64KiB');
+  });
+
   it('reports an unknown key in the file instead of ignoring it', () => {
     expect(problemsOf(cluster('  listen_adr: ":1"\n'))).to.include('server.listen_adr: unknown key (not part of the configuration schema)');
     expect(problemsOf(cluster('auth_extra: 1\n'))).to.include('auth_extra: unknown key (not part of the configuration schema)');

@@ -16,6 +16,7 @@ import { resolveCasMode } from './mode.js';
 import { BlobPins } from './pins.js';
 import { openBlob } from './reader.js';
 import { PressureReclaimer } from './reclaimer.js';
+import { listSegments, PackedBlobs } from './segments.js';
 import { acquireRootLock, type RootLock } from './root-lock.js';
 import { scrubBlobs } from './scrubber.js';
 import type { CasBackend, CasBackendOptions, CasImageInfo, CasMode, GcResult, ScrubOptions, ScrubResult } from './types.js';
@@ -36,6 +37,9 @@ const DEFAULTS = {
 
 /** At most this much memory stays in idle read buffers between requests. */
 const IDLE_READ_BUFFER_BYTES = 16 * MiB;
+
+/** Packing is for small blobs: they are read whole into memory. */
+const MAX_PACK_BELOW = 1024 * 1024;
 
 /** How long close() lets in-flight puts finish before unmounting. */
 const CLOSE_DRAIN_MS = 10_000;
@@ -74,12 +78,19 @@ export async function createCasBackend(options: CasBackendOptions): Promise<CasB
   try {
     const driver = mode === 'loop' ? createLoopDriver({ root, imageSizeBytes, bytesPerInode, logger }) : createDirDriver({ root });
     const images = await ImageSet.open({ root, mode, driver, minFreeBytes, minFreeInodes, logger, metrics: options.metrics });
+    const packBelowBytes = positive('packBelowBytes', options.packBelowBytes ?? DEFAULTS.packBelowBytes, 0);
+    if (packBelowBytes > MAX_PACK_BELOW) throw new CallfsError('BAD_REQUEST', `CAS option packBelowBytes must be at most ${MAX_PACK_BELOW} (got ${packBelowBytes})`);
+    const packed = new PackedBlobs(images, packBelowBytes, positive('segmentBytes', options.segmentBytes ?? DEFAULTS.segmentBytes, 64 * 1024));
+    // Packed blobs are found through the index: load where each is (also with packing now off).
+    await packed.load(options.index, options.instanceId, logger);
     const ctx: CasContext = {
       instanceId: options.instanceId,
       index: options.index,
       images,
       driver,
       locator: new BlobLocator(images),
+      packed,
+      compactionProbe: options.compactionProbe,
       guard: new KeyedMutex(),
       pins: new BlobPins(),
       syncer: new DirSyncer(options.groupCommit ?? true),
@@ -203,7 +214,8 @@ class LoopImageCasBackend implements CasBackend {
       this.observe('stat', started, 'not_found');
       return null;
     }
-    const location = await this.ctx.locator.find(id);
+    const packed = this.ctx.packed.get(id);
+    const location = packed ?? (await this.ctx.locator.find(id));
     this.observe('stat', started, location === null ? 'not_found' : 'ok');
     return location === null ? null : { id, size: location.size };
   }
@@ -226,6 +238,8 @@ class LoopImageCasBackend implements CasBackend {
     if (!isSha256Hex(id)) return true;
     return this.ctx.guard.run(id, async () => {
       if (this.ctx.pins.has(id)) return false;
+      // A packed copy: its bytes are dead from now on (compaction gives them back).
+      this.ctx.packed.delete(id);
       this.ctx.locator.forget(id);
       for (const copy of await this.ctx.locator.findAll(id)) {
         await unlink(copy.path).catch((err: unknown) => {
@@ -267,11 +281,17 @@ class LoopImageCasBackend implements CasBackend {
     const empty = { sizeBytes: 0, usedBytes: 0, freeBytes: 0, inodesTotal: 0, inodesFree: 0 };
     const capacity = await capacityOf(image.volume).catch(() => empty);
     const allocatedBytes = await this.ctx.driver.allocatedBytes(image.id).catch(() => null);
+    const segments = await listSegments(image).catch(() => []);
+    const packedBlobs = this.ctx.packed.countIn(image);
     return {
       id: image.id,
       state: image.state,
       ...capacity,
-      blobCount: await countBlobs(image.volume).catch(() => 0),
+      blobCount: (await countBlobs(image.volume).catch(() => 0)) + packedBlobs,
+      packedBlobs,
+      segments: segments.length,
+      segmentBytes: segments.reduce((sum, s) => sum + s.bytes, 0),
+      segmentLiveBytes: segments.reduce((sum, s) => sum + this.ctx.packed.live(image, s.id).bytes, 0),
       allocatedBytes,
       path: this.ctx.driver.imagePath(image.id),
       mountPoint: image.volume,
@@ -339,6 +359,7 @@ class LoopImageCasBackend implements CasBackend {
     const deadline = Date.now() + CLOSE_DRAIN_MS;
     while (this.puts > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await Promise.allSettled([...this.ctx.background]);
+    this.ctx.packed.close();
     try {
       await this.ctx.images.close();
     } finally {

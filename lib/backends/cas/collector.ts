@@ -3,7 +3,8 @@ import { dirname } from 'node:path';
 import type { CasContext } from './context.js';
 import { errnoCode, forEachLimit, fsyncDir } from './fs-util.js';
 import type { Image } from './images.js';
-import { quarantinePath } from './layout.js';
+import { compactSegments } from './compactor.js';
+import { quarantinePath, segmentsDir } from './layout.js';
 import type { GcResult } from './types.js';
 
 const BATCH = 256;
@@ -16,7 +17,8 @@ const BATCH = 256;
  * touch arrived meanwhile), then unlink. Then the deletions are flushed
  * (ext4 only trims blocks whose release is committed) and the freed blocks
  * are handed back to the host with fstrim; a sealed image left empty is
- * removed altogether.
+ * removed altogether. A packed blob's bytes stay in their segment until
+ * compaction (compactor.ts), which runs after the blobs are forgotten.
  */
 export async function collectGarbage(ctx: CasContext, graceMs: number, signal?: AbortSignal): Promise<GcResult> {
   const olderThan = new Date(Date.now() - graceMs);
@@ -39,6 +41,8 @@ export async function collectGarbage(ctx: CasContext, graceMs: number, signal?: 
         collected++;
         ctx.metrics.casBlobsCollected.inc();
         ctx.locator.forget(blob.sha256);
+        // A packed copy's bytes become dead: compaction below gives them back.
+        ctx.packed.delete(blob.sha256);
         let copies;
         try {
           copies = await ctx.locator.findAll(blob.sha256);
@@ -66,6 +70,14 @@ export async function collectGarbage(ctx: CasContext, graceMs: number, signal?: 
     if (signal?.aborted || batch.length < BATCH || fresh === 0) break;
   }
 
+  const compaction = await compactSegments(ctx, graceMs, signal);
+  bytesFreed += compaction.bytesFreed;
+  for (const image of compaction.images) {
+    let dirs = touched.get(image);
+    if (dirs === undefined) touched.set(image, (dirs = new Set()));
+    dirs.add(segmentsDir(image.volume));
+  }
+
   let trimmedImages = 0;
   for (const [image, dirs] of touched) {
     try {
@@ -80,10 +92,10 @@ export async function collectGarbage(ctx: CasContext, graceMs: number, signal?: 
       ctx.logger.warn({ err, image: image.id }, 'cannot return freed CAS space to the host');
     }
   }
-  if (collected > 0) {
+  if (collected > 0 || compaction.segmentsDeleted > 0) {
     // Uploads refused for want of room must see the freed space at once, not after the next reading.
     ctx.images.host.invalidate();
     ctx.logger.info({ collected, bytesFreed, trimmedImages, graceMs }, 'CAS collection done');
   }
-  return { collected, bytesFreed, trimmedImages };
+  return { collected, bytesFreed, trimmedImages, recordsMoved: compaction.recordsMoved, segmentsDeleted: compaction.segmentsDeleted };
 }

@@ -7,8 +7,12 @@ import type { ImageSet } from './images.js';
 import type { KeyedMutex } from './keyed-mutex.js';
 import type { BlobLocator } from './locator.js';
 import type { BlobPins } from './pins.js';
+import type { PackedBlobs } from './segments.js';
 import type { BlobIndex } from './types.js';
 import type { VolumeDriver } from './volumes.js';
+
+/** Points of a compaction: live records copied and flushed; some rows switched to the copies; an emptied segment about to be deleted. */
+export type CompactionStep = 'copied' | 'switched' | 'deleting';
 
 /** What the CAS operations (put, open, collect, scrub) share. Built once by createCasBackend. */
 export interface CasContext {
@@ -17,6 +21,10 @@ export interface CasContext {
   images: ImageSet;
   driver: VolumeDriver;
   locator: BlobLocator;
+  /** Small blobs packed into segment files: where each is, and the segments' writers. */
+  packed: PackedBlobs;
+  /** Told each step of a compaction (tests kill the process there). */
+  compactionProbe?: ((step: CompactionStep) => void) | undefined;
   /** Per-sha256 guard: put's finalize, the collector and quarantine take it. */
   guard: KeyedMutex;
   /** Blobs put() handed out whose references are not committed yet; never collected. */

@@ -14,6 +14,8 @@ export const CAS_DEFAULTS = {
   gc_interval: '10m',
   scrub_bytes_per_second: '32MiB',
   scrub_interval: '24h',
+  pack_below: '64KiB',
+  segment_size: '64MiB',
 } as const;
 
 /** The defaults as numbers (bytes and milliseconds). */
@@ -26,4 +28,6 @@ export const CAS_DEFAULT_VALUES = {
   gcIntervalMs: parseDuration(CAS_DEFAULTS.gc_interval),
   scrubBytesPerSecond: parseSize(CAS_DEFAULTS.scrub_bytes_per_second),
   scrubIntervalMs: parseDuration(CAS_DEFAULTS.scrub_interval),
+  packBelowBytes: parseSize(CAS_DEFAULTS.pack_below),
+  segmentBytes: parseSize(CAS_DEFAULTS.segment_size),
 };

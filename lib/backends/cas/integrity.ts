@@ -1,10 +1,11 @@
-import { rename, stat } from 'node:fs/promises';
+import { rename, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { CallfsError } from '../../errors.js';
 import type { CasContext } from './context.js';
 import { errnoCode, fsyncDir } from './fs-util.js';
 import { quarantineDir, quarantinePath } from './layout.js';
 import type { BlobLocation } from './locator.js';
+import type { PackedLocation } from './segments.js';
 
 /** The error a reader of bad bytes gets. */
 export function integrityError(sha256: string, detail: string): CallfsError {
@@ -41,4 +42,33 @@ export async function quarantineLocked(ctx: CasContext, sha256: string, location
 /** quarantineLocked under the sha's guard. */
 export function quarantine(ctx: CasContext, sha256: string, location: Pick<BlobLocation, 'image' | 'path' | 'dev' | 'ino'>, detail: string): Promise<void> {
   return ctx.guard.run(sha256, () => quarantineLocked(ctx, sha256, location, detail));
+}
+
+/**
+ * A packed blob's record is bad: as quarantineLocked, but the bytes stay in
+ * their segment (dead from now on, dropped by compaction) and what was read
+ * of them is written to quarantine/ for inspection. Only if the blob is
+ * still at `location` (a re-upload may have packed it again meanwhile).
+ */
+export function quarantinePacked(ctx: CasContext, sha256: string, location: PackedLocation, detail: string, data: Buffer | null): Promise<void> {
+  return ctx.guard.run(sha256, () => quarantinePackedLocked(ctx, sha256, location, detail, data));
+}
+
+/** quarantinePacked for a caller that holds the sha's guard. */
+export async function quarantinePackedLocked(ctx: CasContext, sha256: string, location: PackedLocation, detail: string, data: Buffer | null): Promise<void> {
+  if (ctx.packed.get(sha256) !== location) return;
+  ctx.metrics.casIntegrityErrors.inc();
+  ctx.logger.error({ sha256, image: location.image.id, segment: location.segment, offset: location.offset, detail }, 'CAS integrity error: packed blob quarantined');
+  ctx.packed.delete(sha256);
+  try {
+    await writeFile(quarantinePath(location.image.volume, sha256), data ?? Buffer.alloc(0), { mode: 0o440 });
+    await fsyncDir(quarantineDir(location.image.volume));
+  } catch (err) {
+    ctx.logger.error({ err, sha256 }, 'cannot keep the quarantined packed blob');
+  }
+  try {
+    await ctx.index.markBlobVerified(ctx.instanceId, sha256, false);
+  } catch (err) {
+    ctx.logger.error({ err, sha256 }, 'cannot flag quarantined blob in the index');
+  }
 }

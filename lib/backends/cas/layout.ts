@@ -14,6 +14,7 @@ import { join } from 'node:path';
  *   blobs/ab/cd/<sha256>     blobs, read-only once renamed into place
  *   tmp/                     uploads in progress (same filesystem, so the rename is atomic)
  *   quarantine/<sha256>      blobs whose bytes no longer match their name
+ *   segments/<id>.seg        small blobs packed as records, appended only (see segments.ts)
  */
 
 export const MARKER_FILE = '.callfs-image.json';
@@ -59,6 +60,20 @@ export function tmpDir(volume: string): string {
 
 export function quarantineDir(volume: string): string {
   return join(volume, 'quarantine');
+}
+
+export function segmentsDir(volume: string): string {
+  return join(volume, 'segments');
+}
+
+export function segmentPath(volume: string, id: number): string {
+  return join(volume, 'segments', `${id}.seg`);
+}
+
+/** The id of a segment file name, or null for any other name. */
+export function segmentIdOf(name: string): number | null {
+  const match = /^(\d{1,15})\.seg$/.exec(name);
+  return match?.[1] === undefined ? null : Number(match[1]);
 }
 
 /** blobs/ab/cd: the fan-out directory of a blob. */

@@ -22,6 +22,13 @@ export interface BlobLocation {
  */
 export class BlobLocator {
   private readonly cache = new LRUCache<string, string>({ max: 100_000 });
+  /**
+   * CRC32C of blobs' bytes, from the put that stored them or the first read
+   * verified against the sha256 since the CAS opened: a whole read is then
+   * checked with it instead of SHA-256 (a few times cheaper). A property of
+   * the content, so it never goes stale.
+   */
+  private readonly crcs = new LRUCache<string, number>({ max: 100_000 });
 
   constructor(private readonly images: ImageSet) {}
 
@@ -78,6 +85,14 @@ export class BlobLocator {
     const id = this.cache.get(sha256);
     const image = id === undefined ? undefined : this.images.get(id);
     return image === undefined ? null : { image, path: blobPath(image.volume, sha256) };
+  }
+
+  crcOf(sha256: string): number | undefined {
+    return this.crcs.get(sha256);
+  }
+
+  rememberCrc(sha256: string, crc: number): void {
+    this.crcs.set(sha256, crc);
   }
 
   remember(sha256: string, image: Image): void {

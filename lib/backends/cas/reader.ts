@@ -1,3 +1,4 @@
+import { crc32c } from '@node-rs/crc32';
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fstatSync, open, read } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
@@ -8,7 +9,8 @@ import type { BufferPool } from './buffer-pool.js';
 import type { CasContext } from './context.js';
 import { errnoCode } from './fs-util.js';
 import type { Image } from './images.js';
-import { integrityError, quarantine } from './integrity.js';
+import { integrityError, quarantine, quarantinePacked } from './integrity.js';
+import { readPacked } from './segments.js';
 import { isSha256Hex } from './layout.js';
 
 const openFd = promisify(open);
@@ -45,6 +47,10 @@ export interface BlobReadStreamOptions {
   buffers: BufferPool;
   /** Verify the bytes against this sha256 (full reads only). */
   expectedSha256: string | null;
+  /** Their CRC32C, when known: checked instead of hashing them again. */
+  expectedCrc32c?: number | undefined;
+  /** Told the bytes' CRC32C once they matched the sha256 (to check later reads with it). */
+  onVerified?: (crc: number) => void;
   /** Builds the error the stream is destroyed with on a mismatch (and reports it). */
   onMismatch: (detail: string) => Error;
   /**
@@ -72,6 +78,9 @@ export class BlobReadStream extends Readable implements DirectSend {
   private sending = false;
   private readonly hash: Hash | null;
   private readonly expected: string | null;
+  private readonly expectedCrc: number | undefined;
+  private readonly onVerified: ((crc: number) => void) | undefined;
+  private crc = 0;
   private readonly onMismatch: (detail: string) => Error;
   private reading = false;
   private verified = false;
@@ -85,7 +94,9 @@ export class BlobReadStream extends Readable implements DirectSend {
     this.end = options.end;
     this.buffers = options.buffers;
     this.expected = options.expectedSha256;
-    this.hash = options.expectedSha256 === null ? null : createHash('sha256');
+    this.expectedCrc = options.expectedSha256 === null ? undefined : options.expectedCrc32c;
+    this.onVerified = options.onVerified;
+    this.hash = options.expectedSha256 === null || this.expectedCrc !== undefined ? null : createHash('sha256');
     this.onMismatch = options.onMismatch;
     this.prefetched = options.prefetched ?? null;
     if (this.prefetched !== null) {
@@ -135,8 +146,9 @@ export class BlobReadStream extends Readable implements DirectSend {
     }
     const chunk = bytesRead < buf.length ? buf.subarray(0, bytesRead) : buf;
     this.position += bytesRead;
-    if (this.hash !== null) {
-      this.hash.update(chunk);
+    if (this.expected !== null) {
+      this.crc = crc32c(chunk, this.crc);
+      this.hash?.update(chunk);
       if (this.position >= this.end && !this.verify()) return null;
     }
     return chunk;
@@ -238,16 +250,24 @@ export class BlobReadStream extends Readable implements DirectSend {
   }
 
   private shrank(): Error {
-    return this.hash !== null ? this.onMismatch('file shorter than its size') : new CallfsError('INTERNAL_ERROR', 'blob file shrank while reading');
+    return this.expected !== null ? this.onMismatch('file shorter than its size') : new CallfsError('INTERNAL_ERROR', 'blob file shrank while reading');
   }
 
   /** Check the digest; on mismatch destroy the stream and return false. */
   private verify(): boolean {
     this.verified = true;
-    if (this.hash === null || this.expected === null) return true;
-    const actual = this.hash.digest('hex');
-    if (actual === this.expected) return true;
-    this.destroy(this.onMismatch(`read ${actual}`));
+    if (this.expected === null) return true;
+    if (this.expectedCrc !== undefined) {
+      if (this.crc === this.expectedCrc) return true;
+      this.destroy(this.onMismatch(`CRC32C ${this.crc.toString(16)} instead of ${this.expectedCrc.toString(16)}`));
+      return false;
+    }
+    const actual = this.hash?.digest('hex');
+    if (actual === this.expected) {
+      this.onVerified?.(this.crc);
+      return true;
+    }
+    this.destroy(this.onMismatch(`read ${String(actual)}`));
     return false;
   }
 
@@ -302,12 +322,76 @@ async function readVerified(ctx: CasContext, id: string, blob: OpenedBlob, quara
     closeQuietly(blob.fd);
   }
   const chunk = buf.subarray(0, filled);
-  const actual = createHash('sha256').update(chunk).digest('hex');
-  if (filled === blob.size && actual === id) return { chunk, release };
+  const known = ctx.locator.crcOf(id);
+  let detail: string;
+  if (known !== undefined) {
+    // Stored by a put, or verified against the sha256 by an earlier read: the CRC32C suffices.
+    const crc = crc32c(chunk);
+    if (filled === blob.size && crc === known) return { chunk, release };
+    detail = filled < blob.size ? 'file shorter than its size' : `CRC32C ${crc.toString(16)} instead of ${known.toString(16)}`;
+  } else {
+    const actual = createHash('sha256').update(chunk).digest('hex');
+    if (filled === blob.size && actual === id) {
+      ctx.locator.rememberCrc(id, crc32c(chunk));
+      return { chunk, release };
+    }
+    detail = filled < blob.size ? 'file shorter than its size' : `read ${actual}`;
+  }
   release();
-  const detail = filled < blob.size ? 'file shorter than its size' : `read ${actual}`;
   await quarantineBlob(detail);
   throw integrityError(id, detail);
+}
+
+/**
+ * A packed blob's bytes, read and checked (see readPacked), or null when it
+ * is not packed here. A record that moved meanwhile (compaction) is read
+ * again where the index now says; bad bytes are quarantined and answered
+ * with INTEGRITY_ERROR.
+ */
+async function readPackedBlob(ctx: CasContext, id: string): Promise<Buffer | null> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const location = ctx.packed.get(id);
+    if (location === undefined) return null;
+    const got = await readPacked(location, id);
+    if (got.kind === 'ok') return got.data;
+    if (got.kind === 'corrupt') {
+      await quarantinePacked(ctx, id, location, got.detail, got.data);
+      throw integrityError(id, got.detail);
+    }
+    if (ctx.packed.get(id) === location) break;
+  }
+  // Still named there, and the record is not this blob's: the index is wrong about it.
+  const location = ctx.packed.get(id);
+  if (location !== undefined) {
+    await quarantinePacked(ctx, id, location, 'the segment record is not this blob', null);
+    throw integrityError(id, 'the segment record is not this blob');
+  }
+  return null;
+}
+
+/** A stream over a packed blob's bytes (or the requested range of them), already checked. */
+function streamPacked(ctx: CasContext, data: Buffer, options: OpenOptions, track: (stream: Readable) => void): OpenResult {
+  const { range, signal } = options;
+  let chunk = data;
+  if (range !== undefined) {
+    const valid = Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start;
+    if (!valid || range.start >= data.length) {
+      throw new CallfsError('RANGE_NOT_SATISFIABLE', `range ${range.start}-${range.end} is outside 0-${data.length - 1}`, { details: { size: data.length } });
+    }
+    chunk = data.subarray(range.start, Math.min(range.end, data.length - 1) + 1);
+  }
+  signal?.throwIfAborted();
+  const stream = new BlobReadStream({
+    fd: -1,
+    start: 0,
+    end: chunk.length,
+    buffers: ctx.readBuffers,
+    expectedSha256: null,
+    onMismatch: (detail) => new CallfsError('INTERNAL_ERROR', detail),
+    prefetched: { chunk, release: () => undefined },
+  });
+  track(stream);
+  return { size: data.length, stream };
 }
 
 /** Where open() found the bytes, for quarantine on a mismatch. */
@@ -369,6 +453,8 @@ export async function openBlob(ctx: CasContext, id: string, options: OpenOptions
   signal?.throwIfAborted();
   if (!isSha256Hex(id)) throw new CallfsError('FILE_NOT_FOUND', `no blob ${id}`);
   if (options.sha256 !== undefined && options.sha256 !== id) throw integrityError(id, `expected content ${options.sha256}`);
+  const packed = await readPackedBlob(ctx, id);
+  if (packed !== null) return streamPacked(ctx, packed, options, track);
   const blob = await openLocated(ctx, id);
   if (blob === null) {
     if (await ctx.locator.isQuarantined(id)) throw integrityError(id, 'quarantined');
@@ -412,6 +498,8 @@ export async function openBlob(ctx: CasContext, id: string, options: OpenOptions
     end: end + 1,
     buffers: ctx.readBuffers,
     expectedSha256: whole && prefetched === undefined ? id : null,
+    expectedCrc32c: ctx.locator.crcOf(id),
+    onVerified: (crc) => ctx.locator.rememberCrc(id, crc),
     onMismatch: (detail) => {
       void quarantineBlob(detail);
       return integrityError(id, detail);

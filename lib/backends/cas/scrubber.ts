@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import type { BlobRecord } from '../../metadata/types.js';
 import type { CasContext } from './context.js';
 import { errnoCode } from './fs-util.js';
-import { quarantine } from './integrity.js';
+import { quarantine, quarantinePackedLocked } from './integrity.js';
+import { readPacked } from './segments.js';
 import type { ScrubOptions, ScrubResult } from './types.js';
 
 const BATCH = 100;
@@ -69,6 +70,7 @@ export async function scrubBlobs(ctx: CasContext, options: ScrubOptions = {}): P
 }
 
 async function scrubOne(ctx: CasContext, blob: BlobRecord, result: ScrubResult, limiter: RateLimiter, signal?: AbortSignal): Promise<boolean> {
+  if (ctx.packed.get(blob.sha256) !== undefined) return scrubPacked(ctx, blob, result, limiter, signal);
   const location = await ctx.locator.find(blob.sha256);
   if (location === null) {
     // A copy whose file is gone: flagged, so that it no longer counts as a copy (the repairer makes another where replicas are kept).
@@ -116,4 +118,30 @@ async function scrubOne(ctx: CasContext, blob: BlobRecord, result: ScrubResult, 
   } finally {
     await fh.close();
   }
+}
+
+/** A packed blob: its record read and its bytes hashed (SHA-256, not only the CRC32C reads check). */
+async function scrubPacked(ctx: CasContext, blob: BlobRecord, result: ScrubResult, limiter: RateLimiter, signal?: AbortSignal): Promise<boolean> {
+  const bytes = await ctx.guard.run(blob.sha256, async () => {
+    const location = ctx.packed.get(blob.sha256);
+    if (location === undefined || signal?.aborted) return null; // collected or evicted meanwhile
+    const got = await readPacked(location, blob.sha256);
+    const read = got.kind === 'moved' ? 0 : (got.data?.length ?? 0);
+    result.checked++;
+    result.bytes += read;
+    ctx.metrics.casBytesScrubbed.inc(read);
+    const actual = got.kind === 'ok' ? createHash('sha256').update(got.data).digest('hex') : null;
+    if (actual === blob.sha256) {
+      result.ok++;
+      await ctx.index.markBlobVerified(ctx.instanceId, blob.sha256, true);
+    } else {
+      result.corrupted++;
+      const detail = got.kind === 'corrupt' ? got.detail : got.kind === 'moved' ? 'the segment record is not this blob' : `scrub read ${String(actual)}`;
+      await quarantinePackedLocked(ctx, blob.sha256, location, detail, got.kind === 'moved' ? null : got.data);
+    }
+    return read;
+  });
+  if (bytes === null) return false;
+  await limiter.consume(bytes, signal);
+  return true;
 }

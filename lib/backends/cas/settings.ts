@@ -31,5 +31,7 @@ export function casOptionsFromSettings(
     gcIntervalMs: cas.gc_interval,
     scrubBytesPerSecond: cas.scrub_bytes_per_second,
     scrubIntervalMs: cas.scrub_interval,
+    packBelowBytes: cas.pack_below,
+    segmentBytes: cas.segment_size,
   };
 }

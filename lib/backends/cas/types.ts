@@ -2,6 +2,7 @@ import type { Logger } from '../../log/index.js';
 import type { MetadataStore } from '../../metadata/types.js';
 import type { CasSpaceReading, Metrics } from '../../metrics/index.js';
 import type { Backend, BackendCallOptions } from '../types.js';
+import type { CompactionStep } from './context.js';
 
 /**
  * The part of the metadata store the CAS uses: its blob index. The store keeps
@@ -53,6 +54,15 @@ export interface CasBackendOptions {
   /** Read size and stream high-water mark for opens. Default 1 MiB. */
   readChunkBytes?: number;
   /**
+   * Blobs of fewer bytes are packed into segment files (group-committed
+   * appends) instead of being files of their own; 0 packs nothing. Default 64 KiB.
+   */
+  packBelowBytes?: number;
+  /** A segment file takes no more appends once this big. Default 64 MiB. */
+  segmentBytes?: number;
+  /** Told each step of a compaction; for crash tests only. */
+  compactionProbe?: (step: CompactionStep) => void;
+  /**
    * Memory for the aligned blocks (1 MiB each, one per upload) through which
    * uploads of 1 MiB or more are written with O_DIRECT; uploads that find no
    * free block go through the page cache. Less than 1 MiB (0) disables direct
@@ -78,7 +88,14 @@ export interface CasImageInfo {
   freeBytes: number;
   inodesTotal: number;
   inodesFree: number;
+  /** Blobs in it: files of their own plus packed ones. */
   blobCount: number;
+  /** Of those, blobs packed into its segment files. */
+  packedBlobs: number;
+  /** Its segment files, their bytes on disk, and the bytes of their live records (the rest is dead until compaction). */
+  segments: number;
+  segmentBytes: number;
+  segmentLiveBytes: number;
   /** Bytes the image file really occupies on the host (sparse); the directory's usage in dir mode is not measured (null). */
   allocatedBytes: number | null;
   /** The image file (loop) or directory (dir). */
@@ -114,6 +131,10 @@ export interface GcResult {
   bytesFreed: number;
   /** Images whose free blocks were handed back to the host (fstrim). */
   trimmedImages: number;
+  /** Live packed blobs copied out of mostly dead segments. */
+  recordsMoved: number;
+  /** Segment files deleted, holding no live packed blob. */
+  segmentsDeleted: number;
 }
 
 /** The loop-image CAS: a Backend (ids are sha256 hex) plus admin members. */

@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rm, statfs } from 'node:fs/promises';
 import type { Logger } from '../../log/index.js';
 import { forEachLimit, fsyncDir, writeFileAtomic } from './fs-util.js';
-import { MARKER_FILE, blobsDir, quarantineDir, tmpDir } from './layout.js';
+import { MARKER_FILE, blobsDir, quarantineDir, segmentsDir, tmpDir } from './layout.js';
 
 /** What is inside one image's volume: its layout, marker, capacity and leftovers. */
 
@@ -44,9 +44,10 @@ export async function verifyMarker(volume: string, id: string): Promise<void> {
   for (const dir of [blobsDir(volume), tmpDir(volume), quarantineDir(volume)]) await mkdir(dir, { recursive: true, mode: 0o750 });
 }
 
-/** No blob, no temp file, nothing quarantined. */
+/** No blob, no segment, no temp file, nothing quarantined. */
 export async function isEmptyImage(volume: string): Promise<boolean> {
   if ((await readdir(tmpDir(volume))).length > 0 || (await readdir(quarantineDir(volume))).length > 0) return false;
+  if ((await readdir(segmentsDir(volume)).catch(() => [] as string[])).length > 0) return false;
   for (const a of await readdir(blobsDir(volume))) {
     for (const b of await readdir(`${blobsDir(volume)}/${a}`)) {
       if ((await readdir(`${blobsDir(volume)}/${a}/${b}`)).length > 0) return false;

@@ -1,15 +1,17 @@
+import { crc32c } from '@node-rs/crc32';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CallfsError, isCallfsError, unavailable } from '../../errors.js';
-import type { BlobRecord } from '../../metadata/types.js';
+import type { BlobRecord, PackedAt } from '../../metadata/types.js';
 import type { PutOptions, PutResult } from '../types.js';
 import type { CasContext } from './context.js';
 import { errnoCode, fsyncDir, isFilesystemFailure, isNoSpace } from './fs-util.js';
 import type { Image } from './images.js';
 import { quarantineLocked } from './integrity.js';
 import { blobDir, blobPath, tmpDir } from './layout.js';
+import { RECORD_HEADER_BYTES } from './segments.js';
 import { TempFile } from './temp-file.js';
 
 /** Small request chunks are gathered into writes of about this size (the size of a direct block). */
@@ -50,6 +52,13 @@ export async function putBlob(ctx: CasContext, body: Readable, options: PutOptio
     body.destroy();
     throw signal.reason;
   }
+  let resumeBody = false;
+  if (ctx.packed.packBelowBytes > 0) {
+    const small = await receiveSmall(body, ctx.packed.packBelowBytes, options);
+    if (small !== null) return putPacked(ctx, small, options);
+    // Too big to pack: what was read is back at the head of the body, which is paused.
+    resumeBody = true;
+  }
   let image: Image;
   try {
     image = await ctx.images.acquireForWrite(signal);
@@ -61,7 +70,7 @@ export async function putBlob(ctx: CasContext, body: Readable, options: PutOptio
   const progress: Progress = { received: 0, written: 0 };
   let received: Received | null = null;
   try {
-    received = await receive(ctx, body, tmp, options, progress);
+    received = await receive(ctx, body, tmp, options, progress, resumeBody);
     signal?.throwIfAborted();
     return await finalize(ctx, image, tmp, received);
   } catch (err) {
@@ -94,6 +103,8 @@ async function removeTemp(ctx: CasContext, tmp: string, wroteBytes: boolean): Pr
 /** A fully received temp file, still open and not yet flushed. */
 interface Received {
   sha256: string;
+  /** CRC32C of the bytes, checked on reads (see BlobLocator.crcOf). */
+  crc: number;
   size: number;
   file: TempFile;
 }
@@ -106,10 +117,11 @@ interface Received {
  * first is written). A large upload is written around the page cache (see
  * TempFile); where that is refused, it is flushed in the background as it grows.
  */
-function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptions, progress: Progress): Promise<Received> {
+function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptions, progress: Progress, resumeBody: boolean): Promise<Received> {
   const { signal, maxBytes } = options;
   return new Promise<Received>((resolve, reject) => {
     const hash = createHash('sha256');
+    let crc = 0;
     let size = 0;
     let pending: Buffer[] = [];
     let pendingBytes = 0;
@@ -157,7 +169,7 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
         return;
       }
       const sha256 = hash.digest('hex');
-      handle.complete().then(() => resolve({ sha256, size, file: handle }), rejectClosed);
+      handle.complete().then(() => resolve({ sha256, crc, size, file: handle }), rejectClosed);
     };
     function fail(err: unknown): void {
       if (failure !== null) return;
@@ -215,6 +227,7 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
         return;
       }
       hash.update(buf);
+      crc = crc32c(buf, crc);
       pending.push(buf);
       pendingBytes += buf.length;
       if (pendingBytes < WRITE_BATCH_BYTES) return;
@@ -249,6 +262,7 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
     body.once('end', onEnd);
     body.once('error', fail);
     body.once('close', onClose);
+    if (resumeBody) body.resume();
     TempFile.create(tmp, ctx.directBlocks, (mode, bytes) => ctx.metrics.casWrittenBytes.inc({ mode }, bytes)).then(
       (handle) => {
         opening = false;
@@ -265,18 +279,21 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
 }
 
 async function finalize(ctx: CasContext, image: Image, tmp: string, received: Received): Promise<CasPutResult> {
-  const { sha256, size, file } = received;
-  const record = async (imageId: string): Promise<BlobRecord> => {
-    try {
-      return await ctx.index.recordBlob({ sha256, instanceId: ctx.instanceId, imageId, size });
-    } catch (err) {
-      throw isCallfsError(err) ? err : unavailable('metadata', 'the CAS blob index cannot be written', err);
-    }
-  };
+  const { sha256, size, file, crc } = received;
+  ctx.locator.rememberCrc(sha256, crc);
+  const record = (imageId: string, packed: PackedAt | null = null): Promise<BlobRecord> => recordIn(ctx, { sha256, imageId, size, packed });
   return ctx.guard.run(sha256, async () => {
     const found = await ctx.locator.find(sha256);
     // A copy on a failed image may not read back: store these bytes again instead.
     const existing = found !== null && found.image.state !== 'failed' ? found : null;
+    const packed = ctx.packed.get(sha256);
+    if (packed !== undefined && packed.image.state !== 'failed' && packed.size === size) {
+      // Packed by an earlier put, or the packing threshold was higher then.
+      await file.close(false);
+      await rm(tmp, { force: true });
+      await record(packed.image.id, packed);
+      return { id: sha256, sha256, size, deduplicated: true, release: ctx.pins.pin(sha256) };
+    }
     if (existing !== null && existing.size === size) {
       await file.close(false);
       await rm(tmp, { force: true });
@@ -303,6 +320,145 @@ async function finalize(ctx: CasContext, image: Image, tmp: string, received: Re
     }
     return { id: sha256, sha256, size, deduplicated: false, release: ctx.pins.pin(sha256) };
   });
+}
+
+/** Record where a blob's bytes are in the index; a failure is the metadata store's 503. */
+export async function recordIn(ctx: CasContext, blob: { sha256: string; imageId: string; size: number; packed: PackedAt | null }): Promise<BlobRecord> {
+  try {
+    return await ctx.index.recordBlob({ ...blob, instanceId: ctx.instanceId });
+  } catch (err) {
+    throw isCallfsError(err) ? err : unavailable('metadata', 'the CAS blob index cannot be written', err);
+  }
+}
+
+/** A whole small upload, in memory. */
+interface SmallUpload {
+  data: Buffer;
+  sha256: string;
+}
+
+/**
+ * Read the body while it stays below `limit` bytes. Resolves with the whole
+ * upload when it ends below that; or null once it reaches the limit, with
+ * what was read put back at the head of the body (unshift), the body paused
+ * and no listener of ours left on it, for the file path to read as usual.
+ */
+function receiveSmall(body: Readable, limit: number, options: PutOptions): Promise<SmallUpload | null> {
+  const { signal, maxBytes } = options;
+  return new Promise<SmallUpload | null>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const detach = (): void => {
+      signal?.removeEventListener('abort', onAbort);
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', fail);
+      body.off('close', onClose);
+    };
+    function fail(err: unknown): void {
+      detach();
+      body.destroy();
+      reject(err);
+    }
+    function onAbort(): void {
+      fail(signal?.reason ?? new Error('aborted'));
+    }
+    function onData(chunk: Buffer | string): void {
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+      chunks.push(buf);
+      size += buf.length;
+      if (maxBytes !== undefined && size > maxBytes) {
+        fail(new CallfsError('PAYLOAD_TOO_LARGE', `upload exceeds the limit of ${maxBytes} bytes`));
+        return;
+      }
+      if (size < limit) return;
+      body.pause();
+      detach();
+      body.unshift(chunks.length === 1 ? buf : Buffer.concat(chunks, size));
+      resolve(null);
+    }
+    function onEnd(): void {
+      detach();
+      if (signal?.aborted === true) {
+        reject(signal.reason);
+        return;
+      }
+      const data = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+      resolve({ data, sha256: createHash('sha256').update(data).digest('hex') });
+    }
+    function onClose(): void {
+      fail(new Error('the upload stream closed before its end'));
+    }
+    if (body.errored !== null || body.destroyed) {
+      reject(body.errored ?? new Error('the upload stream closed before its end'));
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', fail);
+    body.once('close', onClose);
+  });
+}
+
+/**
+ * A small upload: deduplicated against a packed or file copy, else appended
+ * to the active image's open segment (flushed with the other appends of its
+ * batch) and then indexed at its place. Under the sha's guard, as finalize.
+ */
+async function putPacked(ctx: CasContext, upload: SmallUpload, options: PutOptions): Promise<CasPutResult> {
+  const { signal } = options;
+  const { data, sha256 } = upload;
+  const size = data.length;
+  const image = await ctx.images.acquireForWrite(signal);
+  let written = 0;
+  try {
+    signal?.throwIfAborted();
+    return await ctx.guard.run(sha256, async () => {
+      const dedup = (): CasPutResult => ({ id: sha256, sha256, size, deduplicated: true, release: ctx.pins.pin(sha256) });
+      const packed = ctx.packed.get(sha256);
+      if (packed !== undefined && packed.image.state !== 'failed' && packed.size === size) {
+        await recordIn(ctx, { sha256, imageId: packed.image.id, size, packed });
+        return dedup();
+      }
+      const found = await ctx.locator.find(sha256);
+      const existing = found !== null && found.image.state !== 'failed' ? found : null;
+      if (existing !== null && existing.size === size) {
+        await recordIn(ctx, { sha256, imageId: existing.image.id, size, packed: null });
+        return dedup();
+      }
+      if (existing !== null) await quarantineLocked(ctx, sha256, existing, `size ${existing.size} instead of ${size}`);
+      const at = await appendCounted(ctx, image, sha256, data);
+      written = RECORD_HEADER_BYTES + size;
+      let row: BlobRecord;
+      try {
+        row = await recordIn(ctx, { sha256, imageId: image.id, size, packed: at });
+        ctx.packed.set(sha256, { image, ...at, size });
+      } finally {
+        ctx.packed.settled(image, at);
+      }
+      if (row.quarantined) {
+        await ctx.index.markBlobVerified(ctx.instanceId, sha256, true).catch((err: unknown) => ctx.logger.warn({ err, sha256 }, 'cannot clear the quarantine flag'));
+      }
+      return { id: sha256, sha256, size, deduplicated: false, release: ctx.pins.pin(sha256) };
+    });
+  } catch (err) {
+    throw await classify(ctx, image, err, signal, size);
+  } finally {
+    await ctx.images.release(image, written);
+  }
+}
+
+/** Append a packed record, its bytes counted against the host's room first, as an upload's writes are (see HostSpace). */
+export async function appendCounted(ctx: CasContext, image: Image, sha256: string, data: Buffer): Promise<PackedAt> {
+  const bytes = RECORD_HEADER_BYTES + data.length;
+  const { host } = ctx.images;
+  if (!host.reserve(bytes)) await host.reserveAfterRefresh(bytes);
+  try {
+    return await ctx.packed.append(image, sha256, data);
+  } finally {
+    host.written(bytes);
+  }
 }
 
 /**

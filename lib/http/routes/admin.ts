@@ -12,8 +12,24 @@ import type { RequestState } from '../state.js';
  */
 export interface StoreAdmin {
   readonly mode: string;
-  images(): Promise<{ id: string; state: string; sizeBytes: number; usedBytes: number; freeBytes: number; inodesTotal: number; inodesFree: number; blobCount: number; allocatedBytes: number | null }[]>;
-  gc(): Promise<{ collected: number; bytesFreed: number; trimmedImages: number }>;
+  images(): Promise<
+    {
+      id: string;
+      state: string;
+      sizeBytes: number;
+      usedBytes: number;
+      freeBytes: number;
+      inodesTotal: number;
+      inodesFree: number;
+      blobCount: number;
+      packedBlobs: number;
+      segments: number;
+      segmentBytes: number;
+      segmentLiveBytes: number;
+      allocatedBytes: number | null;
+    }[]
+  >;
+  gc(): Promise<{ collected: number; bytesFreed: number; trimmedImages: number; recordsMoved: number; segmentsDeleted: number }>;
   scrub(options: { limit?: number; signal?: AbortSignal }): Promise<{ checked: number; ok: number; corrupted: number; missing: number; bytes: number }>;
   open(id: string, options: { sha256?: string; signal?: AbortSignal }): Promise<{ size: number; stream: Readable }>;
 }
@@ -46,13 +62,23 @@ export function adminRoutes(options: AdminRoutesOptions): Router<RequestState> {
         inodes_total: i.inodesTotal,
         inodes_free: i.inodesFree,
         blob_count: i.blobCount,
+        packed_blobs: i.packedBlobs,
+        segments: i.segments,
+        segment_bytes: i.segmentBytes,
+        segment_live_bytes: i.segmentLiveBytes,
         allocated: i.allocatedBytes,
       })),
     };
   });
   router.post('/v1/cas/gc', options.requireAuth, requireRoot, async (ctx) => {
     const result = await options.cas.gc();
-    ctx.body = { collected: result.collected, bytes_freed: result.bytesFreed, trimmed_images: result.trimmedImages };
+    ctx.body = {
+      collected: result.collected,
+      bytes_freed: result.bytesFreed,
+      trimmed_images: result.trimmedImages,
+      records_moved: result.recordsMoved,
+      segments_deleted: result.segmentsDeleted,
+    };
   });
   router.post('/v1/cas/scrub', options.requireAuth, requireRoot, async (ctx) => {
     const limit = ctx.query.limit;

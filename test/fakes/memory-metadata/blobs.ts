@@ -17,7 +17,11 @@ export const blobKey = (instanceId: string, sha256: string): string => `${instan
 
 /** A copy the caller may change without changing the table. */
 export function copyBlob(row: BlobRecord): BlobRecord {
-  return { ...row, createdAt: new Date(row.createdAt), touchedAt: new Date(row.touchedAt), lastVerifiedAt: row.lastVerifiedAt === null ? null : new Date(row.lastVerifiedAt) };
+  return { ...row, packed: row.packed === null ? null : { ...row.packed }, createdAt: new Date(row.createdAt), touchedAt: new Date(row.touchedAt), lastVerifiedAt: row.lastVerifiedAt === null ? null : new Date(row.lastVerifiedAt) };
+}
+
+function packedOf(blob: BlobPlacement): BlobRecord['packed'] {
+  return blob.packed === undefined || blob.packed === null ? null : { segment: blob.packed.segment, offset: blob.packed.offset };
 }
 
 /** Insert, or note where the bytes are now and touch the row (restarting the collector's grace period). */
@@ -27,8 +31,8 @@ export function recordBlob(blobs: Table<BlobRecord>, blob: BlobPlacement, now: D
   const existing = blobs.get(key);
   const row: BlobRecord =
     existing === undefined
-      ? { sha256: blob.sha256, instanceId: blob.instanceId, imageId: blob.imageId, size: blob.size, refCount: 0, createdAt: now, touchedAt: now, lastVerifiedAt: null, quarantined: false }
-      : { ...existing, imageId: blob.imageId, size: blob.size, touchedAt: now };
+      ? { sha256: blob.sha256, instanceId: blob.instanceId, imageId: blob.imageId, size: blob.size, refCount: 0, createdAt: now, touchedAt: now, lastVerifiedAt: null, quarantined: false, packed: packedOf(blob) }
+      : { ...existing, imageId: blob.imageId, size: blob.size, touchedAt: now, packed: packedOf(blob) };
   blobs.set(key, row);
   return copyBlob(row);
 }
@@ -49,7 +53,7 @@ export function addReferences(blobs: Table<BlobRecord>, instanceId: string, sha2
   const row = blobs.get(key);
   if (row === undefined) {
     // The delete trigger only updates existing rows; the insert trigger creates them.
-    if (delta > 0) blobs.set(key, { sha256, instanceId, imageId: '', size, refCount: delta, createdAt: now, touchedAt: now, lastVerifiedAt: null, quarantined: false });
+    if (delta > 0) blobs.set(key, { sha256, instanceId, imageId: '', size, refCount: delta, createdAt: now, touchedAt: now, lastVerifiedAt: null, quarantined: false, packed: null });
     return;
   }
   const refCount = row.refCount + delta;
@@ -102,10 +106,10 @@ export function markBlobVerified(blobs: Table<BlobRecord>, instanceId: string, s
   blobs.set(key, ok ? { ...row, lastVerifiedAt: now, quarantined: false } : { ...row, quarantined: true });
 }
 
-/** Every blob of an instance, by sha256. */
-export function listBlobs(blobs: Table<BlobRecord>, instanceId: string): BlobRecord[] {
+/** Every blob of an instance (or only its packed copies), by sha256. */
+export function listBlobs(blobs: Table<BlobRecord>, instanceId: string, packedOnly = false): BlobRecord[] {
   return [...blobs.values()]
-    .filter((r) => r.instanceId === instanceId)
+    .filter((r) => r.instanceId === instanceId && (!packedOnly || (r.packed !== null && r.imageId !== '')))
     .sort((a, b) => compareBytes(a.sha256, b.sha256))
     .map(copyBlob);
 }

@@ -45,7 +45,7 @@ export function setInstanceState(instances: Table<InstanceRecord>, blobs: Table<
   assertNonEmptyText(id, 'id');
   if (!['active', 'draining', 'forgotten'].includes(state)) throw new TypeError(`not an instance state: ${String(state)}`);
   if (state === 'forgotten') {
-    for (const r of [...blobs.values()]) if (r.instanceId === id && isCopy(r)) blobs.set(blobKey(r.instanceId, r.sha256), { ...r, imageId: '' });
+    for (const r of [...blobs.values()]) if (r.instanceId === id && isCopy(r)) blobs.set(blobKey(r.instanceId, r.sha256), { ...r, imageId: '', packed: null });
   }
   const old = instances.get(id);
   const row: InstanceRecord = old === undefined
@@ -100,7 +100,7 @@ export { isReferenced };
 
 export function dropCopy(blobs: Table<BlobRecord>, instanceId: string, sha256: string): void {
   const row = blobs.get(blobKey(instanceId, sha256));
-  if (row !== undefined) blobs.set(blobKey(instanceId, sha256), { ...row, imageId: '' });
+  if (row !== undefined) blobs.set(blobKey(instanceId, sha256), { ...row, imageId: '', packed: null });
 }
 
 export function listCopiesOn(blobs: Table<BlobRecord>, instanceId: string, after: string, limit: number): { sha256: string; size: number }[] {
