@@ -1,4 +1,7 @@
 import { expect } from 'chai';
+import http from 'node:http';
+import { Router } from '@koa/router';
+import type { RequestState } from '../../../../lib/http/state.js';
 import { API_KEYS, startTestApp, type AppUnderTest } from '../../../support/app.js';
 import { request, type TestResponse } from '../../../support/http.js';
 import { routeLabel } from '../../../../lib/http/middleware/request-context.js';
@@ -16,8 +19,18 @@ describe('http: request context', function () {
   let app: AppUnderTest;
   let plain: AppUnderTest;
 
+  // Waits for its client to go away, then reads the request's signal for the first time.
+  let lateSignal: Promise<{ aborted: boolean; reason: unknown }>;
+  let seeLateSignal: (seen: { aborted: boolean; reason: unknown }) => void;
+  const late = new Router<RequestState>();
+  late.get('/test/late-signal', async (ctx) => {
+    await new Promise((resolve) => ctx.res.once('close', resolve));
+    const { signal } = ctx.state;
+    seeLateSignal({ aborted: signal.aborted, reason: signal.reason });
+  });
+
   before(async function () {
-    app = await startTestApp({ tls: true });
+    app = await startTestApp({ tls: true, routers: [late] });
     plain = await startTestApp({ tls: false });
   });
 
@@ -45,6 +58,22 @@ describe('http: request context', function () {
       seen.add(id);
     }
     expect(seen.size).to.equal(6);
+  });
+
+  it('keeps fresh ids distinct across refills of the random pool (512 ids each)', async function () {
+    const seen = new Set<string>();
+    for (let i = 0; i < 600; i++) seen.add(String((await get('/health')).headers['x-request-id']));
+    expect(seen.size).to.equal(600);
+  });
+
+  it('gives an aborted signal to a handler that first asks for it after its client went away', async function () {
+    lateSignal = new Promise((resolve) => (seeLateSignal = resolve));
+    const req = http.get(`${app.url}/test/late-signal`);
+    req.on('error', () => {});
+    setTimeout(() => req.destroy(), 50);
+    const seen = await lateSignal;
+    expect(seen.aborted).to.equal(true);
+    expect(String(seen.reason)).to.match(/client went away/);
   });
 
   it('sets the security headers on every answer: success, refusal and error', async function () {
