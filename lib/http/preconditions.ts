@@ -69,5 +69,7 @@ export function requestPreconditions(ctx: Context): WritePreconditions {
  */
 export function notModified(ctx: Context): boolean {
   const validators = { 'if-none-match': ctx.get('if-none-match') || undefined, 'if-modified-since': ctx.get('if-modified-since') || undefined };
+  // Without a validator nothing is fresh; ctx.response.headers copies every header set so far, so it is not built for nothing.
+  if (validators['if-none-match'] === undefined && validators['if-modified-since'] === undefined) return false;
   return fresh(validators, ctx.response.headers);
 }

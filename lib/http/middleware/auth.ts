@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { Middleware } from 'koa';
 import { CallfsError } from '../../errors.js';
 import type { Caller, RequestState } from '../state.js';
@@ -6,7 +6,7 @@ import type { Caller, RequestState } from '../state.js';
 /** Resolves an Authorization header to a caller, or null when it is missing or wrong. */
 export type Authenticator = (authorization: string | undefined) => Caller | null;
 
-const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
+const digest = (text: string): Buffer => hash('sha256', text, 'buffer');
 
 /** Require a valid Bearer key of a user; sets ctx.state.user. */
 export function requireAuth(authenticate: Authenticator): Middleware<RequestState> {
