@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
@@ -11,6 +11,7 @@ import {
   blobFiles,
   closeAndClean,
   contentFor,
+  flipByte,
   makeTempRoot,
   openCas,
   quarantineFiles,
@@ -38,18 +39,6 @@ function segmentFiles(root: string): string[] {
       return [];
     }
   });
-}
-
-function flipByteAt(path: string, offset: number): void {
-  const fd = openSync(path, 'r+');
-  try {
-    const one = Buffer.alloc(1);
-    readSync(fd, one, 0, 1, offset);
-    one[0] = one[0]! ^ 0xff;
-    writeSync(fd, one, 0, 1, offset);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** The segment file and offset of a packed blob, from its index row. */
@@ -147,7 +136,7 @@ for (const mode of ['loop', 'dir'] as const) {
       const data = randomBytes(5000);
       const { id } = await backend.put(streamOf(data));
       const place = await placeOf(cas!, id);
-      flipByteAt(place.path, place.offset + 4000);
+      flipByte(place.path, place.offset + 4000);
 
       const err = await rejectionOf(backend.open(id));
       expect(codeOf(err)).to.equal('INTEGRITY_ERROR');
@@ -164,7 +153,7 @@ for (const mode of ['loop', 'dir'] as const) {
       const other = randomBytes(3000);
       const second = await backend.put(streamOf(other));
       const header = await placeOf(cas!, second.id);
-      flipByteAt(header.path, header.offset - 30);
+      flipByte(header.path, header.offset - 30);
       expect(codeOf(await rejectionOf(backend.open(second.id)))).to.equal('INTEGRITY_ERROR');
     });
 
@@ -174,7 +163,7 @@ for (const mode of ['loop', 'dir'] as const) {
       for (let i = 0; i < 5; i++) ids.push((await backend.put(streamOf(contentFor(200 + i, 2000)))).id);
       const bad = ids[2]!;
       const place = await placeOf(cas!, bad);
-      flipByteAt(place.path, place.offset + 10);
+      flipByte(place.path, place.offset + 10);
       const result = await backend.scrub();
       expect(result).to.include({ checked: 5, ok: 4, corrupted: 1, missing: 0 });
       expect((await index.getBlob(INSTANCE_ID, bad))?.quarantined).to.equal(true);

@@ -1,4 +1,4 @@
-import { openSync, closeSync, readdirSync, readlinkSync, readSync, writeSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Writable, type Readable } from 'node:stream';
@@ -11,6 +11,7 @@ import {
   blobFiles,
   eventually,
   closeAndClean,
+  flipByte,
   makeTempRoot,
   openCas,
   quarantineFiles,
@@ -20,19 +21,7 @@ import {
 } from '../../support/cas.js';
 import { readAll, rejectionOf, streamOf } from '../../contract/backend-contract.js';
 
-/** Flip one byte of a stored blob in place (as bit rot or a stray writer would). */
-function flipByte(path: string, offset: number): void {
-  const fd = openSync(path, 'r+');
-  try {
-    const one = Buffer.alloc(1);
-    readSync(fd, one, 0, 1, offset);
-    one[0] = one[0]! ^ 0xff;
-    writeSync(fd, one, 0, 1, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
-
+/** The file of a stored blob (flipByte then damages it, as bit rot or a stray writer would). */
 const blobFileOf = (root: string, sha: string): string => {
   const file = blobFiles(root).find((f) => basename(f) === sha);
   if (file === undefined) throw new Error(`no file for ${sha}`);
