@@ -95,7 +95,18 @@ export class HostSpace {
     this.inflight -= bytes;
   }
 
-  /** Read the host again and take `bytes`, or throw INSUFFICIENT_STORAGE. */
+  /**
+   * Run a write of `bytes` counted against the budget: taken first (the host
+   * read again when the budget does not cover them, INSUFFICIENT_STORAGE if
+   * it still does not; no promise hop when it does), handed back to later
+   * readings once the write has returned, done or failed.
+   */
+  counted<T>(bytes: number, write: () => Promise<T>): Promise<T> {
+    const run = (): Promise<T> => write().finally(() => this.written(bytes));
+    return this.reserve(bytes) ? run() : this.reserveAfterRefresh(bytes).then(run);
+  }
+
+    /** Read the host again and take `bytes`, or throw INSUFFICIENT_STORAGE. */
   async reserveAfterRefresh(bytes: number): Promise<void> {
     await this.refresh();
     if (!this.reserve(bytes)) throw noRoom(`writing ${bytes} more bytes would leave less than ${this.floorBytes} bytes free on the host filesystem under ${this.root}`);

@@ -138,13 +138,7 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
     const onAbort = (): void => {
       fail(signal?.reason ?? new Error('aborted'));
     };
-    const detach = (): void => {
-      signal?.removeEventListener('abort', onAbort);
-      body.off('data', onData);
-      body.off('end', onEnd);
-      body.off('error', fail);
-      body.off('close', onClose);
-    };
+    let detach = (): void => undefined;
     /**
      * Settle once nothing is in flight on the file: on success once its last
      * staged bytes are written, and the caller closes it; on failure closed.
@@ -199,10 +193,7 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
       writing = true;
       progress.written += bytes;
       // Room on the host is counted, not read, for each batch (see HostSpace).
-      const { host } = ctx.images;
-      const room = host.reserve(bytes) ? null : host.reserveAfterRefresh(bytes);
-      const write = (): Promise<void> => handle.append(batch, bytes).finally(() => host.written(bytes));
-      (room === null ? write() : room.then(write)).then(
+      ctx.images.host.counted(bytes, () => handle.append(batch, bytes)).then(
         () => {
           writing = false;
           unsynced += bytes;
@@ -251,17 +242,13 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
       fail(signal.reason);
       return;
     }
-    // A body that failed or closed before we listen would never tell us: the upload would hang.
-    if (body.errored !== null || body.destroyed) {
+    const gone = bodyGone(body);
+    if (gone !== null) {
       opening = false;
-      fail(body.errored ?? new Error('the upload stream closed before its end'));
+      fail(gone);
       return;
     }
-    signal?.addEventListener('abort', onAbort, { once: true });
-    body.on('data', onData);
-    body.once('end', onEnd);
-    body.once('error', fail);
-    body.once('close', onClose);
+    detach = listenTo(body, signal, { data: onData, end: onEnd, error: fail, close: onClose, abort: onAbort });
     if (resumeBody) body.resume();
     TempFile.create(tmp, ctx.directBlocks, (mode, bytes) => ctx.metrics.casWrittenBytes.inc({ mode }, bytes)).then(
       (handle) => {
@@ -322,6 +309,37 @@ async function finalize(ctx: CasContext, image: Image, tmp: string, received: Re
   });
 }
 
+/** The listeners of a read of an upload body. */
+interface BodyListeners {
+  data: (chunk: Buffer | string) => void;
+  end: () => void;
+  error: (err: unknown) => void;
+  close: () => void;
+  abort: () => void;
+}
+
+/** Attach the listeners to the body and to the abort signal; returns what detaches them all. */
+function listenTo(body: Readable, signal: AbortSignal | undefined, on: BodyListeners): () => void {
+  signal?.addEventListener('abort', on.abort, { once: true });
+  body.on('data', on.data);
+  body.once('end', on.end);
+  body.once('error', on.error);
+  body.once('close', on.close);
+  return () => {
+    signal?.removeEventListener('abort', on.abort);
+    body.off('data', on.data);
+    body.off('end', on.end);
+    body.off('error', on.error);
+    body.off('close', on.close);
+  };
+}
+
+/** Why a body can no longer be read, or null: one that failed or closed before anyone listened would never say so, and the upload would hang. */
+function bodyGone(body: Readable): unknown {
+  if (body.errored === null && !body.destroyed) return null;
+  return body.errored ?? new Error('the upload stream closed before its end');
+}
+
 /** Record where a blob's bytes are in the index; a failure is the metadata store's 503. */
 export async function recordIn(ctx: CasContext, blob: { sha256: string; imageId: string; size: number; packed: PackedAt | null }): Promise<BlobRecord> {
   try {
@@ -348,13 +366,7 @@ function receiveSmall(body: Readable, limit: number, options: PutOptions): Promi
   return new Promise<SmallUpload | null>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const detach = (): void => {
-      signal?.removeEventListener('abort', onAbort);
-      body.off('data', onData);
-      body.off('end', onEnd);
-      body.off('error', fail);
-      body.off('close', onClose);
-    };
+    let detach = (): void => undefined;
     function fail(err: unknown): void {
       detach();
       body.destroy();
@@ -389,15 +401,12 @@ function receiveSmall(body: Readable, limit: number, options: PutOptions): Promi
     function onClose(): void {
       fail(new Error('the upload stream closed before its end'));
     }
-    if (body.errored !== null || body.destroyed) {
-      reject(body.errored ?? new Error('the upload stream closed before its end'));
+    const gone = bodyGone(body);
+    if (gone !== null) {
+      reject(gone);
       return;
     }
-    signal?.addEventListener('abort', onAbort, { once: true });
-    body.on('data', onData);
-    body.once('end', onEnd);
-    body.once('error', fail);
-    body.once('close', onClose);
+    detach = listenTo(body, signal, { data: onData, end: onEnd, error: fail, close: onClose, abort: onAbort });
   });
 }
 
@@ -450,15 +459,8 @@ async function putPacked(ctx: CasContext, upload: SmallUpload, options: PutOptio
 }
 
 /** Append a packed record, its bytes counted against the host's room first, as an upload's writes are (see HostSpace). */
-export async function appendCounted(ctx: CasContext, image: Image, sha256: string, data: Buffer): Promise<PackedAt> {
-  const bytes = RECORD_HEADER_BYTES + data.length;
-  const { host } = ctx.images;
-  if (!host.reserve(bytes)) await host.reserveAfterRefresh(bytes);
-  try {
-    return await ctx.packed.append(image, sha256, data);
-  } finally {
-    host.written(bytes);
-  }
+export function appendCounted(ctx: CasContext, image: Image, sha256: string, data: Buffer): Promise<PackedAt> {
+  return ctx.images.host.counted(RECORD_HEADER_BYTES + data.length, () => ctx.packed.append(image, sha256, data));
 }
 
 /**
