@@ -27,7 +27,12 @@ export class GroupCommit<I, O> {
     this.run = AsyncResource.bind(run);
   }
 
-  submit(item: I): Promise<O> {
+  /** A batch is running or items wait for one. */
+  get busy(): boolean {
+    return this.running || this.queue.length > 0;
+  }
+
+    submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       if (!this.running) this.next();

@@ -216,7 +216,14 @@ class SegmentWriter {
     void closeAsync(segment.fd).catch(() => undefined);
   }
 
-  /** Close the open segment (the CAS is closing; no batch runs). */
+  /** Close the open segment if no append is running or waiting; true when none is open now. */
+  closeIfIdle(): boolean {
+    if (this.group.busy) return false;
+    if (this.current !== null) this.finish(this.current);
+    return true;
+  }
+
+    /** Close the open segment (the CAS is closing; no batch runs). */
   close(): void {
     if (this.current !== null) this.finish(this.current);
   }
@@ -355,9 +362,19 @@ export class PackedBlobs {
     else this.unsettled.delete(key);
   }
 
-  /** The segment of `image` taking appends now, if any. */
+  /**
+   * The segment of `image` taking appends now, if any. The writer of an image
+   * that no longer takes writes (sealed, failed) is let go once idle, so that
+   * its last segment can be compacted too.
+   */
   openSegment(image: Image): number | null {
-    return this.writers.get(image.id)?.openSegmentId ?? null;
+    const writer = this.writers.get(image.id);
+    if (writer === undefined) return null;
+    if (image.state !== 'active' && writer.closeIfIdle()) {
+      this.writers.delete(image.id);
+      return null;
+    }
+    return writer.openSegmentId;
   }
 
   /** Append a record to `image`'s open segment; resolves once it is flushed. */

@@ -4,6 +4,8 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import type { Image, ImageSet } from '../../../lib/backends/cas/images.js';
+import { PackedBlobs } from '../../../lib/backends/cas/segments.js';
 import { isCallfsError } from '../../../lib/errors.js';
 import { loopMountsAvailable, requireComponent } from '../../support/services.js';
 import {
@@ -291,4 +293,29 @@ describe('CAS compaction survives kill -9 at every step (dir mode)', function ()
       for (const file of segmentFiles(root)) expect(named.has(basename(file)), `${basename(file)} named by the index`).to.equal(true);
     });
   }
+});
+
+describe('CAS segment writers', function () {
+  let dir = '';
+  beforeEach(() => {
+    dir = makeTempRoot('segment-writer');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('let go of the open segment of an image that stopped taking writes, once idle, so compaction may take it', async function () {
+    const image: Image = { id: 'img-000001', state: 'active', volume: dir, inflight: 0 };
+    const packed = new PackedBlobs({} as ImageSet, 64 * 1024, 1024 * 1024);
+    const first = await packed.append(image, sha256Hex(Buffer.from('a')), Buffer.from('a'));
+    expect(packed.openSegment(image)).to.equal(first.segment);
+    image.state = 'sealed';
+    const pending = packed.append(image, sha256Hex(Buffer.from('b')), Buffer.from('b'));
+    expect(packed.openSegment(image), 'not while an append runs').to.equal(first.segment);
+    expect((await pending).segment).to.equal(first.segment);
+    // The group commit ends its batch just after its callers hear of it.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(packed.openSegment(image), 'idle and sealed').to.equal(null);
+    const later = await packed.append(image, sha256Hex(Buffer.from('c')), Buffer.from('c'));
+    expect(later.segment, 'a later append starts a new segment').to.be.greaterThan(first.segment);
+    packed.close();
+  });
 });
