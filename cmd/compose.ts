@@ -16,6 +16,8 @@ import type { Backend } from '../lib/backends/types.js';
 import { createEngine, type Engine } from '../lib/engine/index.js';
 import { filesRoutes } from '../lib/http/routes/files.js';
 import { directoriesRoutes } from '../lib/http/routes/directories.js';
+import { jobsRoutes } from '../lib/http/routes/jobs.js';
+import { TREE_JOB_DEFAULTS, TreeJobRunner, dropPathKeyedBytes } from '../lib/engine/tree-jobs.js';
 import { adminRoutes } from '../lib/http/routes/admin.js';
 import { linksRoutes } from '../lib/http/routes/links.js';
 import { createLinkService, startLinkPurge } from '../lib/links/index.js';
@@ -133,7 +135,18 @@ async function assemble(
     ? null
     : new S3Replica({ store, instanceId, local: cas, bucket: replicaBucket, requireSuccess: config.ha.require_replica_success, intervalMs: config.ha.outbox_interval, logger, metrics });
   const cluster = openCluster(settings, { store, cas, peers, logger, metrics, ...(casReplica === null ? {} : { replica: casReplica }) });
+  const trees = store.trees === undefined
+    ? undefined
+    : new TreeJobRunner({
+      trees: store.trees,
+      owner: instanceId,
+      settings: { ...TREE_JOB_DEFAULTS, jobEntries: config.metadata_store.tree_job_entries, batchEntries: config.metadata_store.tree_batch_entries },
+      dropBytes: (entry) => dropPathKeyedBytes(backends, entry, logger),
+      logger,
+      metrics,
+    });
   const engine = createEngine({
+    ...(trees === undefined ? {} : { trees }),
     ...(peers === undefined ? {} : { peers }),
     ...(casReplica === null ? {} : { casReplica }),
     ...(cluster === null ? {} : { cluster: cluster.membership }),
@@ -167,6 +180,7 @@ async function assemble(
     routers: (requireAuth) => [
       filesRoutes({ engine, nameOf, uidOf, requireAuth, externalUrl: settings.externalUrl }),
       directoriesRoutes({ engine, nameOf, requireAuth }),
+      jobsRoutes({ engine, requireAuth }),
       adminRoutes({ cas, requireAuth }),
       linksRoutes({ links, requireAuth, generateRateLimit: config.links.generate_rate_limit, downloadRateLimit: config.links.download_rate_limit }),
       internalRoutes({ engine, requirePeer: requirePeer(config.auth.internal_proxy_secret) }),
@@ -199,6 +213,10 @@ async function assemble(
   if (cluster !== null) {
     await cluster.start();
     closers.push(() => cluster.stop());
+  }
+  if (trees !== undefined) {
+    trees.start();
+    closers.push(() => trees.stop());
   }
   if (casReplica !== null) {
     casReplica.start();

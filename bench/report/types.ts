@@ -8,7 +8,7 @@ export interface Measurement {
   /** What was done, e.g. "PUT 4 KiB, c=16". */
   label: string;
   value: number;
-  unit: 'req/s' | 'MB/s' | 'tps';
+  unit: 'req/s' | 'MB/s' | 'tps' | 'entries/s';
   p50Ms?: number;
   p99Ms?: number;
   requests?: number;

@@ -38,6 +38,8 @@ export interface CallfsTargetOptions {
   logFile: string;
   /** A cluster member (the replication scenario): its id, port, the shared keys, its peers and more config. */
   member?: { instanceId: string; port: number; keys: ClusterKeys; peers: Record<string, string>; config: Record<string, unknown> };
+  /** More configuration merged over the base (e.g. the embedded metadata store). */
+  extraConfig?: Record<string, unknown>;
   cleanup: Cleanup;
   log: (line: string) => void;
 }
@@ -103,9 +105,10 @@ export async function startCallfsTarget(options: CallfsTargetOptions): Promise<C
     metadata_store: { type: 'postgres', dsn: options.dsn },
     dlm: { type: 'redis', redis_addr: options.redisAddr },
   };
+  const withExtra = options.extraConfig === undefined ? base : mergeConfig(base, options.extraConfig);
   const config = member === undefined
-    ? base
-    : mergeConfig(mergeConfig(base, {
+    ? withExtra
+    : mergeConfig(mergeConfig(withExtra, {
       instance_discovery: { instance_id: member.instanceId, peer_endpoints: member.peers },
       backend: { internal_proxy_ca_file: tls.certFile },
     }), member.config);

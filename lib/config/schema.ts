@@ -74,7 +74,7 @@ export interface Config {
     internal_proxy_skip_tls_verify: boolean;
     internal_proxy_ca_file: string;
   };
-  metadata_store: { type: string; dsn: string; pool_size: number; cache_size: number };
+  metadata_store: { type: string; dsn: string; pool_size: number; cache_size: number; tree_job_entries: number; tree_batch_entries: number };
   dlm: { type: string; redis_addr: string; redis_addrs: string[]; redis_password: string; lock_ttl: number };
   locks: { wait_timeout: number };
   links: { generate_rate_limit: number; download_rate_limit: number; purge_interval: number };
@@ -162,6 +162,11 @@ const SCHEMA: convict.Schema<Config> = {
       dsn: { doc: 'PostgreSQL connection string.', format: String, default: '', env: 'CALLFS_METADATA_STORE_DSN', sensitive: true },
       pool_size: { doc: 'Connections in the Postgres pool.', format: 'nat', default: 10, env: 'CALLFS_METADATA_STORE_POOL_SIZE' },
       cache_size: { doc: 'Entries kept in the metadata cache (0 disables it).', format: 'nat', default: 10000, env: 'CALLFS_METADATA_STORE_CACHE_SIZE' },
+      tree_job_entries: {
+        doc: 'A recursive delete of a directory with more entries than this below it answers 202 and goes on as a job (GET /v1/jobs/{id}).',
+        format: 'nat', default: 10000, env: 'CALLFS_METADATA_STORE_TREE_JOB_ENTRIES',
+      },
+      tree_batch_entries: { doc: 'Entries a tree job removes per transaction (at least 1).', format: 'nat', default: 5000, env: 'CALLFS_METADATA_STORE_TREE_BATCH_ENTRIES' },
     },
     dlm: {
       type: { doc: '"redis" (Redlock) or "local" (in-process). Empty: redis when metadata is postgres, else local.', format: String, default: '', env: 'CALLFS_DLM_TYPE' },

@@ -168,6 +168,7 @@ function checkStores(settings: Settings, problems: string[]): void {
   if (backend.cas.pack_below > 1024 * 1024) problems.push('backend.cas.pack_below: must be at most 1MiB (packed blobs are read whole into memory)');
   if (backend.cas.segment_size < 64 * 1024) problems.push('backend.cas.segment_size: must be at least 64KiB');
   if (server.max_upload_bytes < 1) problems.push('server.max_upload_bytes: must be at least 1 byte');
+  if (settings.config.metadata_store.tree_batch_entries < 1) problems.push('metadata_store.tree_batch_entries: must be at least 1');
 }
 
 /**

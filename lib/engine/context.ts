@@ -1,3 +1,4 @@
+import type { TreeJobRunner } from './tree-jobs.js';
 import type { LockManager } from '../locks/types.js';
 import type { Entry, MetadataOps, MetadataStore } from '../metadata/types.js';
 import type { Logger } from '../log/index.js';
@@ -20,6 +21,8 @@ export interface EngineDeps extends PlacementDeps {
   metrics?: Pick<Metrics, 'fileOperations'> & Partial<Pick<Metrics, 'replicatedWrites' | 'readFailovers'>>;
   /** The S3 replica of CAS blobs (ha.replication_enabled); absent otherwise. */
   casReplica?: CasReplica;
+  /** The worker of tree jobs (recursive deletes of big directories); absent: every delete is one transaction. */
+  trees?: TreeJobRunner;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { User } from '../auth/users.js';
 import { assertAccess, assertChmod, assertChown, assertRemoveFromDirectory, mayRemoveFromDirectory, isRoot } from '../auth/permissions.js';
-import type { Entry } from '../metadata/types.js';
+import { randomUUID } from 'node:crypto';
+import type { Entry, MetadataOps, TreeJob } from '../metadata/types.js';
 import { CallfsError } from '../errors.js';
 import { isContentAddressed } from '../backends/registry.js';
 import { isWithin, parentOf } from '../paths.js';
@@ -23,39 +24,87 @@ export interface MoveOptions {
  * transaction. Needs write+search on both parents, and the sticky-bit right
  * to remove the entry (and any replaced one).
  */
-export async function move(deps: EngineDeps, user: User, from: string, to: string, options: MoveOptions = {}): Promise<Entry> {
+export async function move(deps: EngineDeps, user: User, from: string, to: string, options: MoveOptions = {}): Promise<{ entry: Entry | null; job: TreeJob | null }> {
   if (from === '/' || to === '/') throw new CallfsError('BAD_REQUEST', 'the root cannot be moved or replaced');
   if (to !== from && isWithin(to, from)) throw new CallfsError('BAD_REQUEST', 'cannot move a directory into itself');
+  const job = await moveBigTree(deps, user, from, to, options);
+  if (job !== null) return { entry: null, job };
   // S3 objects are named after paths: moveFollowingKeys moves them with their entries (see follow-keys.ts).
-  return moveFollowingKeys(
+  const entry = await moveFollowingKeys(
     deps,
     from,
     to,
     [lockKey(from), lockKey(to)],
     async (tx, signal) => {
-        const source = await resolveExisting(tx, user, from);
-        if (source.parent !== null) assertRemoveFromDirectory(user, source.parent, source.entry);
-        if (to === from) return { entry: source.entry, replaced: null };
-        // A directory that changes parent has its '..' rewritten: rename(2) wants write on it.
-        if (source.entry.type === 'directory' && parentOf(to) !== parentOf(from)) assertAccess(user, source.entry, 'w');
-        const dest = await resolve(tx, user, to);
-        const destParent = dest.ancestors[dest.ancestors.length - 1];
-        if (!dest.parentExists && options.createParents !== true) throw new CallfsError('FILE_NOT_FOUND', `no such directory: ${parentOf(to)}`);
-        if (destParent !== undefined) {
-          assertAccess(user, destParent, 'w');
-          assertAccess(user, destParent, 'x');
-        }
-        if (dest.entry !== null) {
-          if (options.overwrite !== true) throw new CallfsError('FILE_ALREADY_EXISTS', `destination exists: ${to}`);
-          if (destParent !== undefined) assertRemoveFromDirectory(user, destParent, dest.entry);
-        }
-        const parents = options.createParents === true ? { parents: parentsFor(user, destParent) } : {};
-        const moved = await tx.move(from, to, { overwrite: options.overwrite === true, ...parents });
-        signal.throwIfAborted();
-        return moved;
+      const decided = await decideMove(tx, user, from, to, options);
+      if (decided.noop) return { entry: decided.source, replaced: null };
+      const moved = await tx.move(from, to, { overwrite: options.overwrite === true, ...(decided.parents === undefined ? {} : { parents: decided.parents }) });
+      signal.throwIfAborted();
+      return moved;
     },
     options.signal,
   );
+  return { entry, job: null };
+}
+
+/**
+ * The checks of a move against the namespace as `tx` reads it: the source,
+ * whether there is nothing to do (a move onto itself), and the attributes
+ * of any parents to create.
+ */
+async function decideMove(tx: MetadataOps, user: User, from: string, to: string, options: MoveOptions): Promise<{ source: Entry; noop: boolean; parents: { mode: number; uid: number; gid: number } | undefined }> {
+  const source = await resolveExisting(tx, user, from);
+  if (source.parent !== null) assertRemoveFromDirectory(user, source.parent, source.entry);
+  if (to === from) return { source: source.entry, noop: true, parents: undefined };
+  // A directory that changes parent has its '..' rewritten: rename(2) wants write on it.
+  if (source.entry.type === 'directory' && parentOf(to) !== parentOf(from)) assertAccess(user, source.entry, 'w');
+  const dest = await resolve(tx, user, to);
+  const destParent = dest.ancestors[dest.ancestors.length - 1];
+  if (!dest.parentExists && options.createParents !== true) throw new CallfsError('FILE_NOT_FOUND', `no such directory: ${parentOf(to)}`);
+  if (destParent !== undefined) {
+    assertAccess(user, destParent, 'w');
+    assertAccess(user, destParent, 'x');
+  }
+  if (dest.entry !== null) {
+    if (options.overwrite !== true) throw new CallfsError('FILE_ALREADY_EXISTS', `destination exists: ${to}`);
+    if (destParent !== undefined) assertRemoveFromDirectory(user, destParent, dest.entry);
+  }
+  return { source: source.entry, noop: false, parents: options.createParents === true ? parentsFor(user, destParent) : undefined };
+}
+
+/**
+ * A move of a directory with more than `jobEntries` entries below it: the
+ * same checks as any move, then both ends are marked in one short
+ * transaction and a tree job moves the tree in one transaction of its own
+ * (readers see it whole at the old path, then whole at the new one), so the
+ * namespace lock is not held for the length of the move. Null when the move
+ * is not such a move, where the store has no tree jobs, or where S3 objects
+ * named after paths would have to follow (follow-keys.ts does those).
+ */
+async function moveBigTree(deps: EngineDeps, user: User, from: string, to: string, options: MoveOptions): Promise<TreeJob | null> {
+  const { trees, store } = deps;
+  if (trees === undefined || store.startMove === undefined || from === to) return null;
+  if (Object.values(deps.backends).some((b) => b?.pathKeys !== undefined)) return null;
+  const peek = await store.get(from);
+  if (peek === null || peek.type !== 'directory') return null;
+  if ((await store.count(from, { maxDepth: Number.MAX_SAFE_INTEGER })) <= trees.settings.jobEntries) return null;
+  const id = randomUUID();
+  const job = await deps.locks.withLock(
+    [lockKey(from), lockKey(to)],
+    (signal) => retryRaces(RACE_ATTEMPTS, () => store.transaction(async (tx) => {
+      const decided = await decideMove(tx, user, from, to, options);
+      if (decided.noop || tx.startMove === undefined) throw new CallfsError('INTERNAL_ERROR', 'a big move without a move to make');
+      const started = await tx.startMove(from, to, {
+        id, uid: user.uid, expectedVersion: decided.source.version, leaseOwner: deps.instanceId, leaseMs: trees.settings.leaseMs,
+        overwrite: options.overwrite === true, parents: decided.parents ?? null,
+      }).catch(raced(['PRECONDITION_FAILED', 'FILE_NOT_FOUND']));
+      signal.throwIfAborted();
+      return started;
+    })),
+    options.signal === undefined ? {} : { signal: options.signal },
+  );
+  trees.kick();
+  return job;
 }
 
 export interface AttributeChange {
@@ -91,8 +140,68 @@ export async function setAttributes(deps: EngineDeps, user: User, path: string, 
  * user needs, for a tree, the right to remove every entry from its directory,
  * as `rm -r` would. Resolves with the entries removed (for a tree, all of them).
  */
-export async function remove(deps: EngineDeps, user: User, path: string, options: WritePreconditions & { recursive?: boolean; signal?: AbortSignal } = {}): Promise<Entry[]> {
+export async function remove(deps: EngineDeps, user: User, path: string, options: WritePreconditions & { recursive?: boolean; signal?: AbortSignal } = {}): Promise<{ removed: Entry[]; job: TreeJob | null }> {
   if (path === '/') throw new CallfsError('BAD_REQUEST', 'the root cannot be deleted');
+  if (options.recursive === true) {
+    const job = await removeBigTree(deps, user, path, options);
+    if (job !== null) return { removed: [], job };
+  }
+  return { removed: await removeNow(deps, user, path, options), job: null };
+}
+
+/**
+ * A recursive delete of a directory with more than `jobEntries` entries
+ * below it: the tree leaves the namespace in one short transaction (after
+ * the same permission checks as removeNow) and a tree job removes its rows in
+ * batches (tree-jobs.ts). Null when the path is not such a directory, or
+ * where the store has no tree jobs: removeNow then does the delete.
+ */
+async function removeBigTree(deps: EngineDeps, user: User, path: string, options: WritePreconditions & { signal?: AbortSignal }): Promise<TreeJob | null> {
+  const { trees, store } = deps;
+  if (trees === undefined || store.detachTree === undefined) return null;
+  const peek = await store.get(path);
+  if (peek === null || peek.type !== 'directory') return null;
+  if ((await store.count(path, { maxDepth: Number.MAX_SAFE_INTEGER })) <= trees.settings.jobEntries) return null;
+  const id = randomUUID();
+  const job = await deps.locks.withLock(
+    [lockKey(path)],
+    (signal) => retryRaces(RACE_ATTEMPTS, () => store.transaction(async (tx) => {
+      const { entry, parent } = await resolveExisting(tx, user, path);
+      if (parent !== null) assertRemoveFromDirectory(user, parent, entry);
+      if (entry.type === 'directory' && !isRoot(user)) await assertMayRemoveTree(tx, user, entry);
+      checkPreconditions(entry, options);
+      if (tx.detachTree === undefined) throw new CallfsError('INTERNAL_ERROR', 'the metadata transaction has no detachTree');
+      const detached = await tx.detachTree(path, { id, uid: user.uid, expectedVersion: entry.version, leaseOwner: deps.instanceId, leaseMs: trees.settings.leaseMs })
+        .catch(raced(['PRECONDITION_FAILED', 'FILE_NOT_FOUND']));
+      signal.throwIfAborted();
+      return detached;
+    })),
+    options.signal === undefined ? {} : { signal: options.signal },
+  );
+  trees.kick();
+  return job;
+}
+
+/** A non-root user may remove a tree when they may remove every entry from its directory and read every directory, as `rm -r`. */
+async function assertMayRemoveTree(tx: MetadataOps, user: User, root: Entry): Promise<void> {
+  if (tx.firstUnremovable !== undefined) {
+    // One statement, however big the tree.
+    const refused = await tx.firstUnremovable(root.path, user);
+    if (refused !== null) throw new CallfsError('PERMISSION_DENIED', `permission denied: removal of ${refused}`);
+    return;
+  }
+  const dirs = new Map<string, Entry>([[root.path, root]]);
+  for await (const item of tx.listRecursive(root.path, { maxDepth: Number.MAX_SAFE_INTEGER })) {
+    const dir = dirs.get(parentOf(item.path));
+    if (dir === undefined || !mayRemoveFromDirectory(user, dir, item) || (item.type === 'directory' && !(assertReadable(user, item)))) {
+      throw new CallfsError('PERMISSION_DENIED', `permission denied: removal of ${item.path}`);
+    }
+    if (item.type === 'directory') dirs.set(item.path, item);
+  }
+}
+
+/** The delete in one transaction. */
+async function removeNow(deps: EngineDeps, user: User, path: string, options: WritePreconditions & { recursive?: boolean; signal?: AbortSignal }): Promise<Entry[]> {
   // Objects named after paths are deleted after the commit, still under the locks of
   // those paths: nobody can re-create one of them in between and lose it to the delete.
   const guarded = await pathKeyedPaths(deps, path, options.recursive === true);
@@ -102,16 +211,7 @@ export async function remove(deps: EngineDeps, user: User, path: string, options
       const removed = await retryRaces(RACE_ATTEMPTS, () => deps.store.transaction(async (tx) => {
         const { entry, parent } = await resolveExisting(tx, user, path);
         if (parent !== null) assertRemoveFromDirectory(user, parent, entry);
-        if (entry.type === 'directory' && options.recursive === true && !isRoot(user)) {
-          const dirs = new Map<string, Entry>([[entry.path, entry]]);
-          for await (const item of tx.listRecursive(path, { maxDepth: Number.MAX_SAFE_INTEGER })) {
-            const dir = dirs.get(parentOf(item.path));
-            if (dir === undefined || !mayRemoveFromDirectory(user, dir, item) || (item.type === 'directory' && !(assertReadable(user, item)))) {
-              throw new CallfsError('PERMISSION_DENIED', `permission denied: removal of ${item.path}`);
-            }
-            if (item.type === 'directory') dirs.set(item.path, item);
-          }
-        }
+        if (entry.type === 'directory' && options.recursive === true && !isRoot(user)) await assertMayRemoveTree(tx, user, entry);
         checkPreconditions(entry, options);
         const result = await tx.delete(path, { recursive: options.recursive === true, expectedVersion: entry.version }).catch(raced(['PRECONDITION_FAILED', 'FILE_NOT_FOUND']));
         signal.throwIfAborted();

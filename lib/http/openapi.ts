@@ -63,14 +63,29 @@ const filesPath = {
   patch: {
     summary: 'Rename, move, chmod or chown',
     requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Patch' } } } },
-    responses: { '200': { description: 'the new path', content: { 'application/json': { schema: { type: 'object', properties: { path: { type: 'string' } } } } } }, '409': error('FILE_ALREADY_EXISTS'), '412': error('PRECONDITION_FAILED (If-Match, If-None-Match, If-Unmodified-Since)'), '413': error('PAYLOAD_TOO_LARGE (a JSON body over 64 KiB)'), '423': error('LOCKED'), ...common },
+    responses: {
+      '200': { description: 'the new path', content: { 'application/json': { schema: { type: 'object', properties: { path: { type: 'string' } } } } } },
+      '202': jobAccepted('a move of a directory with more than metadata_store.tree_job_entries entries below it, alone in the request, that is still running after about two seconds: readers see the whole tree at the old path until it is done, and writes at or below either path answer 423 meanwhile'),
+      '409': error('FILE_ALREADY_EXISTS'), '412': error('PRECONDITION_FAILED (If-Match, If-None-Match, If-Unmodified-Since)'), '413': error('PAYLOAD_TOO_LARGE (a JSON body over 64 KiB)'), '423': error('LOCKED'), ...common },
   },
   delete: {
     summary: 'Delete a file or directory',
     parameters: [{ name: 'recursive', in: 'query', required: false, schema: { type: 'boolean' } }],
-    responses: { '204': { description: 'deleted' }, '409': error('DIRECTORY_NOT_EMPTY'), '412': error('PRECONDITION_FAILED (If-Match, If-None-Match, If-Unmodified-Since)'), '423': error('LOCKED'), ...common },
+    responses: {
+      '204': { description: 'deleted' },
+      '202': jobAccepted('a recursive delete of a directory with more than metadata_store.tree_job_entries entries below it, still removing them after about two seconds: the tree already left the namespace and the path can be used again; creating below it answers 423 until the job is done'),
+      '409': error('DIRECTORY_NOT_EMPTY'), '412': error('PRECONDITION_FAILED (If-Match, If-None-Match, If-Unmodified-Since)'), '423': error('LOCKED'), ...common },
   },
 };
+
+/** A 202 Accepted with a tree job: Location names it, the body is the job. */
+function jobAccepted(description: string): Record<string, unknown> {
+  return {
+    description,
+    headers: { Location: { description: '/v1/jobs/{id}', schema: { type: 'string' } } },
+    content: { 'application/json': { schema: { $ref: '#/components/schemas/Job' } } },
+  };
+}
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -125,6 +140,23 @@ export const openApiDocument = {
         properties: {
           name: { type: 'string' }, destination: { type: 'string' }, overwrite: { type: 'boolean' }, create_parents: { type: 'boolean' },
           backend: { enum: Object.keys(BACKEND_ALIASES), description: 'A backend type of the registry, or an alias (localfs = cas).' }, instance: { type: 'string' }, mode: { type: 'string' }, owner: { type: 'string' }, group: { type: 'string' },
+        },
+      },
+      Job: {
+        type: 'object',
+        required: ['id', 'kind', 'path', 'state', 'entries_total', 'entries_done', 'created_at', 'updated_at', 'finished_at'],
+        properties: {
+          id: { type: 'string' },
+          kind: { enum: ['delete', 'move'] },
+          path: { type: 'string', description: 'the directory deleted or moved' },
+          destination: { type: 'string', description: 'where a move goes' },
+          state: { enum: ['running', 'done', 'failed'], description: 'a delete never fails once accepted; a move fails only when the move itself was refused when it ran' },
+          entries_total: { type: 'integer', description: 'entries below the directory when the job started' },
+          entries_done: { type: 'integer', description: 'entries removed (delete) or moved (move) so far; a move does all of them in one transaction' },
+          error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, description: 'why a move failed' },
+          created_at: { type: 'string', format: 'date-time' },
+          updated_at: { type: 'string', format: 'date-time' },
+          finished_at: { type: ['string', 'null'], format: 'date-time' },
         },
       },
     },
@@ -223,6 +255,13 @@ export const openApiDocument = {
         summary: 'Peers only (rebalancing): drop this instance’s copy of a blob, whose other copies the caller made sure of',
         security: [{ peer: [] }],
         responses: { '200': { description: '{"evicted": true} (false while an upload here is using the blob: it stays)' }, '400': error('BAD_REQUEST (not a blob id)'), '401': error('AUTHENTICATION_FAILED') },
+      },
+    },
+    '/v1/jobs/{id}': {
+      parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+      get: {
+        summary: 'A long tree operation (recursive delete or move of a big directory): its state and progress, for the user who started it and root',
+        responses: { '200': { description: 'the job', content: { 'application/json': { schema: { $ref: '#/components/schemas/Job' } } } }, ...common, '404': error('FILE_NOT_FOUND (no such job, or another user\u2019s)') },
       },
     },
     '/v1/directories/{path}': {

@@ -1,7 +1,7 @@
 import { CallfsError, notFound } from '../errors.js';
 import { assertCanonical } from '../paths.js';
 import type { Queryable } from './driver.js';
-import { getEntry, subtreeBounds, type StoredEntry } from './namespace-sql.js';
+import { getEntry, notInRemovedTree, subtreeBounds, type StoredEntry } from './namespace-sql.js';
 import { ENTRY_COLUMNS, plainEntry, toEntry } from './rows.js';
 import type { Entry, ListChildrenOptions, ListRecursiveOptions } from './types.js';
 import { assertCount, assertEntryType } from './validate.js';
@@ -61,7 +61,7 @@ export async function* listRecursive(q: Queryable, path: string, options: ListRe
   const only = options.directoriesOnly === true ? "AND type = 'directory'" : '';
   for (;;) {
     const rows = await q.query(
-      `SELECT ${ENTRY_COLUMNS} FROM inodes WHERE path > $1 AND path < $2 AND depth <= $3 ${only} ORDER BY path LIMIT $4`,
+      `SELECT ${ENTRY_COLUMNS} FROM inodes WHERE path > $1 AND path < $2 AND depth <= $3 ${only} AND ${notInRemovedTree('inodes.path')} ORDER BY path LIMIT $4`,
       [after, hi, deepest, pageSize],
     );
     for (const row of rows) {
@@ -85,6 +85,6 @@ export async function countListing(q: Queryable, path: string, recursive: { maxD
   assertCount(recursive.maxDepth, 'maxDepth');
   const [lo, hi] = subtreeBounds(path);
   const deepest = Math.min(dir.depth + 1 + recursive.maxDepth, 2 ** 31 - 1);
-  const rows = await q.query('SELECT count(*) AS n FROM inodes WHERE path > $1 AND path < $2 AND depth <= $3', [lo, hi, deepest]);
+  const rows = await q.query(`SELECT count(*) AS n FROM inodes WHERE path > $1 AND path < $2 AND depth <= $3 AND ${notInRemovedTree('inodes.path')}`, [lo, hi, deepest]);
   return Number(rows[0]?.n ?? 0);
 }

@@ -31,8 +31,48 @@ export function subtreeBounds(path: string): [string, string] {
   return path === '/' ? ['/', '0'] : [path + '/', path + '0'];
 }
 
+/**
+ * A condition that holds unless the path `pathSql` is below a tree that a
+ * running delete job is removing (migration 006): rows stored there are the
+ * old tree's, never an entry of the namespace.
+ */
+export function notInRemovedTree(pathSql: string): string {
+  return `NOT EXISTS (SELECT 1 FROM tree_jobs j WHERE j.state = 'running' AND j.kind = 'delete' AND ${pathSql} > j.path || '/' AND ${pathSql} < j.path || '0')`;
+}
+
+/**
+ * A condition on a running tree job `j` that holds when it forbids writing
+ * at `pathSql`: below a tree being removed; at or below either end of a
+ * move; with `subtree`, also when such a path lies below `pathSql` (a write
+ * to the whole tree there).
+ */
+function blocking(pathSql: string, subtree: boolean): string {
+  const below = (p: string, root: string): string => `(${p} > ${root} || '/' AND ${p} < ${root} || '0')`;
+  const atOrBelow = (p: string, root: string): string => `(${p} = ${root} OR ${below(p, root)})`;
+  const inside = subtree ? ` OR ${below('j.path', pathSql)} OR (j.kind = 'move' AND ${below('j.dest', pathSql)})` : '';
+  return `(${below(pathSql, 'j.path')} OR (j.kind = 'move' AND (${atOrBelow(pathSql, 'j.path')} OR ${atOrBelow(pathSql, 'j.dest')}))${inside})`;
+}
+
+/** A condition that holds while a running tree job forbids writing at `pathSql` (see blocking). */
+export function treeJobBlocks(pathSql: string, subtree: boolean): string {
+  return `EXISTS (SELECT 1 FROM tree_jobs j WHERE j.state = 'running' AND ${blocking(pathSql, subtree)})`;
+}
+
+/** LOCKED while a running tree job other than `except` forbids writing at `path`. */
+export async function assertNoTreeJob(q: Queryable, path: string, options: { subtree?: boolean; except?: string } = {}): Promise<void> {
+  const rows = await q.query(
+    `SELECT j.kind, j.path FROM tree_jobs j WHERE j.state = 'running' AND j.id <> $2 AND ${blocking('$1::text', options.subtree === true)} LIMIT 1`,
+    [path, options.except ?? ''],
+  );
+  const job = rows[0];
+  if (job === undefined) return;
+  throw new CallfsError('LOCKED', job.kind === 'move'
+    ? `${String(job.path)} is being moved; retry once the move is done`
+    : `the old entries of ${String(job.path)} are still being removed (a recursive delete); retry in a moment`, { retryAfterSeconds: 2 });
+}
+
 export async function getEntry(q: Queryable, path: string, lock = ''): Promise<StoredEntry | null> {
-  const rows = await q.query(`SELECT ${ENTRY_COLUMNS} FROM inodes WHERE path = $1 ${lock}`, [path]);
+  const rows = await q.query(`SELECT ${ENTRY_COLUMNS} FROM inodes WHERE path = $1 AND ${notInRemovedTree('$1::text')} ${lock}`, [path]);
   return rows[0] === undefined ? null : toEntry(rows[0]);
 }
 
@@ -53,7 +93,8 @@ export async function getChains(q: Queryable, paths: readonly string[]): Promise
     const chain: StoredEntry[] = [];
     for (const p of chainPaths) {
       const entry = byPath.get(p);
-      if (entry === undefined) break;
+      // A row whose parent is not the entry above it is an old tree's, still being removed (migration 006).
+      if (entry === undefined || (chain.length > 0 && entry.parentId !== chain[chain.length - 1]?.id)) break;
       chain.push(entry);
     }
     return chain;
@@ -114,6 +155,7 @@ export async function createEntry(q: Queryable, state: TxState, entry: NewEntry,
   // A parent read before this transaction held the lock may have moved since: read it again.
   const known = state.namespaceLock !== 'none' && options.parent?.type === 'directory' && options.parent.path === parentOf(entry.path) ? options.parent : null;
   await lockNamespace(q, state, 'shared');
+  await assertNoTreeJob(q, entry.path);
   const parent = known ?? (await ensureParent(q, entry.path, options.parents));
   const rows = await q.query(
     `INSERT INTO inodes (path, parent_id, name, depth, type, size, mode, uid, gid, mtime, backend, instance_id, blob_id, etag)
@@ -151,8 +193,9 @@ export async function updateEntry(q: Queryable, state: TxState, path: string, ex
   assertPatch(patch);
   const params: unknown[] = [path, expectedVersion];
   const sets = patchSets(patch, params);
-  const rows = await q.query(`UPDATE inodes SET ${sets} WHERE path = $1 AND version = $2 RETURNING ${ENTRY_COLUMNS}`, params);
+  const rows = await q.query(`UPDATE inodes SET ${sets} WHERE path = $1 AND version = $2 AND NOT ${treeJobBlocks('$1::text', false)} RETURNING ${ENTRY_COLUMNS}`, params);
   if (rows[0] === undefined) {
+    await assertNoTreeJob(q, path);
     const current = await getEntry(q, path);
     if (current === null) throw notFound(path);
     throw new CallfsError('PRECONDITION_FAILED', `${path} changed (version ${current.version}, expected ${expectedVersion})`);
@@ -201,7 +244,7 @@ export function createIfUnchangedStatement(entry: NewEntry, expected: readonly R
     sql: `INSERT INTO inodes (path, parent_id, name, depth, type, size, mode, uid, gid, mtime, backend, instance_id, blob_id, etag)
      SELECT $1::text, $2::bigint, $3::text, $4::integer, $5::text, $6::bigint, $7::integer, $8::bigint, $9::bigint,
        COALESCE($10::timestamptz, now()), $11::text, $12::text, $13::text, $14::text
-     WHERE ${guard}
+     WHERE ${guard} AND NOT ${treeJobBlocks('$1::text', false)}
      ON CONFLICT (path) DO NOTHING RETURNING ${ENTRY_COLUMNS}`,
     params,
   };
@@ -215,7 +258,7 @@ export function updateIfUnchangedStatement(path: string, expectedVersion: number
   const params: unknown[] = [path, expectedVersion];
   const sets = patchSets(patch, params);
   const guard = unchanged(expected, params);
-  return { sql: `UPDATE inodes SET ${sets} WHERE path = $1::text AND version = $2::bigint AND ${guard} RETURNING ${ENTRY_COLUMNS}`, params };
+  return { sql: `UPDATE inodes SET ${sets} WHERE path = $1::text AND version = $2::bigint AND ${guard} AND NOT ${treeJobBlocks('$1::text', false)} RETURNING ${ENTRY_COLUMNS}`, params };
 }
 
 export async function moveEntry(
@@ -234,11 +277,16 @@ export async function moveEntry(
   // Peek without locks to choose the namespace lock, then read again under it.
   const peek = await q.query('SELECT path, type FROM inodes WHERE path = ANY($1::text[])', [[from, to]]);
   if (!peek.some((r) => r.path === from)) throw notFound(from);
-  await lockNamespace(q, state, peek.some((r) => r.type === 'directory') ? 'exclusive' : 'shared');
+  // A tree job's move runs under its mark instead: the whole namespace is not held for its length.
+  const treeLock = options.treeJob === undefined ? 'exclusive' : 'shared';
+  await lockNamespace(q, state, peek.some((r) => r.type === 'directory') ? treeLock : 'shared');
 
   const source = await getEntry(q, from, 'FOR UPDATE');
   if (source === null) throw notFound(from);
-  if (source.type === 'directory') await lockNamespace(q, state, 'exclusive');
+  if (source.type === 'directory') await lockNamespace(q, state, treeLock);
+  // The old rows of a tree being removed below `from` would move along and come back to life.
+  await assertNoTreeJob(q, from, { subtree: source.type === 'directory', ...(options.treeJob === undefined ? {} : { except: options.treeJob }) });
+  await assertNoTreeJob(q, to, options.treeJob === undefined ? {} : { except: options.treeJob });
   const parent = await ensureParent(q, to, options.parents);
 
   let replaced: StoredEntry | null = null;
@@ -246,7 +294,7 @@ export async function moveEntry(
   if (target !== null) {
     if (options.overwrite !== true) throw alreadyExists(to);
     if (target.type === 'directory') {
-      await lockNamespace(q, state, 'exclusive');
+      await lockNamespace(q, state, treeLock);
       if (await hasChildren(q, target.id)) throw new CallfsError('FILE_ALREADY_EXISTS', `destination ${to} is a non-empty directory`);
     }
     await q.query('DELETE FROM inodes WHERE id = $1', [target.id]);
@@ -289,6 +337,7 @@ export async function deleteEntry(
   const entry = await getEntry(q, path, 'FOR UPDATE');
   if (entry === null) throw notFound(path);
   if (entry.type === 'directory') await lockNamespace(q, state, 'exclusive');
+  await assertNoTreeJob(q, path, { subtree: entry.type === 'directory' });
   if (options.expectedVersion !== undefined && entry.version !== options.expectedVersion) {
     throw new CallfsError('PRECONDITION_FAILED', `${path} changed (version ${entry.version}, expected ${options.expectedVersion})`);
   }
@@ -306,4 +355,25 @@ export async function deleteEntry(
   );
   state.invalidations.subtree.add(path);
   return rows.map(toEntry);
+}
+
+/** See MetadataOps.firstUnremovable: the permission rules of lib/auth/permissions.ts for a non-root user, in SQL. */
+export async function firstUnremovable(q: Queryable, path: string, user: { uid: number; gid: number; groups: readonly number[] }): Promise<string | null> {
+  assertCanonical(path);
+  assertCount(user.uid, 'uid');
+  assertCount(user.gid, 'gid');
+  for (const g of user.groups) assertCount(g, 'group');
+  const [lo, hi] = subtreeBounds(path);
+  // The class bits of `e` for the user: owner, else group, else others (exactly one applies).
+  const bits = (e: string, bit: number): string =>
+    `((${e}.mode >> CASE WHEN ${e}.uid = $3 THEN 6 WHEN ${e}.gid = ANY($4::bigint[]) THEN 3 ELSE 0 END) & ${bit}) <> 0`;
+  const rows = await q.query(
+    `SELECT i.path FROM inodes i JOIN inodes d ON d.id = i.parent_id
+     WHERE i.path > $1 AND i.path < $2 AND ${notInRemovedTree('i.path')}
+       AND NOT (${bits('d', 2)} AND ${bits('d', 1)} AND ((d.mode & 512) = 0 OR i.uid = $3 OR d.uid = $3)
+                AND (i.type <> 'directory' OR ${bits('i', 4)}))
+     LIMIT 1`,
+    [lo, hi, user.uid, [user.gid, ...user.groups]],
+  );
+  return rows[0] === undefined ? null : String(rows[0].path);
 }

@@ -11,6 +11,7 @@ import type { Queryable, Row, SqlDriver, Statement } from './driver.js';
 import type { Invalidator, PendingDelivery } from './invalidation.js';
 import * as listing from './listing-sql.js';
 import * as ns from './namespace-sql.js';
+import * as trees from './tree-jobs-sql.js';
 import { plainEntry, toEntry } from './rows.js';
 import { namespaceLockSql, newTxState, type TxState } from './tx-state.js';
 import type { BlobRecord, Entry, MetadataOps, MetadataStore } from './types.js';
@@ -68,6 +69,9 @@ export function createStore(parts: StoreParts): MetadataStore {
       throw mapped;
     }
   }
+
+  // Answers of a move job's move that end the job (others are tried again).
+  const REFUSALS = new Set<string>(['FILE_NOT_FOUND', 'FILE_ALREADY_EXISTS', 'NOT_A_DIRECTORY', 'BAD_REQUEST', 'PRECONDITION_FAILED', 'PERMISSION_DENIED', 'DIRECTORY_NOT_EMPTY']);
 
   // Blob records of concurrent CAS puts share one INSERT (each is validated alone first, so that
   // one bad record cannot fail the others). Its rows may be locked by a write's reference-count
@@ -183,6 +187,9 @@ export function createStore(parts: StoreParts): MetadataStore {
       update: (path, version, patch) => instrument('update', async () => plainEntry(await ns.updateEntry(q, state, path, version, patch))),
       move: (from, to, options) => instrument('move', async () => movedResult(await ns.moveEntry(q, state, from, to, options))),
       delete: (path, options) => instrument('delete', async () => ({ removed: (await ns.deleteEntry(q, state, path, options)).map(plainEntry) })),
+      detachTree: (path, job) => instrument('detachTree', () => trees.detachTree(q, state, path, job)),
+      startMove: (from, to, job) => instrument('startTreeMove', () => trees.startMove(q, state, from, to, job)),
+      firstUnremovable: (path, user) => instrument('firstUnremovable', () => ns.firstUnremovable(q, path, user)),
       recordBlob: (blob) => instrument('recordBlob', () => blobs.recordBlob(q, blob)),
       getBlob: (instanceId, sha256) => instrument('getBlob', () => blobs.getBlob(q, instanceId, sha256)),
       createLink: (link) => instrument('createLink', () => blobs.createLink(q, link)),
@@ -244,6 +251,9 @@ export function createStore(parts: StoreParts): MetadataStore {
       instrument('update', async () => plainEntry(await write((q, state) => ns.updateEntry(q, state, path, version, patch)))),
     move: (from, to, options) => instrument('move', async () => movedResult(await write((q, state) => ns.moveEntry(q, state, from, to, options)))),
     delete: (path, options) => instrument('delete', async () => ({ removed: (await write((q, state) => ns.deleteEntry(q, state, path, options))).map(plainEntry) })),
+    detachTree: (path, job) => instrument('detachTree', () => write((q, state) => trees.detachTree(q, state, path, job))),
+    startMove: (from, to, job) => instrument('startTreeMove', () => write((q, state) => trees.startMove(q, state, from, to, job))),
+    firstUnremovable: (path, user) => instrument('firstUnremovable', () => ns.firstUnremovable(driver, path, user)),
     recordBlob: (blob) => instrument('recordBlob', async () => {
       blobs.assertBlobPlacement(blob);
       return blobRecords.submit(blob);
@@ -284,6 +294,28 @@ export function createStore(parts: StoreParts): MetadataStore {
     markBlobVerified: (instanceId, sha256, ok) => instrument('markBlobVerified', () => blobs.markBlobVerified(driver, instanceId, sha256, ok)),
     listBlobs: (instanceId, options) => instrumentStream('listBlobs', () => blobs.listBlobs(driver, instanceId, listPageSize, options?.packedOnly === true)),
     purgeLinks: (before) => instrument('purgeLinks', () => blobs.purgeLinks(driver, before)),
+    trees: {
+      get: (id) => instrument('getTreeJob', () => trees.getJob(driver, id)),
+      claim: (owner, leaseMs) => instrument('claimTreeJob', () => trees.claimJob(driver, owner, leaseMs)),
+      // Deadlocks with a concurrent delete of the same rows are retried like any standalone write.
+      removeBatch: (id, limit, owner, leaseMs) => instrument('removeTreeBatch', () => write((q) => trees.removeBatch(q, id, limit, owner, leaseMs))),
+      prune: (before) => instrument('pruneTreeJobs', () => trees.pruneJobs(driver, before)),
+      runMove: (id) => instrument('runTreeMove', async () => {
+        try {
+          // No statement timeout on Postgres: the move's one UPDATE grows with the tree.
+          return await write((q, state) => trees.runMove(q, state, id, driver.kind === 'postgres'));
+        } catch (err) {
+          const mapped = mapDbError(err, driver.description);
+          // A move the namespace refuses now ends the job; anything else is tried again later.
+          if (REFUSALS.has(mapped.code)) {
+            await trees.failMove(driver, id, { code: mapped.code, message: mapped.message });
+            const job = await trees.getJob(driver, id);
+            if (job !== null) return job;
+          }
+          throw mapped;
+        }
+      }),
+    },
     cluster: {
       heartbeat: (instance) => instrument('heartbeat', () => clusterSql.heartbeat(driver, instance)),
       listInstances: () => instrument('listInstances', () => clusterSql.listInstances(driver)),

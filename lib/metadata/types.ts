@@ -122,6 +122,12 @@ export interface MoveOptions {
   overwrite?: boolean;
   /** Create missing ancestors of the destination with these attributes. */
   parents?: { mode: number; uid: number; gid: number };
+  /**
+   * The tree job (kind 'move') this move is the work of: its own mark does
+   * not refuse it, and the namespace lock is taken shared only, since the
+   * mark keeps every writer out of both trees (migration 006).
+   */
+  treeJob?: string;
 }
 
 /** Result of a delete: every removed entry (the whole subtree for a recursive delete). */
@@ -312,6 +318,32 @@ export interface MetadataOps {
 
   /** Compare-and-set: mark the link used iff it exists, is unused and unexpired at `now`. */
   consumeLink(id: string, now?: Date): Promise<ConsumeResult>;
+
+  /**
+   * The first entry below the directory `path` that `user` (not root) may
+   * not remove as `rm -r` would (see lib/auth/permissions.ts: write and
+   * search on its directory, the sticky-bit rule, read on a directory), in
+   * one statement; null when there is none. Absent where the store cannot
+   * (the caller then walks the listing).
+   */
+  firstUnremovable?(path: string, user: { uid: number; gid: number; groups: readonly number[] }): Promise<string | null>;
+
+  /**
+   * Take the directory at `path` and everything below it out of the namespace
+   * at once and start a job that removes the old tree in bounded batches
+   * (migration 006), leased to `leaseOwner` (the instance that goes on to run
+   * it). Checks `expectedVersion` as delete does. Absent where the
+   * store has no tree jobs (then a recursive delete is one transaction).
+   */
+  detachTree?(path: string, job: { id: string; uid: number; expectedVersion?: number; leaseOwner: string; leaseMs: number }): Promise<TreeJob>;
+
+  /**
+   * Mark the directory at `from` and `to` for a move job (migration 006):
+   * from now on writes at or below either are LOCKED until the job, which
+   * `leaseOwner` goes on to run, has moved the tree in one transaction of its
+   * own. Absent where the store has no tree jobs.
+   */
+  startMove?(from: string, to: string, job: { id: string; uid: number; expectedVersion?: number; leaseOwner: string; leaseMs: number; overwrite: boolean; parents: MoveOptions['parents'] | null }): Promise<TreeJob>;
 }
 
 /** The store itself. */
@@ -370,9 +402,60 @@ export interface MetadataStore extends MetadataOps {
   /** Blob copies and cluster membership (replication). */
   readonly cluster: ClusterOps;
 
+  /** Long tree operations; absent where the store has none. */
+  readonly trees?: TreeJobOps;
+
   /** Cheap round trip for /ready. Throws SERVICE_UNAVAILABLE. */
   ping(): Promise<void>;
 
   /** Close pools, listeners and caches. */
   close(): Promise<void>;
+}
+
+/** A long tree operation (migration 006): a recursive delete, or a move, of a big directory. */
+export interface TreeJob {
+  id: string;
+  kind: 'delete' | 'move';
+  /** The directory it removes or moves. */
+  path: string;
+  /** Where a move goes; null for a delete. */
+  dest: string | null;
+  /** A move's options. */
+  options: { overwrite?: boolean; parents?: { mode: number; uid: number; gid: number } | null };
+  /** Why a move was refused when it ran (state 'failed'). */
+  error: { code: string; message: string } | null;
+  /** Who asked. */
+  uid: number;
+  state: 'running' | 'done' | 'failed';
+  /** Entries below `path` when it started, and how many are removed so far. */
+  total: number;
+  done: number;
+  createdAt: Date;
+  updatedAt: Date;
+  finishedAt: Date | null;
+}
+
+/** An entry a batch of a tree job removed (what the caller needs to drop path-keyed bytes). */
+export interface RemovedEntry {
+  path: string;
+  type: EntryType;
+  backend: BackendType | null;
+  blobId: string | null;
+}
+
+/** The jobs of long tree operations, kept in the metadata store so that any instance can finish them. */
+export interface TreeJobOps {
+  get(id: string): Promise<TreeJob | null>;
+  /** A running job nobody holds (or `owner` held before a restart), leased to `owner` for `leaseMs`. */
+  claim(owner: string, leaseMs: number): Promise<TreeJob | null>;
+  /**
+   * Remove up to `limit` entries of the job's old tree, deepest paths first,
+   * in one transaction that also counts them; the last batch removes the
+   * trash root and ends the job. The job as it is then, and what was removed.
+   */
+  removeBatch(id: string, limit: number, owner: string, leaseMs: number): Promise<{ job: TreeJob; removed: RemovedEntry[] }>;
+  /** Do a move job in one transaction (no statement timeout); a refused move ends the job as failed. The job as it is then. */
+  runMove(id: string): Promise<TreeJob>;
+    /** Forget jobs that ended before `before`; returns how many. */
+  prune(before: Date): Promise<number>;
 }

@@ -41,6 +41,7 @@ export interface Metrics {
   casImages: Gauge<'state'>;
   replicatedWrites: Counter<'result'>;
   readFailovers: Counter;
+  treeJobEntriesRemoved: Counter;
   underReplicatedBlobs: Gauge;
   repairedBlobs: Counter<'reason'>;
   repairedBytes: Counter<'reason'>;
@@ -123,6 +124,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     casImages: new Gauge({ name: 'callfs_cas_images', help: 'CAS images by state', labelNames: ['state'], registers }),
     replicatedWrites: new Counter({ name: 'callfs_replicated_writes_total', help: 'CAS writes by how many copies they were acknowledged with: "full" (backend.cas.replicas), "degraded" (fewer, at least min_replicas), "refused" (503)', labelNames: ['result'], registers }),
     readFailovers: new Counter({ name: 'callfs_read_failovers_total', help: 'Reads served by another copy after the first one failed or was down', registers }),
+    treeJobEntriesRemoved: new Counter({ name: 'callfs_tree_job_entries_removed_total', help: 'Entries removed by the batches of tree jobs (recursive deletes of big directories)', registers }),
     underReplicatedBlobs: new Gauge({ name: 'callfs_under_replicated_blobs', help: 'Referenced CAS blobs with fewer good copies than backend.cas.replicas on instances that count (as of the repairer\'s last pass; on the repairing instance)', registers }),
     repairedBlobs: new Counter({ name: 'callfs_repaired_blobs_total', help: 'Blob copies made by the repairer (repair, drain)', labelNames: ['reason'], registers }),
     repairedBytes: new Counter({ name: 'callfs_repaired_bytes_total', help: 'Bytes copied by the repairer (repair, drain)', labelNames: ['reason'], registers }),

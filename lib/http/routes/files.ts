@@ -13,6 +13,7 @@ import { notModified, requestPreconditions } from '../preconditions.js';
 import { jsonListingStream } from '../json-stream.js';
 import { readJsonBody } from '../json-body.js';
 import { uploadBody } from '../upload-body.js';
+import { acceptedJob } from './jobs.js';
 
 export interface FilesRoutesOptions {
   engine: Engine;
@@ -173,7 +174,10 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
       if (body.create_parents !== undefined && typeof body.create_parents !== 'boolean') throw new CallfsError('BAD_REQUEST', '"create_parents" must be a boolean');
       if (body.destination !== undefined && typeof body.destination !== 'string') throw new CallfsError('BAD_REQUEST', '"destination" must be a path');
       target = body.name !== undefined ? (parentOf(path) === '/' ? '' : parentOf(path)) + '/' + assertPlainName(body.name) : pathFromUrl(String(body.destination));
-      await engine.move(u, path, target, { overwrite: body.overwrite === true, createParents: body.create_parents === true, signal: signal(ctx) });
+      // Nothing else to change: a big tree's move may go on as a job (202); otherwise the rest waits for it.
+      const alone = Object.keys(change).length === 0 && backendTarget === undefined && body.instance === undefined;
+      const moved = await engine.move(u, path, target, { overwrite: body.overwrite === true, createParents: body.create_parents === true, background: alone, signal: signal(ctx) });
+      if (moved.job !== null) return acceptedJob(ctx, moved.job);
     }
     // The bytes move (streamed, under the path's lock) after any rename, to where the file now is.
     if (body.instance !== undefined || backendTarget !== undefined) {
@@ -191,8 +195,10 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
     const { path } = requestPath(ctx, PREFIX);
     const recursive = ctx.query.recursive;
     if (recursive !== undefined && recursive !== 'true' && recursive !== 'false') throw new CallfsError('BAD_REQUEST', 'recursive must be true or false');
-    await engine.remove(user(ctx), path, { recursive: recursive === 'true', ...requestPreconditions(ctx), signal: signal(ctx) });
-    ctx.status = 204;
+    const job = await engine.remove(user(ctx), path, { recursive: recursive === 'true', ...requestPreconditions(ctx), signal: signal(ctx) });
+    // A big tree already left the namespace; its job goes on removing the old entries.
+    if (job !== null) acceptedJob(ctx, job);
+    else ctx.status = 204;
   }
 
   const pattern = `${PREFIX}{/*path}`;

@@ -61,10 +61,10 @@ describe('engine: moves, attributes and deletes', function () {
       await rejectsWith(t.engine.move(alice, '/tmp/alices', '/tmp/other'), 'FILE_ALREADY_EXISTS');
       await rejectsWith(t.engine.move(alice, '/tmp/alices', '/tmp/x/y'), 'FILE_NOT_FOUND');
       const moved = await t.engine.move(alice, '/tmp/alices', '/tmp/x/y', { createParents: true });
-      expect(moved.path).to.equal('/tmp/x/y');
+      expect(moved.entry?.path).to.equal('/tmp/x/y');
       expect(await t.engine.stat(root, '/tmp/x')).to.include({ uid: alice.uid, type: 'directory' });
       const over = await t.engine.move(alice, '/tmp/x/y', '/tmp/other', { overwrite: true });
-      expect(over).to.include({ path: '/tmp/other', size: 1 });
+      expect(over.entry).to.include({ path: '/tmp/other', size: 1 });
     });
 
     it('refuses moving the root, onto the root, or a directory into itself with BAD_REQUEST', async function () {
