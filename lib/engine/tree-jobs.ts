@@ -27,7 +27,13 @@ export interface TreeJobSettings {
   keepMs: number;
 }
 
-export const TREE_JOB_DEFAULTS: TreeJobSettings = { jobEntries: 10_000, batchEntries: 5_000, leaseMs: 30_000, pollMs: 5_000, keepMs: 7 * 24 * 3600_000 };
+/**
+ * A lease outlives many batches (each renews it) and lets another instance
+ * take a dead one's job over within about 12 s. A move's one transaction
+ * may outlast it: another worker that claims the job then waits on the
+ * job's row lock and finds it done.
+ */
+export const TREE_JOB_DEFAULTS: TreeJobSettings = { jobEntries: 10_000, batchEntries: 5_000, leaseMs: 10_000, pollMs: 2_000, keepMs: 7 * 24 * 3600_000 };
 
 export interface TreeJobRunnerOptions {
   trees: TreeJobOps;

@@ -294,3 +294,62 @@ for (const store of ['postgres', 'embedded'] as const) {
     });
   });
 }
+
+describe('big trees: another instance of a cluster finishes the job of one killed (Postgres)', function () {
+  this.timeout(300_000);
+  let db: TestDatabase;
+  let tmp: ReturnType<typeof tempDir>;
+  const servers: CliServer[] = [];
+
+  before(async function () {
+    requireComponent(this, await ensurePostgres());
+    requireComponent(this, await ensureRedis());
+    tmp = tempDir('callfs-bigtree-cluster-');
+    db = await createTestDatabase('callfs_bigtree_cluster');
+  });
+  after(async () => {
+    for (const s of servers) await s.stop('SIGKILL');
+    await db?.drop();
+    tmp?.remove();
+  });
+
+  function configFor(id: string): string {
+    const file = join(tmp.dir, `${id}.yaml`);
+    writeFileSync(file, stringify({
+      server: { listen_addr: '127.0.0.1:0', data_dir: join(tmp.dir, id) },
+      metrics: { listen_addr: '' },
+      instance_discovery: { instance_id: id },
+      metadata_store: { dsn: db.dsn, tree_job_entries: 1000, tree_batch_entries: 500 },
+      dlm: { redis_addr: '127.0.0.1:6379' },
+      auth: { users: TEST_USERS, ...SECRETS },
+      backend: { cas: { mode: 'dir', gc_interval: '0', scrub_interval: '0' } },
+      log: { level: 'info' },
+    }));
+    return file;
+  }
+
+  it('a delete started on one instance, killed -9 partway, is finished by the other once its lease runs out', async () => {
+    const a = await startCliServer(['-c', configFor('tree-a')], { cwd: tmp.dir });
+    servers.push(a);
+    const b = await startCliServer(['-c', configFor('tree-b')], { cwd: tmp.dir });
+    servers.push(b);
+    const callA = client(a.url);
+    const callB = client(b.url);
+    expect((await callA('POST', '/v1/files/shared-tree/', { body: '' })).status).to.equal(201);
+    await makeBigTree(db.dsn, '/shared-tree', { dirs: 200, filesPerDir: 999, uid: 0, gid: 0, instanceId: 'tree-a' });
+    const res = await callA('DELETE', '/v1/files/shared-tree?recursive=true');
+    expect(res.status, res.text).to.equal(202);
+    const location = res.headers.location as string;
+    // Either instance answers for the job; the other one sees the tree gone too.
+    expect((await callB('HEAD', '/v1/files/shared-tree/d000100')).status).to.equal(404);
+    const partway = await waitForJob(callB, location, (j) => j.entries_done >= 20_000 || j.state === 'done', 120_000);
+    expect(partway.state, 'the job must still be running when the kill comes').to.equal('running');
+    a.child.kill('SIGKILL');
+    await a.stop('SIGKILL');
+    const done = await waitForJob(callB, location, (j) => j.state === 'done', 120_000);
+    expect(done).to.include({ entries_total: 200_000, entries_done: 200_000 });
+    expect(b.output()).to.match(/tree job: done/);
+    const left = await queryDb<{ n: string }>(db.dsn, "SELECT count(*) AS n FROM inodes WHERE path <> '/'");
+    expect(Number(left[0]?.n)).to.equal(0);
+  });
+});
