@@ -53,9 +53,20 @@ function blocking(pathSql: string, subtree: boolean): string {
   return `(${below(pathSql, 'j.path')} OR (j.kind = 'move' AND (${atOrBelow(pathSql, 'j.path')} OR ${atOrBelow(pathSql, 'j.dest')}))${inside})`;
 }
 
-/** A condition that holds while a running tree job forbids writing at `pathSql` (see blocking). */
-export function treeJobBlocks(pathSql: string, subtree: boolean): string {
-  return `EXISTS (SELECT 1 FROM tree_jobs j WHERE j.state = 'running' AND ${blocking(pathSql, subtree)})`;
+/**
+ * A condition that holds while a running tree job forbids writing at `path`
+ * itself (see blocking), by equality on the paths that could mark it (its
+ * ancestors, and itself for a move), which is cheap to plan on every PUT. Its
+ * values are appended to `params`.
+ */
+export function treeJobBlocks(path: string, params: unknown[]): string {
+  const self = [path];
+  const strict = ancestorsOf(path);
+  params.push(strict, [...strict, ...self]);
+  const a = params.length - 1;
+  const b = params.length;
+  return `EXISTS (SELECT 1 FROM tree_jobs j WHERE j.state = 'running' AND (j.path = ANY($${a}::text[])
+    OR (j.kind = 'move' AND (j.path = ANY($${b}::text[]) OR j.dest = ANY($${b}::text[])))))`;
 }
 
 /** LOCKED while a running tree job other than `except` forbids writing at `path`. */
@@ -193,7 +204,8 @@ export async function updateEntry(q: Queryable, state: TxState, path: string, ex
   assertPatch(patch);
   const params: unknown[] = [path, expectedVersion];
   const sets = patchSets(patch, params);
-  const rows = await q.query(`UPDATE inodes SET ${sets} WHERE path = $1 AND version = $2 AND NOT ${treeJobBlocks('$1::text', false)} RETURNING ${ENTRY_COLUMNS}`, params);
+  const blocked = treeJobBlocks(path, params);
+  const rows = await q.query(`UPDATE inodes SET ${sets} WHERE path = $1 AND version = $2 AND NOT ${blocked} RETURNING ${ENTRY_COLUMNS}`, params);
   if (rows[0] === undefined) {
     await assertNoTreeJob(q, path);
     const current = await getEntry(q, path);
@@ -240,11 +252,12 @@ export function createIfUnchangedStatement(entry: NewEntry, expected: readonly R
   const params: unknown[] = [entry.path, parent.id, baseName(entry.path), depthOf(entry.path), entry.type, entry.size ?? 0, entry.mode, entry.uid, entry.gid,
     entry.mtime ?? null, entry.backend ?? null, entry.instanceId ?? null, entry.blobId ?? null, entry.etag ?? null];
   const guard = unchanged(expected, params);
+  const blocked = treeJobBlocks(entry.path, params);
   return {
     sql: `INSERT INTO inodes (path, parent_id, name, depth, type, size, mode, uid, gid, mtime, backend, instance_id, blob_id, etag)
      SELECT $1::text, $2::bigint, $3::text, $4::integer, $5::text, $6::bigint, $7::integer, $8::bigint, $9::bigint,
        COALESCE($10::timestamptz, now()), $11::text, $12::text, $13::text, $14::text
-     WHERE ${guard} AND NOT ${treeJobBlocks('$1::text', false)}
+     WHERE ${guard} AND NOT ${blocked}
      ON CONFLICT (path) DO NOTHING RETURNING ${ENTRY_COLUMNS}`,
     params,
   };
@@ -258,7 +271,8 @@ export function updateIfUnchangedStatement(path: string, expectedVersion: number
   const params: unknown[] = [path, expectedVersion];
   const sets = patchSets(patch, params);
   const guard = unchanged(expected, params);
-  return { sql: `UPDATE inodes SET ${sets} WHERE path = $1::text AND version = $2::bigint AND ${guard} AND NOT ${treeJobBlocks('$1::text', false)} RETURNING ${ENTRY_COLUMNS}`, params };
+  const blocked = treeJobBlocks(path, params);
+  return { sql: `UPDATE inodes SET ${sets} WHERE path = $1::text AND version = $2::bigint AND ${guard} AND NOT ${blocked} RETURNING ${ENTRY_COLUMNS}`, params };
 }
 
 export async function moveEntry(
