@@ -35,6 +35,9 @@ export interface TreeJobSettings {
  */
 export const TREE_JOB_DEFAULTS: TreeJobSettings = { jobEntries: 10_000, batchEntries: 5_000, leaseMs: 10_000, pollMs: 2_000, keepMs: 7 * 24 * 3600_000 };
 
+/** Finished jobs are forgotten at most this often (the polls come every pollMs). */
+const PRUNE_EVERY_MS = 10 * 60_000;
+
 export interface TreeJobRunnerOptions {
   trees: TreeJobOps;
   /** Lease owner: this instance's id. */
@@ -53,6 +56,7 @@ export class TreeJobRunner {
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
   private readonly waiters = new Map<string, Set<(job: TreeJob) => void>>();
+  private prunedAt = 0;
 
   constructor(private readonly options: TreeJobRunnerOptions) {
     this.settings = options.settings;
@@ -115,7 +119,10 @@ export class TreeJobRunner {
 
   private async drain(): Promise<void> {
     const { trees, owner, settings } = this.options;
-    await trees.prune(new Date(Date.now() - settings.keepMs));
+    if (Date.now() - this.prunedAt >= PRUNE_EVERY_MS) {
+      await trees.prune(new Date(Date.now() - settings.keepMs));
+      this.prunedAt = Date.now();
+    }
     for (;;) {
       if (this.stopped) return;
       const job = await trees.claim(owner, settings.leaseMs);
