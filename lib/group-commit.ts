@@ -32,7 +32,7 @@ export class GroupCommit<I, O> {
     return this.running || this.queue.length > 0;
   }
 
-    submit(item: I): Promise<O> {
+  submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       if (!this.running) this.next();

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import type { CasContext } from './context.js';
 import { forEachLimit } from './fs-util.js';
 import type { Image } from './images.js';
 import { quarantinePackedLocked } from './integrity.js';
-import { deleteSegment, listSegments, RECORD_HEADER_BYTES, readPacked } from './segments.js';
+import { deleteSegment, listSegments, RECORD_HEADER_BYTES, readPackedHashed, segmentKey } from './segments.js';
 import { appendCounted, recordIn } from './writer.js';
 
 /** Records copied at once (their appends share flushes). */
@@ -57,7 +56,7 @@ export async function compactSegments(ctx: CasContext, graceMs: number, signal?:
         if (ctx.packed.live(image, segment.id).count > 0) continue;
       }
       if (ctx.packed.unsettledIn(image, segment.id) > 0) continue;
-      const key = `${image.id}/${segment.id}`;
+      const key = segmentKey(image.id, segment.id);
       if (graceMs > 0 && !ctx.packed.emptySince.has(key)) {
         ctx.packed.emptySince.set(key, Date.now());
         continue;
@@ -95,10 +94,9 @@ async function moveLive(ctx: CasContext, image: Image, segment: number, signal?:
       if (signal?.aborted) return;
       const location = ctx.packed.get(sha256);
       if (location === undefined || location.image !== image || location.segment !== segment) return;
-      const got = await readPacked(location, sha256);
-      if (got.kind !== 'ok' || createHash('sha256').update(got.data).digest('hex') !== sha256) {
-        const detail = got.kind === 'corrupt' ? got.detail : got.kind === 'moved' ? 'the segment record is not this blob' : 'bytes do not match the sha256';
-        await quarantinePackedLocked(ctx, sha256, location, `compaction: ${detail}`, got.kind === 'moved' ? null : got.data);
+      const got = await readPackedHashed(location, sha256);
+      if (got.detail !== null) {
+        await quarantinePackedLocked(ctx, sha256, location, `compaction: ${got.detail}`, got.data);
         return;
       }
       const target = await ctx.images.acquireForWrite(signal);

@@ -106,7 +106,7 @@ export class HostSpace {
     return this.reserve(bytes) ? run() : this.reserveAfterRefresh(bytes).then(run);
   }
 
-    /** Read the host again and take `bytes`, or throw INSUFFICIENT_STORAGE. */
+  /** Read the host again and take `bytes`, or throw INSUFFICIENT_STORAGE. */
   async reserveAfterRefresh(bytes: number): Promise<void> {
     await this.refresh();
     if (!this.reserve(bytes)) throw noRoom(`writing ${bytes} more bytes would leave less than ${this.floorBytes} bytes free on the host filesystem under ${this.root}`);

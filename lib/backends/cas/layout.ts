@@ -67,7 +67,7 @@ export function segmentsDir(volume: string): string {
 }
 
 export function segmentPath(volume: string, id: number): string {
-  return join(volume, 'segments', `${id}.seg`);
+  return join(segmentsDir(volume), `${id}.seg`);
 }
 
 /** The id of a segment file name, or null for any other name. */

@@ -4,7 +4,7 @@ import { closeSync, fstatSync, open, read } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { CallfsError } from '../../errors.js';
-import type { DirectSend, OpenOptions, OpenResult } from '../types.js';
+import type { ByteRange, DirectSend, OpenOptions, OpenResult } from '../types.js';
 import type { BufferPool } from './buffer-pool.js';
 import type { CasContext } from './context.js';
 import { errnoCode } from './fs-util.js';
@@ -369,17 +369,21 @@ async function readPackedBlob(ctx: CasContext, id: string): Promise<Buffer | nul
   return null;
 }
 
+/** The first and last byte of `range` (the whole blob when absent) in a blob of `size` bytes; RANGE_NOT_SATISFIABLE when it starts past the end or is malformed. */
+function byteSpan(range: ByteRange | undefined, size: number): { start: number; end: number } {
+  if (range === undefined) return { start: 0, end: size - 1 };
+  const valid = Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start;
+  if (!valid || range.start >= size) {
+    throw new CallfsError('RANGE_NOT_SATISFIABLE', `range ${range.start}-${range.end} is outside 0-${size - 1}`, { details: { size } });
+  }
+  return { start: range.start, end: Math.min(range.end, size - 1) };
+}
+
 /** A stream over a packed blob's bytes (or the requested range of them), already checked. */
 function streamPacked(ctx: CasContext, data: Buffer, options: OpenOptions, track: (stream: Readable) => void): OpenResult {
   const { range, signal } = options;
-  let chunk = data;
-  if (range !== undefined) {
-    const valid = Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start;
-    if (!valid || range.start >= data.length) {
-      throw new CallfsError('RANGE_NOT_SATISFIABLE', `range ${range.start}-${range.end} is outside 0-${data.length - 1}`, { details: { size: data.length } });
-    }
-    chunk = data.subarray(range.start, Math.min(range.end, data.length - 1) + 1);
-  }
+  const { start, end } = byteSpan(range, data.length);
+  const chunk = start === 0 && end === data.length - 1 ? data : data.subarray(start, end + 1);
   signal?.throwIfAborted();
   const stream = new BlobReadStream({
     fd: -1,
@@ -464,17 +468,14 @@ export async function openBlob(ctx: CasContext, id: string, options: OpenOptions
     closeQuietly(blob.fd);
     throw signal.reason;
   }
-  let start = 0;
-  let end = blob.size - 1;
-  if (range !== undefined) {
-    const valid = Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start;
-    if (!valid || range.start >= blob.size) {
-      closeQuietly(blob.fd);
-      throw new CallfsError('RANGE_NOT_SATISFIABLE', `range ${range.start}-${range.end} is outside 0-${blob.size - 1}`, { details: { size: blob.size } });
-    }
-    start = range.start;
-    end = Math.min(range.end, blob.size - 1);
+  let span: { start: number; end: number };
+  try {
+    span = byteSpan(range, blob.size);
+  } catch (err) {
+    closeQuietly(blob.fd);
+    throw err;
   }
+  const { start, end } = span;
   const whole = start === 0 && end === blob.size - 1;
   const quarantineBlob = (detail: string): Promise<void> => {
     const task = quarantine(ctx, id, blob, detail)

@@ -4,7 +4,7 @@ import type { BlobRecord } from '../../metadata/types.js';
 import type { CasContext } from './context.js';
 import { errnoCode } from './fs-util.js';
 import { quarantine, quarantinePackedLocked } from './integrity.js';
-import { readPacked } from './segments.js';
+import { readPackedHashed } from './segments.js';
 import type { ScrubOptions, ScrubResult } from './types.js';
 
 const BATCH = 100;
@@ -125,19 +125,17 @@ async function scrubPacked(ctx: CasContext, blob: BlobRecord, result: ScrubResul
   const bytes = await ctx.guard.run(blob.sha256, async () => {
     const location = ctx.packed.get(blob.sha256);
     if (location === undefined || signal?.aborted) return null; // collected or evicted meanwhile
-    const got = await readPacked(location, blob.sha256);
-    const read = got.kind === 'moved' ? 0 : (got.data?.length ?? 0);
+    const got = await readPackedHashed(location, blob.sha256);
+    const read = got.data?.length ?? 0;
     result.checked++;
     result.bytes += read;
     ctx.metrics.casBytesScrubbed.inc(read);
-    const actual = got.kind === 'ok' ? createHash('sha256').update(got.data).digest('hex') : null;
-    if (actual === blob.sha256) {
+    if (got.detail === null) {
       result.ok++;
       await ctx.index.markBlobVerified(ctx.instanceId, blob.sha256, true);
     } else {
       result.corrupted++;
-      const detail = got.kind === 'corrupt' ? got.detail : got.kind === 'moved' ? 'the segment record is not this blob' : `scrub read ${String(actual)}`;
-      await quarantinePackedLocked(ctx, blob.sha256, location, detail, got.kind === 'moved' ? null : got.data);
+      await quarantinePackedLocked(ctx, blob.sha256, location, `scrub: ${got.detail}`, got.data);
     }
     return read;
   });

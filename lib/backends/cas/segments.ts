@@ -1,4 +1,5 @@
 import { crc32c } from '@node-rs/crc32';
+import { createHash } from 'node:crypto';
 import { close, closeSync, fdatasync, open, read, writev } from 'node:fs';
 import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -121,6 +122,18 @@ export async function readPacked(location: PackedLocation, sha256: string): Prom
   return { kind: 'ok', data };
 }
 
+/** What checking a packed record against its sha256 gave: its bytes, or why not and what was read of them. */
+export type HashedRead = { detail: null; data: Buffer } | { detail: string; data: Buffer | null };
+
+/** readPacked, then the bytes hashed (SHA-256, not only their CRC32C): what the scrubber and compaction check. */
+export async function readPackedHashed(location: PackedLocation, sha256: string): Promise<HashedRead> {
+  const got = await readPacked(location, sha256);
+  if (got.kind === 'moved') return { detail: 'the segment record is not this blob', data: null };
+  if (got.kind === 'corrupt') return { detail: got.detail, data: got.data };
+  const actual = createHash('sha256').update(got.data).digest('hex');
+  return actual === sha256 ? { detail: null, data: got.data } : { detail: `read ${actual}`, data: got.data };
+}
+
 /** One open segment file taking appends. */
 interface OpenSegment {
   id: number;
@@ -223,7 +236,7 @@ class SegmentWriter {
     return true;
   }
 
-    /** Close the open segment (the CAS is closing; no batch runs). */
+  /** Close the open segment (the CAS is closing; no batch runs). */
   close(): void {
     if (this.current !== null) this.finish(this.current);
   }
@@ -259,7 +272,8 @@ export interface SegmentLive {
   bytes: number;
 }
 
-const segmentKey = (imageId: string, segment: number): string => `${imageId}/${segment}`;
+/** The key of a segment in PackedBlobs' maps (and emptySince). */
+export const segmentKey = (imageId: string, segment: number): string => `${imageId}/${segment}`;
 
 /**
  * Every packed blob's location, live bytes per segment, and the writers of
@@ -356,8 +370,12 @@ export class PackedBlobs {
    * the append failed.
    */
   settled(image: Image, at: PackedAt): void {
-    const key = segmentKey(image.id, at.segment);
-    const n = (this.unsettled.get(key) ?? 0) - 1;
+    this.countUnsettled(image, at.segment, -1);
+  }
+
+  private countUnsettled(image: Image, segment: number, records: number): void {
+    const key = segmentKey(image.id, segment);
+    const n = (this.unsettled.get(key) ?? 0) + records;
     if (n > 0) this.unsettled.set(key, n);
     else this.unsettled.delete(key);
   }
@@ -381,12 +399,7 @@ export class PackedBlobs {
   append(image: Image, sha256: string, data: Buffer): Promise<PackedAt> {
     let writer = this.writers.get(image.id);
     if (writer === undefined) {
-      const placing = (segment: number, records: number): void => {
-        const key = segmentKey(image.id, segment);
-        const n = (this.unsettled.get(key) ?? 0) + records;
-        if (n > 0) this.unsettled.set(key, n);
-        else this.unsettled.delete(key);
-      };
+      const placing = (segment: number, records: number): void => this.countUnsettled(image, segment, records);
       this.writers.set(image.id, (writer = new SegmentWriter(image, this.segmentBytes, placing)));
     }
     return writer.append({ sha256, data, crc: crc32c(data) });

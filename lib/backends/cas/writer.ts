@@ -268,45 +268,56 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
 async function finalize(ctx: CasContext, image: Image, tmp: string, received: Received): Promise<CasPutResult> {
   const { sha256, size, file, crc } = received;
   ctx.locator.rememberCrc(sha256, crc);
-  const record = (imageId: string, packed: PackedAt | null = null): Promise<BlobRecord> => recordIn(ctx, { sha256, imageId, size, packed });
   return ctx.guard.run(sha256, async () => {
-    const found = await ctx.locator.find(sha256);
-    // A copy on a failed image may not read back: store these bytes again instead.
-    const existing = found !== null && found.image.state !== 'failed' ? found : null;
-    const packed = ctx.packed.get(sha256);
-    if (packed !== undefined && packed.image.state !== 'failed' && packed.size === size) {
-      // Packed by an earlier put, or the packing threshold was higher then.
+    const copy = await goodCopy(ctx, sha256, size);
+    if (copy !== null) {
       await file.close(false);
       await rm(tmp, { force: true });
-      await record(packed.image.id, packed);
-      return { id: sha256, sha256, size, deduplicated: true, release: ctx.pins.pin(sha256) };
-    }
-    if (existing !== null && existing.size === size) {
-      await file.close(false);
-      await rm(tmp, { force: true });
-      await record(existing.image.id);
-      return { id: sha256, sha256, size, deduplicated: true, release: ctx.pins.pin(sha256) };
-    }
-    if (existing !== null) {
-      // Same name, other size: the stored copy is damaged; these bytes were just verified.
-      await quarantineLocked(ctx, sha256, existing, `size ${existing.size} instead of ${size}`);
+      await recordIn(ctx, { sha256, size, ...copy });
+      return stored(ctx, sha256, size, true);
     }
     // The bytes are durable before they get their final name: never a torn blob.
     await file.datasync();
     await file.close(true);
     // Indexed before the rename: a crash in between leaves a row without a
     // file (collected later), never a file no index knows about (leaked).
-    const row = await record(image.id);
+    const row = await recordIn(ctx, { sha256, imageId: image.id, size, packed: null });
     const dir = blobDir(image.volume, sha256);
     const firstCreated = await renameIntoPlace(tmp, dir, blobPath(image.volume, sha256));
     ctx.locator.remember(sha256, image);
     await ctx.syncer.sync(dirsToFlush(dir, firstCreated));
-    if (row.quarantined) {
-      // Good bytes (hashed just now) replace a quarantined blob: the row is healthy again.
-      await ctx.index.markBlobVerified(ctx.instanceId, sha256, true).catch((err: unknown) => ctx.logger.warn({ err, sha256 }, 'cannot clear the quarantine flag'));
-    }
-    return { id: sha256, sha256, size, deduplicated: false, release: ctx.pins.pin(sha256) };
+    await clearQuarantine(ctx, row);
+    return stored(ctx, sha256, size, false);
   });
+}
+
+/**
+ * A good copy of the blob already stored here, packed or a file of its own,
+ * to deduplicate against (under the sha's guard). A copy on a failed image
+ * may not read back: these bytes are stored again instead. A file of the
+ * same name and another size is damaged: it is quarantined (the new bytes
+ * were just hashed), and null returned.
+ */
+async function goodCopy(ctx: CasContext, sha256: string, size: number): Promise<{ imageId: string; packed: PackedAt | null } | null> {
+  const packed = ctx.packed.get(sha256);
+  // Packed by an earlier put, or the packing threshold was higher then.
+  if (packed !== undefined && packed.image.state !== 'failed' && packed.size === size) return { imageId: packed.image.id, packed };
+  const found = await ctx.locator.find(sha256);
+  if (found === null || found.image.state === 'failed') return null;
+  if (found.size === size) return { imageId: found.image.id, packed: null };
+  await quarantineLocked(ctx, sha256, found, `size ${found.size} instead of ${size}`);
+  return null;
+}
+
+/** What a put resolves to: the blob, pinned against the collector until the caller's entry names it. */
+function stored(ctx: CasContext, sha256: string, size: number, deduplicated: boolean): CasPutResult {
+  return { id: sha256, sha256, size, deduplicated, release: ctx.pins.pin(sha256) };
+}
+
+/** Good bytes (hashed just now) replaced a quarantined blob: its row is healthy again. */
+async function clearQuarantine(ctx: CasContext, row: BlobRecord): Promise<void> {
+  if (!row.quarantined) return;
+  await ctx.index.markBlobVerified(ctx.instanceId, row.sha256, true).catch((err: unknown) => ctx.logger.warn({ err, sha256: row.sha256 }, 'cannot clear the quarantine flag'));
 }
 
 /** The listeners of a read of an upload body. */
@@ -424,19 +435,11 @@ async function putPacked(ctx: CasContext, upload: SmallUpload, options: PutOptio
   try {
     signal?.throwIfAborted();
     return await ctx.guard.run(sha256, async () => {
-      const dedup = (): CasPutResult => ({ id: sha256, sha256, size, deduplicated: true, release: ctx.pins.pin(sha256) });
-      const packed = ctx.packed.get(sha256);
-      if (packed !== undefined && packed.image.state !== 'failed' && packed.size === size) {
-        await recordIn(ctx, { sha256, imageId: packed.image.id, size, packed });
-        return dedup();
+      const copy = await goodCopy(ctx, sha256, size);
+      if (copy !== null) {
+        await recordIn(ctx, { sha256, size, ...copy });
+        return stored(ctx, sha256, size, true);
       }
-      const found = await ctx.locator.find(sha256);
-      const existing = found !== null && found.image.state !== 'failed' ? found : null;
-      if (existing !== null && existing.size === size) {
-        await recordIn(ctx, { sha256, imageId: existing.image.id, size, packed: null });
-        return dedup();
-      }
-      if (existing !== null) await quarantineLocked(ctx, sha256, existing, `size ${existing.size} instead of ${size}`);
       const at = await appendCounted(ctx, image, sha256, data);
       written = RECORD_HEADER_BYTES + size;
       let row: BlobRecord;
@@ -446,10 +449,8 @@ async function putPacked(ctx: CasContext, upload: SmallUpload, options: PutOptio
       } finally {
         ctx.packed.settled(image, at);
       }
-      if (row.quarantined) {
-        await ctx.index.markBlobVerified(ctx.instanceId, sha256, true).catch((err: unknown) => ctx.logger.warn({ err, sha256 }, 'cannot clear the quarantine flag'));
-      }
-      return { id: sha256, sha256, size, deduplicated: false, release: ctx.pins.pin(sha256) };
+      await clearQuarantine(ctx, row);
+      return stored(ctx, sha256, size, false);
     });
   } catch (err) {
     throw await classify(ctx, image, err, signal, size);

@@ -1,12 +1,11 @@
-import { hash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { Middleware } from 'koa';
+import { digest } from '../../auth/users.js';
 import { CallfsError } from '../../errors.js';
 import type { Caller, RequestState } from '../state.js';
 
 /** Resolves an Authorization header to a caller, or null when it is missing or wrong. */
 export type Authenticator = (authorization: string | undefined) => Caller | null;
-
-const digest = (text: string): Buffer => hash('sha256', text, 'buffer');
 
 /** Require a valid Bearer key of a user; sets ctx.state.user. */
 export function requireAuth(authenticate: Authenticator): Middleware<RequestState> {
