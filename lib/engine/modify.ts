@@ -82,26 +82,48 @@ async function decideMove(tx: MetadataOps, user: User, from: string, to: string,
  * named after paths would have to follow (follow-keys.ts does those).
  */
 async function moveBigTree(deps: EngineDeps, user: User, from: string, to: string, options: MoveOptions): Promise<TreeJob | null> {
-  const { trees, store } = deps;
-  if (trees === undefined || store.startMove === undefined || from === to) return null;
+  if (from === to || deps.store.startMove === undefined) return null;
   if (Object.values(deps.backends).some((b) => b?.pathKeys !== undefined)) return null;
-  const peek = await store.get(from);
-  if (peek === null || peek.type !== 'directory') return null;
-  if ((await store.count(from, { maxDepth: Number.MAX_SAFE_INTEGER })) <= trees.settings.jobEntries) return null;
+  if (!(await isBigTree(deps, from))) return null;
+  return startTreeJob(deps, [lockKey(from), lockKey(to)], options.signal, async (tx, job) => {
+    const decided = await decideMove(tx, user, from, to, options);
+    if (decided.noop || tx.startMove === undefined) throw new CallfsError('INTERNAL_ERROR', 'a big move without a move to make');
+    return tx.startMove(from, to, { ...job, uid: user.uid, expectedVersion: decided.source.version, overwrite: options.overwrite === true, parents: decided.parents ?? null })
+      .catch(raced(['PRECONDITION_FAILED', 'FILE_NOT_FOUND']));
+  });
+}
+
+/** Whether `path` is a directory with more than `jobEntries` entries below it, where there is a tree-job worker. */
+async function isBigTree(deps: EngineDeps, path: string): Promise<boolean> {
+  if (deps.trees === undefined) return false;
+  const peek = await deps.store.get(path);
+  if (peek === null || peek.type !== 'directory') return false;
+  return (await deps.store.count(path, { maxDepth: Number.MAX_SAFE_INTEGER })) > deps.trees.settings.jobEntries;
+}
+
+/**
+ * Start a tree job: `start` decides and marks it in one transaction, under
+ * the locks of `keys`, decided again while it loses races (a WriteRace);
+ * then the worker is told. `start` gets the job's id, owner (this instance)
+ * and lease.
+ */
+async function startTreeJob(
+  deps: EngineDeps,
+  keys: string[],
+  signal: AbortSignal | undefined,
+  start: (tx: MetadataOps, job: { id: string; leaseOwner: string; leaseMs: number }) => Promise<TreeJob>,
+): Promise<TreeJob | null> {
+  const { trees } = deps;
+  if (trees === undefined) return null;
   const id = randomUUID();
   const job = await deps.locks.withLock(
-    [lockKey(from), lockKey(to)],
-    (signal) => retryRaces(RACE_ATTEMPTS, () => store.transaction(async (tx) => {
-      const decided = await decideMove(tx, user, from, to, options);
-      if (decided.noop || tx.startMove === undefined) throw new CallfsError('INTERNAL_ERROR', 'a big move without a move to make');
-      const started = await tx.startMove(from, to, {
-        id, uid: user.uid, expectedVersion: decided.source.version, leaseOwner: deps.instanceId, leaseMs: trees.settings.leaseMs,
-        overwrite: options.overwrite === true, parents: decided.parents ?? null,
-      }).catch(raced(['PRECONDITION_FAILED', 'FILE_NOT_FOUND']));
-      signal.throwIfAborted();
+    keys,
+    (held) => retryRaces(RACE_ATTEMPTS, () => deps.store.transaction(async (tx) => {
+      const started = await start(tx, { id, leaseOwner: deps.instanceId, leaseMs: trees.settings.leaseMs });
+      held.throwIfAborted();
       return started;
     })),
-    options.signal === undefined ? {} : { signal: options.signal },
+    signal === undefined ? {} : { signal },
   );
   trees.kick();
   return job;
@@ -157,29 +179,15 @@ export async function remove(deps: EngineDeps, user: User, path: string, options
  * where the store has no tree jobs: removeNow then does the delete.
  */
 async function removeBigTree(deps: EngineDeps, user: User, path: string, options: WritePreconditions & { signal?: AbortSignal }): Promise<TreeJob | null> {
-  const { trees, store } = deps;
-  if (trees === undefined || store.detachTree === undefined) return null;
-  const peek = await store.get(path);
-  if (peek === null || peek.type !== 'directory') return null;
-  if ((await store.count(path, { maxDepth: Number.MAX_SAFE_INTEGER })) <= trees.settings.jobEntries) return null;
-  const id = randomUUID();
-  const job = await deps.locks.withLock(
-    [lockKey(path)],
-    (signal) => retryRaces(RACE_ATTEMPTS, () => store.transaction(async (tx) => {
-      const { entry, parent } = await resolveExisting(tx, user, path);
-      if (parent !== null) assertRemoveFromDirectory(user, parent, entry);
-      if (entry.type === 'directory' && !isRoot(user)) await assertMayRemoveTree(tx, user, entry);
-      checkPreconditions(entry, options);
-      if (tx.detachTree === undefined) throw new CallfsError('INTERNAL_ERROR', 'the metadata transaction has no detachTree');
-      const detached = await tx.detachTree(path, { id, uid: user.uid, expectedVersion: entry.version, leaseOwner: deps.instanceId, leaseMs: trees.settings.leaseMs })
-        .catch(raced(['PRECONDITION_FAILED', 'FILE_NOT_FOUND']));
-      signal.throwIfAborted();
-      return detached;
-    })),
-    options.signal === undefined ? {} : { signal: options.signal },
-  );
-  trees.kick();
-  return job;
+  if (deps.store.detachTree === undefined || !(await isBigTree(deps, path))) return null;
+  return startTreeJob(deps, [lockKey(path)], options.signal, async (tx, job) => {
+    const { entry, parent } = await resolveExisting(tx, user, path);
+    if (parent !== null) assertRemoveFromDirectory(user, parent, entry);
+    if (entry.type === 'directory' && !isRoot(user)) await assertMayRemoveTree(tx, user, entry);
+    checkPreconditions(entry, options);
+    if (tx.detachTree === undefined) throw new CallfsError('INTERNAL_ERROR', 'the metadata transaction has no detachTree');
+    return tx.detachTree(path, { ...job, uid: user.uid, expectedVersion: entry.version }).catch(raced(['PRECONDITION_FAILED', 'FILE_NOT_FOUND']));
+  });
 }
 
 /** A non-root user may remove a tree when they may remove every entry from its directory and read every directory, as `rm -r`. */

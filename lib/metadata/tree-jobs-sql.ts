@@ -1,7 +1,7 @@
 import { CallfsError, notFound } from '../errors.js';
 import { assertCanonical } from '../paths.js';
 import type { Queryable, Row } from './driver.js';
-import { assertNoTreeJob, getEntry, moveEntry, notInRemovedTree, subtreeBounds } from './namespace-sql.js';
+import { assertNoTreeJob, getEntry, moveEntry, notInRemovedTree, subtreeBounds, type StoredEntry } from './namespace-sql.js';
 import { lockNamespace, type TxState } from './tx-state.js';
 import type { BackendType, MoveOptions, RemovedEntry, TreeJob } from './types.js';
 import { assertCount } from './validate.js';
@@ -41,8 +41,34 @@ function toJob(row: Row): TreeJob {
   };
 }
 
+/** Job ids: what randomUUID() gives, and any other short word. */
+const JOB_ID = /^[\w-]{1,64}$/;
+
 function assertJobId(id: string): void {
-  if (typeof id !== 'string' || !/^[\w-]{1,64}$/.test(id)) throw new CallfsError('BAD_REQUEST', 'a job id is 1 to 64 letters, digits, - or _');
+  if (typeof id !== 'string' || !JOB_ID.test(id)) throw new CallfsError('BAD_REQUEST', 'a job id is 1 to 64 letters, digits, - or _');
+}
+
+/**
+ * The directory at `path`, its row locked under the exclusive namespace lock
+ * (writers that started before finish first; later ones see what this
+ * transaction marks), its version checked as delete checks it.
+ */
+async function lockedDirectory(q: Queryable, state: TxState, path: string, expectedVersion: number | undefined): Promise<StoredEntry> {
+  await lockNamespace(q, state, 'exclusive');
+  const entry = await getEntry(q, path, 'FOR UPDATE');
+  if (entry === null) throw notFound(path);
+  if (entry.type !== 'directory') throw new CallfsError('NOT_A_DIRECTORY', `not a directory: ${path}`);
+  if (expectedVersion !== undefined && entry.version !== expectedVersion) {
+    throw new CallfsError('PRECONDITION_FAILED', `${path} changed (version ${entry.version}, expected ${expectedVersion})`);
+  }
+  return entry;
+}
+
+/** The entries below `path` (not counting the old rows of a tree being removed there). */
+async function countBelow(q: Queryable, path: string): Promise<number> {
+  const [lo, hi] = subtreeBounds(path);
+  const rows = await q.query(`SELECT count(*) AS n FROM inodes WHERE path > $1 AND path < $2 AND ${notInRemovedTree('inodes.path')}`, [lo, hi]);
+  return Number(rows[0]?.n ?? 0);
 }
 
 /**
@@ -57,30 +83,23 @@ export async function detachTree(q: Queryable, state: TxState, path: string, job
   assertJobId(job.id);
   assertCount(job.uid, 'uid');
   if (path === '/') throw new CallfsError('BAD_REQUEST', 'the root cannot be deleted');
-  await lockNamespace(q, state, 'exclusive');
-  const entry = await getEntry(q, path, 'FOR UPDATE');
-  if (entry === null) throw notFound(path);
-  if (entry.type !== 'directory') throw new CallfsError('NOT_A_DIRECTORY', `not a directory: ${path}`);
-  if (job.expectedVersion !== undefined && entry.version !== job.expectedVersion) {
-    throw new CallfsError('PRECONDITION_FAILED', `${path} changed (version ${entry.version}, expected ${job.expectedVersion})`);
-  }
+  const entry = await lockedDirectory(q, state, path, job.expectedVersion);
   // A tree below that is being moved would lose its rows to this one.
   await assertNoTreeJob(q, path, { subtree: true });
-  const [lo, hi] = subtreeBounds(path);
-  const counted = await q.query(`SELECT count(*) AS n FROM inodes WHERE path > $1 AND path < $2 AND ${notInRemovedTree('inodes.path')}`, [lo, hi]);
+  const total = await countBelow(q, path);
   const trash = trashPathOf(job.id);
   await q.query('UPDATE inodes SET path = $2, name = $3, parent_id = id, version = version + 1, ctime = now(), updated_at = now() WHERE id = $1', [entry.id, trash, job.id]);
   const rows = await q.query(
     `INSERT INTO tree_jobs (id, kind, path, uid, state, total, lease_owner, lease_until)
      VALUES ($1, 'delete', $2, $3, 'running', $4, $5, now() + $6::integer * interval '1 millisecond') RETURNING ${JOB_COLUMNS}`,
-    [job.id, path, job.uid, Number(counted[0]?.n ?? 0), job.leaseOwner, job.leaseMs],
+    [job.id, path, job.uid, total, job.leaseOwner, job.leaseMs],
   );
   state.invalidations.subtree.add(path);
   return toJob(rows[0] as Row);
 }
 
 export async function getJob(q: Queryable, id: string): Promise<TreeJob | null> {
-  if (!/^[\w-]{1,64}$/.test(id)) return null;
+  if (!JOB_ID.test(id)) return null;
   const rows = await q.query(`SELECT ${JOB_COLUMNS} FROM tree_jobs WHERE id = $1`, [id]);
   return rows[0] === undefined ? null : toJob(rows[0]);
 }
@@ -141,22 +160,14 @@ export async function startMove(q: Queryable, state: TxState, from: string, to: 
   assertCanonical(to);
   assertJobId(job.id);
   assertCount(job.uid, 'uid');
-  // Writers that started before the mark finish first; later ones see it.
-  await lockNamespace(q, state, 'exclusive');
-  const entry = await getEntry(q, from, 'FOR UPDATE');
-  if (entry === null) throw notFound(from);
-  if (entry.type !== 'directory') throw new CallfsError('NOT_A_DIRECTORY', `not a directory: ${from}`);
-  if (job.expectedVersion !== undefined && entry.version !== job.expectedVersion) {
-    throw new CallfsError('PRECONDITION_FAILED', `${from} changed (version ${entry.version}, expected ${job.expectedVersion})`);
-  }
+  await lockedDirectory(q, state, from, job.expectedVersion);
   await assertNoTreeJob(q, from, { subtree: true });
   await assertNoTreeJob(q, to, { subtree: true });
-  const [lo, hi] = subtreeBounds(from);
-  const counted = await q.query('SELECT count(*) AS n FROM inodes WHERE path > $1 AND path < $2', [lo, hi]);
+  const total = await countBelow(q, from);
   const rows = await q.query(
     `INSERT INTO tree_jobs (id, kind, path, dest, options, uid, state, total, lease_owner, lease_until)
      VALUES ($1, 'move', $2, $3, $4::jsonb, $5, 'running', $6, $7, now() + $8::integer * interval '1 millisecond') RETURNING ${JOB_COLUMNS}`,
-    [job.id, from, to, JSON.stringify({ overwrite: job.overwrite, parents: job.parents ?? null }), job.uid, Number(counted[0]?.n ?? 0), job.leaseOwner, job.leaseMs],
+    [job.id, from, to, JSON.stringify({ overwrite: job.overwrite, parents: job.parents ?? null }), job.uid, total, job.leaseOwner, job.leaseMs],
   );
   return toJob(rows[0] as Row);
 }
