@@ -97,10 +97,12 @@ describe('S3 replica of the CAS (ha.replication_enabled)', function () {
     } finally {
       await s3.start();
     }
-    // It failed at least once while S3 was down; the retry comes within its back-off.
+    // It failed at least once while S3 was down; the retry comes within its back-off. The row
+    // leaves the outbox only after the upload (s3-replica.ts: upload, then settle): between the
+    // two the object is already listed, so wait for both.
     const deadline = Date.now() + 30_000;
-    while (!(await replicaKeys()).includes(sha256(body))) {
-      if (Date.now() > deadline) throw new Error('the queued blob never reached the bucket');
+    while (!(await replicaKeys()).includes(sha256(body)) || (await server.store.cluster.countReplicaOutbox()) !== 0) {
+      if (Date.now() > deadline) throw new Error('the queued blob never reached the bucket, or never left the outbox');
       await sleep(200);
     }
     expect(await server.store.cluster.countReplicaOutbox()).to.equal(0);
