@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { request, type TestResponse } from '../support/http.js';
+import { scrape } from '../support/prometheus.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
 import {
   DAV,
@@ -109,7 +110,8 @@ describe('WebDAV protocol (embedded server over HTTPS)', function () {
   });
 
   it('OPTIONS: 200 with DAV: 1, 2, MS-Author-Via: DAV and every method in Allow', async () => {
-    for (const path of ['/', '/no/such/path']) {
+    await put('/options.txt', 'x');
+    for (const path of ['/', '/options.txt']) {
       const res = await dav('OPTIONS', path);
       expect(res.status, path).to.equal(200);
       const classes = String(res.headers.dav).split(',').map((s) => s.trim());
@@ -446,12 +448,19 @@ describe('WebDAV protocol (embedded server over HTTPS)', function () {
     });
 
     it('on the CAS a COPY names the same blob: no byte copy', async () => {
+      // A byte copy of the same content would end in the same blob (content addressing), so the
+      // blob count alone cannot tell; the bytes written into CAS temp files can.
+      const written = async (): Promise<number> => (await scrape(server.url, { token: KEYS.root, ca: server.ca })).value('callfs_cas_written_bytes_total');
       const body = randomBytes(300_000);
+      const beforePut = await written();
       await put('/cp/unique.bin', body);
-      const before_ = await casBlobs();
+      expect((await written()) - beforePut, 'the PUT is counted (the counter works)').to.be.at.least(body.length);
+      const blobsBefore = await casBlobs();
+      const writtenBefore = await written();
       expect((await copy('/cp/unique.bin', '/cp/unique-copy.bin')).status).to.equal(201);
       expect((await copy('/cp/tree', '/cp/tree-copy-2')).status).to.equal(201);
-      expect(await casBlobs(), 'blob count after the copies').to.equal(before_);
+      expect(await casBlobs(), 'blob count after the copies').to.equal(blobsBefore);
+      expect(await written(), 'bytes written into the CAS by the copies').to.equal(writtenBefore);
       const got = await v1('GET', '/v1/files/cp/unique-copy.bin');
       expect(sha256(got.body)).to.equal(sha256(body));
       expect(got.headers.etag).to.equal(`"${sha256(body)}"`);
