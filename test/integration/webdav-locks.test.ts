@@ -117,8 +117,19 @@ describe('WebDAV locks (embedded server over HTTPS)', function () {
     expect(wrong.status, 'an unknown token').to.be.oneOf([412, 423]);
     expect((await v1('GET', '/v1/files/locks/guarded.txt')).text).to.equal('with etag');
 
+    await putOk('/locks/guarded.txt', 'with Not', { if: `(<${token}>) (Not <DAV:no-lock>)` });
     expect((await unlock('/locks/guarded.txt', token)).status).to.equal(204);
     await putOk('/locks/guarded.txt', 'free again');
+  });
+
+  it('If headers on an unlocked resource: (Not <DAV:no-lock>) holds, (<DAV:no-lock>) does not (412)', async () => {
+    await putOk('/locks/cond.txt', 'x');
+    await putOk('/locks/cond.txt', 'y', { if: '(Not <DAV:no-lock>)' });
+    expect((await dav('PUT', '/locks/cond.txt', { body: 'z', headers: { if: '(<DAV:no-lock>)' } })).status).to.equal(412);
+    const etag = String((await dav('HEAD', '/locks/cond.txt')).headers.etag);
+    await putOk('/locks/cond.txt', 'etag matches', { if: `([${etag}])` });
+    expect((await dav('PUT', '/locks/cond.txt', { body: 'stale', headers: { if: `([${etag}])` } })).status, 'the etag changed').to.equal(412);
+    expect((await v1('GET', '/v1/files/locks/cond.txt')).text).to.equal('etag matches');
   });
 
   it('a second lock on an exclusively locked resource is 423, shared or exclusive, by anyone', async () => {

@@ -72,6 +72,40 @@ describe('WebDAV protocol (embedded server over HTTPS)', function () {
     await server?.stop();
   });
 
+  describe('configuration', () => {
+    it('webdav.enabled: false serves nothing under the prefix; the /v1 API is unchanged', async () => {
+      const off = await startTestServer({ webdav: { enabled: false } });
+      try {
+        // Bearer: without WebDAV nothing accepts Basic, and a 401 would not say whether the route exists.
+        const res = await davClient(off.url, off.ca).dav('PROPFIND', '/', { as: null, headers: { depth: '0', authorization: `Bearer ${KEYS.alice}` } });
+        expect(res.status).to.equal(404);
+        expect((await request(`${off.url}/v1/files/`, { method: 'HEAD', token: KEYS.alice, ca: off.ca })).status).to.equal(200);
+      } finally {
+        await off.stop();
+      }
+    });
+
+    it('webdav.prefix moves it; a prefix overlapping the API is refused at start', async () => {
+      const moved = await startTestServer({ webdav: { prefix: '/dav' } });
+      try {
+        expect((await davClient(moved.url, moved.ca, '/dav').dav('PROPFIND', '/', { headers: { depth: '0' } })).status).to.equal(207);
+        expect((await davClient(moved.url, moved.ca).dav('PROPFIND', '/', { as: null, headers: { depth: '0', authorization: `Bearer ${KEYS.alice}` } })).status).to.equal(404);
+      } finally {
+        await moved.stop();
+      }
+      for (const prefix of ['/v1', '/v1/dav', '/', '/dav/', 'dav', '/health', '/download']) {
+        let started: TestServer | undefined;
+        try {
+          started = await startTestServer({ webdav: { prefix } });
+        } catch {
+          continue;
+        }
+        await started.stop();
+        expect.fail(`webdav.prefix ${JSON.stringify(prefix)} was accepted`);
+      }
+    });
+  });
+
   describe('authentication', () => {
     it('no credentials: 401 with a Basic challenge, for every method including OPTIONS', async () => {
       for (const method of ['OPTIONS', 'PROPFIND', 'GET', 'PUT', 'MKCOL', 'DELETE', 'LOCK']) {
@@ -195,6 +229,13 @@ describe('WebDAV protocol (embedded server over HTTPS)', function () {
         expect(found?.el.text.trim(), `${p}: names only, no values`).to.equal('');
         expect(found?.el.children, p).to.have.length(0);
       }
+    });
+
+    it('a body in the default namespace (as Windows sends it) is read the same', async () => {
+      const body = '<?xml version="1.0" encoding="utf-8" ?><propfind xmlns="DAV:"><prop><getcontentlength/><resourcetype/><x:unknown xmlns:x="urn:x"/></prop></propfind>';
+      const [r] = await propfind('/pf/a file.txt', '0', body);
+      expect(propText(r, 'getcontentlength')).to.equal(String(Buffer.byteLength(bodies[0] as string)));
+      expect(r?.props.get(clark('urn:x', 'unknown'))?.status).to.equal(404);
     });
 
     it('quota-available-bytes and quota-used-bytes (RFC 4331) are numbers', async () => {
