@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { request, type TestResponse } from '../support/http.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
 import { ensureDebianPackage, findProgram, runChecked, runProgram, type ProgramResult } from '../support/debian.js';
@@ -33,6 +34,59 @@ async function eventually(what: string, ms: number, check: () => Promise<void>):
   }
 }
 
+/** docs_markdown/13-webdav.md, from dist/test/integration/. */
+const WEBDAV_DOCS = fileURLToPath(new URL('../../../docs_markdown/13-webdav.md', import.meta.url));
+
+/**
+ * litmus tests allowed to fail: the reason is litmus's, not the server's, and the failure is
+ * allowed only with this message and while the WebDAV page names the test (the issue's rule).
+ */
+const KNOWN_LITMUS_FAILURES: Record<string, Record<string, { message: string; why: string }>> = {
+  locks: {
+    complex_cond_put: {
+      message: '400 Bad Request',
+      why: 'litmus writes this If header into a 200-byte buffer (locks.c, char hdr[200]); a urn:uuid lock token and two quoted SHA-256 ETags need 207, so the header arrives cut off and the server rightly answers 400',
+    },
+    fail_complex_cond_put: {
+      message: '400 Bad Request',
+      why: 'the same cut-off If header as complex_cond_put',
+    },
+  },
+};
+
+interface LitmusTest {
+  name: string;
+  result: 'pass' | 'FAIL' | 'SKIPPED';
+  message: string;
+}
+
+/**
+ * The result of each test ("19. complex_cond_put...... FAIL (…)"). litmus redraws each line after
+ * a \r, and a test with a warning gets its result on a line of its own ("....... pass (with 1 warning)").
+ */
+function parseLitmus(out: string): LitmusTest[] {
+  const tests = new Map<number, LitmusTest>();
+  let current: { num: number; name: string } | undefined;
+  const record = (rest: string): void => {
+    const r = /^(pass|FAIL|SKIPPED)\b(.*)$/.exec(rest.trim());
+    if (current !== undefined && r !== null) tests.set(current.num, { name: current.name, result: r[1] as LitmusTest['result'], message: (r[2] as string).trim() });
+  };
+  for (const line of out.split(/[\r\n]+/)) {
+    const NUMBERED = /^\s*(\d+)\.\s+([\w-]+)\.*\s*(.*)$/;
+    let numbered = NUMBERED.exec(line);
+    if (numbered !== null) {
+      // Without a terminal the redrawn start of the line ("19. name.... ") can come twice.
+      for (let again = NUMBERED.exec(numbered[3] as string); again !== null; again = NUMBERED.exec(again[3] as string)) numbered = again;
+      current = { num: Number(numbered[1]), name: numbered[2] as string };
+      record(numbered[3] as string);
+      continue;
+    }
+    const continued = /^\s*\.{3,}\s*(.*)$/.exec(line);
+    if (continued !== null) record(continued[1] as string);
+  }
+  return [...tests.values()];
+}
+
 describe('WebDAV with real clients', function () {
   this.timeout(600_000);
   let server: TestServer;
@@ -48,37 +102,53 @@ describe('WebDAV with real clients', function () {
 
   describe('litmus (the WebDAV compliance suite)', () => {
     let work: { dir: string; remove: () => void };
+    let plain: TestServer | undefined;
     before(async function () {
       requireComponent(this, await ensureDebianPackage('litmus', 'litmus'));
       work = tempDir('callfs-litmus-');
+      // litmus skips its expect100 test on an https:// URL, so the http suite runs over plain HTTP.
+      plain = await startTestServer({ server: { protocol: 'http' } });
     });
-    after(() => work?.remove());
+    after(async () => {
+      await plain?.stop();
+      work?.remove();
+    });
 
     for (const suite of ['basic', 'copymove', 'props', 'locks', 'http']) {
       it(`passes every test of the ${suite} suite`, async () => {
+        const target = suite === 'http' ? (plain as TestServer) : server;
         // litmus makes and removes its own collection "litmus/" below the URL it is given.
-        expect((await v1('POST', `/v1/files/litmus-${suite}/`)).status).to.equal(201);
+        const made = await request(`${target.url}/v1/files/litmus-${suite}/`, { method: 'POST', token: KEYS.alice, ...(target === server ? { ca: server.ca } : {}) });
+        expect(made.status).to.equal(201);
         const cwd = join(work.dir, suite);
         mkdirSync(cwd);
         // neon in litmus accepts the self-signed certificate (it does not verify for tests).
-        const result = await runProgram('litmus', [`${server.url}/webdav/litmus-${suite}/`, 'alice', KEYS.alice], {
+        const result = await runProgram('litmus', [`${target.url}/webdav/litmus-${suite}/`, 'alice', KEYS.alice], {
           cwd,
           env: { ...process.env, TESTS: suite },
           timeoutMs: 300_000,
         });
         const out = result.stdout + result.stderr;
-        // A test skipped because another failed is a failure too; warnings are allowed.
-        const failures = out.split('\n').filter((l) => /\b(FAIL|SKIPPED)\b/.test(l));
+        const tests = parseLitmus(out);
         const debugLog = existsSync(join(cwd, 'debug.log')) ? readFileSync(join(cwd, 'debug.log'), 'utf8').split('\n').slice(-60).join('\n') : '';
-        const summary = new RegExp(`summary for \`${suite}': of (\\d+) tests run: (\\d+) passed, (\\d+) failed`).exec(out);
         const detail = `litmus ${suite} exited ${result.code ?? result.signal}\n${out}\n--- end of debug.log ---\n${debugLog}`;
+        const summary = new RegExp(`summary for \`${suite}': of (\\d+) tests run: (\\d+) passed, (\\d+) failed`).exec(out);
         expect(summary, detail).to.not.equal(null);
-        const [, run, passed, failed] = (summary as RegExpExecArray).map(Number);
-        expect(failures, detail).to.deep.equal([]);
-        expect(failed, detail).to.equal(0);
-        expect(passed, detail).to.equal(run);
+        const [, run, passed, failed] = (summary as RegExpExecArray).map(Number) as [number, number, number, number];
         expect(run, 'a suite that ran nothing').to.be.greaterThan(3);
-        expect(result.code, detail).to.equal(0);
+        expect(tests.filter((t) => t.result !== 'SKIPPED').length, `every test run has a result line\n${detail}`).to.equal(run);
+
+        // A test skipped because another failed is a failure too; warnings are allowed. A known
+        // failure is allowed only as it is known (its message) and while the WebDAV page names it.
+        const known = KNOWN_LITMUS_FAILURES[suite] ?? {};
+        const unexpected = tests.filter((t) => t.result !== 'pass' && !(t.result === 'FAIL' && known[t.name] !== undefined && t.message.includes(known[t.name]?.message as string)));
+        expect(unexpected.map((t) => `${t.name}: ${t.result} ${t.message}`), detail).to.deep.equal([]);
+        const allowed = tests.filter((t) => t.result === 'FAIL');
+        const docs = readFileSync(WEBDAV_DOCS, 'utf8');
+        for (const t of allowed) expect(docs, `litmus ${suite} ${t.name} fails (${known[t.name]?.why}); docs_markdown/13-webdav.md must name it with the reason`).to.include(t.name);
+        expect(failed, detail).to.equal(allowed.length);
+        expect(passed + failed, detail).to.equal(run);
+        if (allowed.length === 0) expect(result.code, detail).to.equal(0);
       });
     }
   });
@@ -176,6 +246,8 @@ describe('WebDAV with real clients', function () {
       if (!existsSync('/dev/fuse')) requireComponent(this, 'a davfs2 mount needs /dev/fuse');
       requireComponent(this, await ensureDebianPackage('mount.davfs', 'davfs2'));
       work = tempDir('callfs-davfs-');
+      // mount.davfs reads the certificate after dropping to its own user (davfs2): the directory must be searchable.
+      chmodSync(work.dir, 0o755);
       mnt = join(work.dir, 'mnt');
       mkdirSync(mnt);
       const conf = join(work.dir, 'davfs2.conf');
@@ -214,7 +286,8 @@ describe('WebDAV with real clients', function () {
 
       const ls = await runChecked('ls', ['-1', dav]);
       expect(ls.stdout.split('\n')).to.include('before-mount.txt');
-      expect(readFileSync(join(dav, 'before-mount.txt'), 'utf8')).to.equal('made through /v1');
+      // Never a synchronous fs call on the mount: the server runs in this process and could not answer davfs2.
+      expect((await runChecked('cat', [join(dav, 'before-mount.txt')])).stdout).to.equal('made through /v1');
 
       await runChecked('mkdir', [join(dav, 'sub')]);
       await runChecked('cp', [join(src, 'big.bin'), ...[0, 1, 2, 3, 4].map((i) => join(src, `small ${i}.txt`)), join(dav, 'sub')]);

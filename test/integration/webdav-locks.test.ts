@@ -38,9 +38,9 @@ function lockClient(getServer: () => { url: string; ca: Buffer }) {
     expect(prop?.status).to.equal(200);
     return prop === undefined ? [] : children(prop.el, DAV, 'activelock');
   };
-  const v1 = (method: string, path: string, body?: string): Promise<TestResponse> => {
+  const v1 = (method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<TestResponse> => {
     const s = getServer();
-    return request(`${s.url}${path}`, { method, token: KEYS.alice, ca: s.ca, ...(body === undefined ? {} : { body }) });
+    return request(`${s.url}${path}`, { method, token: KEYS.alice, ca: s.ca, headers, ...(body === undefined ? {} : { body }) });
   };
   return { dav, lock, locked, unlock, discovery, v1 };
 }
@@ -118,6 +118,13 @@ describe('WebDAV locks (embedded server over HTTPS)', function () {
     expect((await v1('GET', '/v1/files/locks/guarded.txt')).text).to.equal('with etag');
 
     await putOk('/locks/guarded.txt', 'with Not', { if: `(<${token}>) (Not <DAV:no-lock>)` });
+    // litmus's complex_cond_put and fail_complex_cond_put, sent whole (litmus cuts this header off at 199 bytes).
+    const etagNow = String((await dav('HEAD', '/locks/guarded.txt')).headers.etag);
+    const corrupt = etagNow.slice(0, -4) + (etagNow.at(-4) === '0' ? '1' : '0') + etagNow.slice(-3);
+    await putOk('/locks/guarded.txt', 'complex', { if: `(<${token}> [${etagNow}]) (Not <DAV:no-lock> [${etagNow}])` });
+    const complexFail = await dav('PUT', '/locks/guarded.txt', { body: 'complex bogus', headers: { if: `(<${token}> [${corrupt}]) (Not <DAV:no-lock> [${corrupt}])` } });
+    expect(complexFail.status, 'complex If with a corrupt ETag').to.equal(412);
+    expect((await v1('GET', '/v1/files/locks/guarded.txt')).text).to.equal('complex');
     expect((await unlock('/locks/guarded.txt', token)).status).to.equal(204);
     await putOk('/locks/guarded.txt', 'free again');
   });
@@ -133,7 +140,8 @@ describe('WebDAV locks (embedded server over HTTPS)', function () {
   });
 
   it('a second lock on an exclusively locked resource is 423, shared or exclusive, by anyone', async () => {
-    await putOk('/locks/taken.txt', 'x');
+    // 0666: bob may write it, so that his LOCK is refused for the lock, not for the permission (403).
+    expect((await v1('PUT', '/v1/files/locks/taken.txt', 'x', { 'x-callfs-mode': '0666' })).status).to.equal(201);
     const token = await locked('/locks/taken.txt');
     expect((await lock('/locks/taken.txt', 'exclusive')).status).to.equal(423);
     expect((await lock('/locks/taken.txt', 'shared')).status).to.equal(423);
