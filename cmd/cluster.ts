@@ -24,7 +24,7 @@ export interface ClusterParts {
  * filesystem under it: statfs only (what the free-space gauges read), every
  * heartbeat. Not images(), which also counts every blob file.
  */
-async function casSpace(cas: CasBackend): Promise<{ usedBytes: number; freeBytes: number }> {
+export async function casSpace(cas: CasBackend): Promise<{ usedBytes: number; freeBytes: number }> {
   const space = await cas.space();
   return { usedBytes: space.images.reduce((sum, i) => sum + i.usedBytes, 0), freeBytes: space.host.freeBytes };
 }

@@ -26,7 +26,8 @@ import { internalRoutes } from '../lib/http/routes/internal.js';
 import { requirePeer } from '../lib/http/middleware/auth.js';
 import { openBackends } from './backends.js';
 import { openLocks, openMetadataStore } from './stores.js';
-import { openCluster, type ClusterParts } from './cluster.js';
+import { casSpace, openCluster, type ClusterParts } from './cluster.js';
+import { webdav } from '../lib/http/webdav/index.js';
 import { S3Replica } from '../lib/cluster/s3-replica.js';
 
 /**
@@ -171,12 +172,16 @@ async function assemble(
   const linkPurge = startLinkPurge({ store, intervalMs: config.links.purge_interval, logger });
   closers.push(() => linkPurge.stop());
 
+  const authenticate = (header: string | undefined) => users.authenticate(header);
   const app = createApp({
     logger,
     metrics,
-    authenticate: (header) => users.authenticate(header),
+    authenticate,
     readiness,
     tls: tls !== null,
+    mounts: config.webdav.enabled && store.dav !== undefined
+      ? [webdav({ prefix: config.webdav.prefix, engine, dav: store.dav, nameOf, authenticate, quota: cachedFor(5000, () => casSpace(cas)) })]
+      : [],
     routers: (requireAuth) => [
       filesRoutes({ engine, nameOf, uidOf, requireAuth, externalUrl: settings.externalUrl }),
       directoriesRoutes({ engine, nameOf, requireAuth }),
@@ -247,5 +252,20 @@ async function assemble(
       })();
       return closing;
     },
+  };
+}
+
+/** `read`, called at most once per `ms`: the last answer is kept that long (a failure is not kept). */
+function cachedFor<T>(ms: number, read: () => Promise<T>): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | null = null;
+  return () => {
+    if (last === null || Date.now() - last.at > ms) {
+      const value = read();
+      last = { at: Date.now(), value };
+      value.catch(() => {
+        last = null;
+      });
+    }
+    return last.value;
   };
 }

@@ -81,6 +81,7 @@ export interface Config {
   instance_discovery: { instance_id: string; peer_endpoints: Record<string, string>; peer_timeout: number };
   cluster: { heartbeat_interval: number; down_after: number; lost_after: number; repair_interval: number; repair_bytes_per_second: number };
   ha: { replication_enabled: boolean; replica_backend: string; require_replica_success: boolean; outbox_interval: number };
+  webdav: { enabled: boolean; prefix: string };
 }
 
 const duration = (doc: string, def: string, env?: string) => ({ doc, format: 'duration', default: def as unknown as number, ...(env === undefined ? {} : { env }) });
@@ -194,6 +195,10 @@ const SCHEMA: convict.Schema<Config> = {
       lost_after: duration('An instance down for longer than this is lost: its copies stop counting and the repairer makes new ones (0: only `callfs cluster forget` declares an instance lost).', '10m', 'CALLFS_CLUSTER_LOST_AFTER'),
       repair_interval: duration('Pause between passes of the repairer (one instance of the cluster runs it at a time; 0 disables it on this instance).', '10s', 'CALLFS_CLUSTER_REPAIR_INTERVAL'),
       repair_bytes_per_second: size('Byte rate at which the repairer copies blobs (repair and drain).', '64MiB', 'CALLFS_CLUSTER_REPAIR_BYTES_PER_SECOND'),
+    },
+    webdav: {
+      enabled: { doc: 'Serve the namespace over WebDAV (RFC 4918 class 1 and 2) on the main port, with HTTP Basic auth (user name and API key).', format: 'bool', default: true, env: 'CALLFS_WEBDAV_ENABLED' },
+      prefix: { doc: 'URL path the WebDAV tree is served under.', format: String, default: '/webdav', env: 'CALLFS_WEBDAV_PREFIX' },
     },
     ha: {
       replication_enabled: { doc: 'Also copy every CAS blob to a replica backend (the original CallFS\u2019s HA keys): reads come from it when no instance copy can be read.', format: 'bool', default: false, env: 'CALLFS_HA_REPLICATION_ENABLED' },

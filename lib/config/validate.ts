@@ -176,6 +176,19 @@ function checkStores(settings: Settings, problems: string[]): void {
  * files, stores. In the embedded default, empty secrets are filled from
  * (or will be generated into) the data directory, so they are not problems.
  */
+/** The paths the server's own routes use: a WebDAV prefix may not shadow them. */
+const RESERVED_PREFIXES = ['/v1', '/download', '/health', '/ready', '/metrics', '/openapi.json', '/internal'];
+
+function checkWebdav(config: Config, problems: string[]): void {
+  const { prefix } = config.webdav;
+  if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(prefix)) {
+    problems.push(`webdav.prefix: ${JSON.stringify(prefix)} must be a URL path such as "/webdav": segments of letters, digits, '.', '_', '~' or '-', no trailing '/'`);
+    return;
+  }
+  const clash = RESERVED_PREFIXES.find((r) => prefix === r || prefix.startsWith(`${r}/`) || r.startsWith(`${prefix}/`));
+  if (clash !== undefined) problems.push(`webdav.prefix: ${prefix} overlaps the server's own ${clash} routes`);
+}
+
 export function checkConfig(settings: Settings): CheckResult {
   const problems: string[] = [];
   const warnings: string[] = [];
@@ -184,6 +197,7 @@ export function checkConfig(settings: Settings): CheckResult {
   checkPeers(settings.config, problems);
   checkTls(settings, problems, warnings);
   checkStores(settings, problems);
+  checkWebdav(settings.config, problems);
   return { problems, warnings };
 }
 

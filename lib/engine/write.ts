@@ -6,7 +6,8 @@ import type { BackendType, Entry, MetadataOps, NewEntry } from '../metadata/type
 import { CallfsError, isCallfsError } from '../errors.js';
 import { baseName, canonicalize } from '../paths.js';
 import { checkPreconditions, crossServerConflict, lockKey, raced, resolve, retryRaces, WriteRace, type EngineDeps, type WritePreconditions } from './context.js';
-import { holderElsewhere, targetsForWrite, type Target } from './placement.js';
+import { contentOf, holderElsewhere, knowsInstance, targetsForWrite, writeTarget, type Target } from './placement.js';
+import { openContent, statForRead } from './read.js';
 import { putReplicated } from './replicate.js';
 import { isContentAddressed } from '../backends/registry.js';
 
@@ -346,4 +347,26 @@ export function assertPlainName(name: unknown): string {
   // The same characters are refused in a name as in a path (INVALID_PATH).
   canonicalize('/' + name);
   return name;
+}
+
+/**
+ * cp: a new file at `to` with the content of the file at `from` (read
+ * permission on it; the same create rules as a POST at `to`). Content-addressed
+ * bytes are not copied: the new entry names the same blob, on the same
+ * instance, as a metadata operation. Path-keyed bytes (S3) are streamed into a
+ * new object.
+ */
+export async function copyFile(deps: EngineDeps, user: User, from: string, to: string, options: { signal?: AbortSignal } = {}): Promise<WriteResult> {
+  const source = await statForRead(deps, user, from);
+  if (source.type !== 'file') throw new CallfsError('IS_A_DIRECTORY', `is a directory: ${from}`);
+  const writeOptions: WriteFileOptions = { mustCreate: true, mode: source.mode & 0o777, length: source.size, ...lockOptions(options) };
+  const content = contentOf(source);
+  const holder = content?.locations[0];
+  if (content !== null && isContentAddressed(content.backend) && (holder?.kind !== 'instance' || knowsInstance(deps, holder.instanceId))) {
+    const pre = await inspectWrite(deps, deps.store, user, to, writeOptions);
+    const target = writeTarget(deps, content.backend, holder?.kind === 'instance' ? holder.instanceId : deps.instanceId);
+    return commitContentAddressed(deps, user, to, writeOptions, target, { id: content.blobId, size: content.size, sha256: content.sha256 }, pre);
+  }
+  const bytes = await openContent(deps, source, lockOptions(options));
+  return writeFile(deps, user, to, bytes, writeOptions);
 }

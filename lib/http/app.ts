@@ -1,4 +1,4 @@
-import Koa from 'koa';
+import Koa, { type Middleware } from 'koa';
 import type { Router } from '@koa/router';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
@@ -19,6 +19,8 @@ export interface AppDeps {
   tls: boolean;
   /** Routers of the feature areas (files, directories, links, admin), mounted after the system routes. */
   routers?: (auth: ReturnType<typeof requireAuth>) => Router<RequestState>[];
+  /** Front ends that own a URL prefix of their own (WebDAV), tried before the routers. */
+  mounts?: Middleware<RequestState>[];
 }
 
 /** A served route in OpenAPI's notation (`/v1/files/{path}`), with its methods. */
@@ -47,6 +49,7 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
   const auth = requireAuth(deps.authenticate);
   app.use(requestContext({ logger: deps.logger, metrics: deps.metrics, tls: deps.tls }));
   app.use(errorEnvelope());
+  for (const mount of deps.mounts ?? []) app.use(mount);
   const routers = [systemRoutes({ registry: deps.metrics.registry, readiness: deps.readiness, requireAuth: auth }), ...(deps.routers?.(auth) ?? [])];
   for (const router of routers) app.use(router.routes());
   const table = new Map<string, Set<string>>();

@@ -12,6 +12,7 @@ import type { Invalidator, PendingDelivery } from './invalidation.js';
 import * as listing from './listing-sql.js';
 import * as ns from './namespace-sql.js';
 import * as trees from './tree-jobs-sql.js';
+import * as dav from './dav-sql.js';
 import { plainEntry, toEntry } from './rows.js';
 import { namespaceLockSql, newTxState, type TxState } from './tx-state.js';
 import type { BlobRecord, Entry, MetadataOps, MetadataStore } from './types.js';
@@ -315,6 +316,18 @@ export function createStore(parts: StoreParts): MetadataStore {
           throw mapped;
         }
       }),
+    },
+    dav: {
+      locksCovering: (path) => instrument('davLocksCovering', () => dav.locksCovering(driver, path)),
+      locksBelow: (path) => instrument('davLocksBelow', () => dav.locksBelow(driver, path)),
+      getLock: (token) => instrument('davGetLock', () => dav.getLock(driver, token)),
+      createLock: (lock) => instrument('davCreateLock', () => write((q) => dav.createLock(q, lock))),
+      refreshLock: (token, seconds) => instrument('davRefreshLock', () => dav.refreshLock(driver, token, seconds)),
+      removeLock: (token) => instrument('davRemoveLock', () => dav.removeLock(driver, token)),
+      removeLocksAt: (path) => instrument('davRemoveLocksAt', () => dav.removeLocksAt(driver, path)),
+      getProperties: (ids) => instrument('davGetProperties', () => dav.getProperties(driver, ids)),
+      patchProperties: (id, changes) => instrument('davPatchProperties', () => write((q) => dav.patchProperties(q, id, changes))),
+      copyProperties: (from, to) => instrument('davCopyProperties', () => write((q) => dav.copyProperties(q, from, to))),
     },
     cluster: {
       heartbeat: (instance) => instrument('heartbeat', () => clusterSql.heartbeat(driver, instance)),

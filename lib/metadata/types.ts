@@ -405,6 +405,9 @@ export interface MetadataStore extends MetadataOps {
   /** Long tree operations; absent where the store has none. */
   readonly trees?: TreeJobOps;
 
+  /** WebDAV properties and locks; absent where the store has none (WebDAV is then not served). */
+  readonly dav?: DavOps;
+
   /** Cheap round trip for /ready. Throws SERVICE_UNAVAILABLE. */
   ping(): Promise<void>;
 
@@ -458,4 +461,55 @@ export interface TreeJobOps {
   runMove(id: string): Promise<TreeJob>;
     /** Forget jobs that ended before `before`; returns how many. */
   prune(before: Date): Promise<number>;
+}
+
+/** A WebDAV dead property (PROPPATCH): namespace, local name, and the property element as XML (namespace declarations included). */
+export interface DavProperty {
+  ns: string;
+  name: string;
+  value: string;
+}
+
+/** A PROPPATCH instruction: set (value: the property element) or remove (value null). */
+export interface DavPropertyChange {
+  ns: string;
+  name: string;
+  value: string | null;
+}
+
+/** A WebDAV write lock (migration 007). */
+export interface DavLock {
+  /** `urn:uuid:…` */
+  token: string;
+  /** The locked path. */
+  path: string;
+  /** Depth infinity: the whole tree below a collection. */
+  deep: boolean;
+  shared: boolean;
+  /** The client's DAV:owner XML, or ''. */
+  owner: string;
+  /** Who took it. */
+  uid: number;
+  timeoutSeconds: number;
+  expiresAt: Date;
+}
+
+/** WebDAV state shared by every instance: dead properties of inodes and write locks on paths. */
+export interface DavOps {
+  /** Unexpired locks on `path` and deep locks of its ancestors. */
+  locksCovering(path: string): Promise<DavLock[]>;
+  /** Unexpired locks strictly below `path`. */
+  locksBelow(path: string): Promise<DavLock[]>;
+  getLock(token: string): Promise<DavLock | null>;
+  /** Insert a lock unless one conflicts (then the conflicting ones, nothing inserted), atomically for every instance. */
+  createLock(lock: Omit<DavLock, 'expiresAt'>): Promise<{ lock: DavLock | null; conflicts: DavLock[] }>;
+  refreshLock(token: string, timeoutSeconds: number): Promise<DavLock | null>;
+  removeLock(token: string): Promise<boolean>;
+  /** Drop the locks at and below `path` (it was deleted or moved away). */
+  removeLocksAt(path: string): Promise<void>;
+  /** The dead properties of inodes, by inode id (those without any are absent). */
+  getProperties(inodeIds: readonly string[]): Promise<Map<string, DavProperty[]>>;
+  /** Set and remove properties of an inode, in order, in one transaction. */
+  patchProperties(inodeId: string, changes: readonly DavPropertyChange[]): Promise<void>;
+  copyProperties(fromId: string, toId: string): Promise<void>;
 }

@@ -59,36 +59,7 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
       ctx.body = jsonListingStream({ items, render: (e: Entry) => entryJson(e, nameOf), bare: true });
       return;
     }
-    setEntryHeaders(ctx, entry, nameOf);
-    // If-Match and If-Unmodified-Since first: a 412 wins over a 304 (RFC 9110 §13.2.2).
-    const { ifMatch, ifUnmodifiedSince } = requestPreconditions(ctx);
-    checkPreconditions(entry, { ifMatch, ifUnmodifiedSince });
-    if (notModified(ctx)) {
-      ctx.status = 304;
-      return;
-    }
-    const range = head ? ({ kind: 'none' } as const) : parseRange(ctx.get('range') || undefined, entry.size);
-    if (range.kind === 'unsatisfiable') {
-      ctx.set('Content-Range', `bytes */${entry.size}`);
-      throw new CallfsError('RANGE_NOT_SATISFIABLE', `range not satisfiable for a ${entry.size}-byte file`);
-    }
-    if (head) {
-      const replicas = await engine.replicasOf(entry);
-      if (replicas.length > 0) ctx.set('X-CallFS-Replicas', replicas.join(','));
-      ctx.status = 200;
-      ctx.length = entry.size;
-      return;
-    }
-    if (range.kind === 'range') {
-      const stream = await engine.openContent(entry, { range: range.range, signal: signal(ctx) });
-      ctx.status = 206;
-      ctx.set('Content-Range', `bytes ${range.range.start}-${range.range.end}/${entry.size}`);
-      sendContent(ctx, stream, range.range.end - range.range.start + 1);
-      return;
-    }
-    const stream = await engine.openContent(entry, { signal: signal(ctx) });
-    ctx.status = 200;
-    sendContent(ctx, stream, entry.size);
+    await serveFile(ctx, engine, entry, { head, nameOf });
   }
 
   /** The declared body length, for the engine's upload limit (absent for a chunked body). */
@@ -215,4 +186,43 @@ function parseGid(group: unknown): number {
   const n = typeof group === 'number' ? group : typeof group === 'string' && /^\d+$/.test(group) ? Number(group) : Number.NaN;
   if (!Number.isInteger(n) || n < 0 || n > 4_294_967_294) throw new CallfsError('BAD_REQUEST', '"group" must be a numeric gid');
   return n;
+}
+
+/**
+ * A file's answer to GET or HEAD: its headers, the conditional requests
+ * (412, 304), a range (206, 416) or the whole content. Shared with WebDAV.
+ */
+export async function serveFile(ctx: Ctx, engine: Engine, entry: Entry, options: { head: boolean; nameOf: NameOf }): Promise<void> {
+  const { head, nameOf } = options;
+  const { signal } = ctx.state;
+  setEntryHeaders(ctx, entry, nameOf);
+  // If-Match and If-Unmodified-Since first: a 412 wins over a 304 (RFC 9110 §13.2.2).
+  const { ifMatch, ifUnmodifiedSince } = requestPreconditions(ctx);
+  checkPreconditions(entry, { ifMatch, ifUnmodifiedSince });
+  if (notModified(ctx)) {
+    ctx.status = 304;
+    return;
+  }
+  const range = head ? ({ kind: 'none' } as const) : parseRange(ctx.get('range') || undefined, entry.size);
+  if (range.kind === 'unsatisfiable') {
+    ctx.set('Content-Range', `bytes */${entry.size}`);
+    throw new CallfsError('RANGE_NOT_SATISFIABLE', `range not satisfiable for a ${entry.size}-byte file`);
+  }
+  if (head) {
+    const replicas = await engine.replicasOf(entry);
+    if (replicas.length > 0) ctx.set('X-CallFS-Replicas', replicas.join(','));
+    ctx.status = 200;
+    ctx.length = entry.size;
+    return;
+  }
+  if (range.kind === 'range') {
+    const stream = await engine.openContent(entry, { range: range.range, signal });
+    ctx.status = 206;
+    ctx.set('Content-Range', `bytes ${range.range.start}-${range.range.end}/${entry.size}`);
+    sendContent(ctx, stream, range.range.end - range.range.start + 1);
+    return;
+  }
+  const stream = await engine.openContent(entry, { signal });
+  ctx.status = 200;
+  sendContent(ctx, stream, entry.size);
 }
