@@ -8,15 +8,16 @@ import { measured } from './measure.js';
 
 /** Scenarios 6 and 7: 64 MiB uploads with new contents, then the same content again (dedup). */
 
-const FILES = 12;
-const CONCURRENCY = 2;
+/** Also used by the webdav scenario's 64 MiB uploads. */
+export const FILES = 12;
+export const CONCURRENCY = 2;
 
 function headersOf(t: HttpTarget): Record<string, string> {
   return t.authorization === undefined ? {} : { authorization: t.authorization };
 }
 
 /** Uploads for `warmupSeconds` (at least one round), to paths under `prefix`. */
-async function warmUp(suite: Suite, t: HttpTarget, prefix: string, uniquePrefix: boolean): Promise<void> {
+export async function warmUp(suite: Suite, t: HttpTarget, prefix: string, uniquePrefix: boolean): Promise<void> {
   const until = performance.now() + suite.warmupSeconds * 1000;
   for (let round = 0; round === 0 || performance.now() < until; round++) {
     const paths = Array.from({ length: CONCURRENCY }, (_, i) => `${prefix}${round}-${i}`);
@@ -26,7 +27,7 @@ async function warmUp(suite: Suite, t: HttpTarget, prefix: string, uniquePrefix:
   }
 }
 
-async function measurePuts(suite: Suite, scenario: string, t: HttpTarget, prefix: string, uniquePrefix: boolean, label: string): Promise<Measurement> {
+export async function measurePuts(suite: Suite, scenario: string, t: HttpTarget, prefix: string, uniquePrefix: boolean, label: string): Promise<Measurement> {
   const paths = Array.from({ length: FILES }, (_, n) => `${prefix}${n}`);
   const run = () => runPutStreams({ port: t.port, tls: suite.tls.client, paths, headers: headersOf(t), body: suite.largeBody, uniquePrefix, concurrency: CONCURRENCY, signal: suite.signal });
   return (await measured(suite, scenario, t, { label, unit: 'MB/s' }, run)).m;

@@ -22,6 +22,8 @@ export interface CallfsTarget extends HttpTarget {
   name: 'callfs' | 'callfs-r2';
   /** Authorization of the uid-0 user, for GET /v1/cas/images. */
   adminAuthorization: string;
+  /** The workload user's credentials as HTTP Basic (its name, its API key as the password): how WebDAV clients log in. */
+  basicAuthorization: string;
   dataDir: string;
 }
 
@@ -43,6 +45,9 @@ export interface CallfsTargetOptions {
   cleanup: Cleanup;
   log: (line: string) => void;
 }
+
+/** The ordinary user (uid 1000) the workloads run as. */
+const BENCH_USER = 'bench';
 
 const CLI = fileURLToPath(new URL('../../cmd/callfs.js', import.meta.url));
 
@@ -93,7 +98,7 @@ export async function startCallfsTarget(options: CallfsTargetOptions): Promise<C
     },
     auth: {
       users: {
-        bench: { api_key: userKey, uid: 1000, gid: 1000 },
+        [BENCH_USER]: { api_key: userKey, uid: 1000, gid: 1000 },
         admin: { api_key: adminKey, uid: 0, gid: 0 },
       },
       internal_proxy_secret: keys.internal,
@@ -144,6 +149,7 @@ export async function startCallfsTarget(options: CallfsTargetOptions): Promise<C
     port,
     authorization,
     adminAuthorization: `Bearer ${adminKey}`,
+    basicAuthorization: `Basic ${Buffer.from(`${BENCH_USER}:${userKey}`).toString('base64')}`,
     readPrefix: '/v1/files/bench/',
     writePrefix: '/v1/files/bench/',
     proc,

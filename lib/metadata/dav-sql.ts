@@ -30,16 +30,16 @@ function toLock(row: Row): DavLock {
   };
 }
 
+/** The unexpired locks on any of `paths`. */
+export async function locksAt(q: Queryable, paths: readonly string[]): Promise<DavLock[]> {
+  for (const p of paths) assertCanonical(p);
+  const rows = await q.query(`SELECT ${LOCK_COLUMNS} FROM dav_locks WHERE expires_at > now() AND path = ANY($1::text[]) ORDER BY path, created_at`, [paths]);
+  return rows.map(toLock);
+}
+
 /** The unexpired locks that cover `path`: its own, and deep locks of its ancestors. */
 export async function locksCovering(q: Queryable, path: string): Promise<DavLock[]> {
-  assertCanonical(path);
-  const rows = await q.query(
-    `SELECT ${LOCK_COLUMNS} FROM dav_locks
-      WHERE expires_at > now() AND (path = $1 OR (deep AND path = ANY($2::text[])))
-      ORDER BY path, created_at`,
-    [path, ancestorsOf(path)],
-  );
-  return rows.map(toLock);
+  return (await locksAt(q, [path, ...ancestorsOf(path)])).filter((l) => l.path === path || l.deep);
 }
 
 /** The unexpired locks on paths strictly below `path`. */

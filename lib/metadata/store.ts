@@ -318,7 +318,7 @@ export function createStore(parts: StoreParts): MetadataStore {
       }),
     },
     dav: {
-      locksCovering: (path) => instrument('davLocksCovering', () => dav.locksCovering(driver, path)),
+      locksAt: (paths) => instrument('davLocksAt', () => dav.locksAt(driver, paths)),
       locksBelow: (path) => instrument('davLocksBelow', () => dav.locksBelow(driver, path)),
       getLock: (token) => instrument('davGetLock', () => dav.getLock(driver, token)),
       createLock: (lock) => instrument('davCreateLock', () => write((q) => dav.createLock(q, lock))),

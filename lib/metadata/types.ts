@@ -496,8 +496,8 @@ export interface DavLock {
 
 /** WebDAV state shared by every instance: dead properties of inodes and write locks on paths. */
 export interface DavOps {
-  /** Unexpired locks on `path` and deep locks of its ancestors. */
-  locksCovering(path: string): Promise<DavLock[]>;
+  /** Unexpired locks on any of `paths` (deep or not). */
+  locksAt(paths: readonly string[]): Promise<DavLock[]>;
   /** Unexpired locks strictly below `path`. */
   locksBelow(path: string): Promise<DavLock[]>;
   getLock(token: string): Promise<DavLock | null>;

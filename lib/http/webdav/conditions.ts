@@ -1,12 +1,17 @@
 import { isRoot } from '../../auth/permissions.js';
 import type { DavLock } from '../../metadata/types.js';
-import { isWithin, parentOf } from '../../paths.js';
+import { ancestorsOf, isWithin, parentOf } from '../../paths.js';
 import { DavError, entryOrNull, hrefOf, pathOfUrl, type DavRequest } from './context.js';
 import { parseIf, submittedTokens } from './if-header.js';
 import { errorBody } from './xml.js';
 
 /** Whether `lock` covers `path`: its own path, or below it for a deep lock. */
 export const covers = (lock: DavLock, path: string): boolean => lock.path === path || (lock.deep && isWithin(path, lock.path));
+
+/** The locks that cover `path` (its own and its ancestors' deep ones), in one round trip. */
+export async function locksCovering(r: Pick<DavRequest, 'deps'>, path: string): Promise<DavLock[]> {
+  return (await r.deps.dav.locksAt([path, ...ancestorsOf(path)])).filter((l) => covers(l, path));
+}
 
 /**
  * Evaluate the If header (RFC 4918 §10.4): 412 unless one of its lists is
@@ -24,7 +29,7 @@ export async function checkIf(r: DavRequest): Promise<Set<string>> {
     if (state === undefined) {
       state = (async () => {
         const entry = await entryOrNull(r, path).catch(() => null);
-        const locks = await r.deps.dav.locksCovering(path);
+        const locks = await locksCovering(r, path);
         return { etag: entry?.type === 'file' && entry.etag !== null ? `"${entry.etag}"` : null, locks };
       })();
       states.set(path, state);
@@ -66,15 +71,14 @@ export interface LockedChange {
  */
 export async function assertUnlocked(r: DavRequest, changes: readonly LockedChange[], submitted: ReadonlySet<string>): Promise<void> {
   const { dav } = r.deps;
+  // One round trip for the locks on the paths and their ancestors, one per tree below a deep change.
+  const around = await dav.locksAt([...new Set(changes.flatMap((c) => [c.path, ...ancestorsOf(c.path)]))]);
   const byRoot = new Map<string, DavLock[]>();
   for (const change of changes) {
-    const locks = await dav.locksCovering(change.path);
-    if (change.membership === true && change.path !== '/') {
-      const parent = parentOf(change.path);
-      locks.push(...(await dav.locksCovering(parent)).filter((l) => l.path === parent && !l.deep));
-    }
+    const parent = parentOf(change.path);
+    const locks = around.filter((l) => covers(l, change.path) || (change.membership === true && change.path !== '/' && l.path === parent));
     if (change.deep === true) locks.push(...(await dav.locksBelow(change.path)));
-    for (const lock of locks) byRoot.set(lock.path, [...(byRoot.get(lock.path) ?? []), lock]);
+    for (const lock of locks) byRoot.set(lock.path, [...new Set([...(byRoot.get(lock.path) ?? []), lock])]);
   }
   for (const [path, locks] of byRoot) {
     if (locks.some((l) => submitted.has(l.token) && (l.uid === r.user.uid || isRoot(r.user)))) continue;

@@ -3,7 +3,7 @@ import mime from 'mime-types';
 import { isRoot, mayAccess } from '../../auth/permissions.js';
 import type { DavLock, DavProperty, DavPropertyChange, Entry } from '../../metadata/types.js';
 import { CallfsError } from '../../errors.js';
-import { assertUnlocked, checkIf, covers } from './conditions.js';
+import { assertUnlocked, checkIf, covers, locksCovering } from './conditions.js';
 import { DavError, hrefOf, type DavRequest } from './context.js';
 import { DAV, davChild, elements, escapeXml, isDav, nameOf, parseXml, propElement, propKey, readXmlBody, serialize, XML_HEAD, type PropName } from './xml.js';
 
@@ -136,7 +136,7 @@ export async function propfind(r: DavRequest): Promise<void> {
     ? await r.deps.quota?.().catch(() => null) ?? null
     : null;
   // Deep locks over the directory cover every child; a child's own locks are among those below it.
-  const around = wants('lockdiscovery') ? await store.locksCovering(r.path) : [];
+  const around = wants('lockdiscovery') ? await locksCovering(r, r.path) : [];
   const below = wants('lockdiscovery') && listing !== null ? await store.locksBelow(r.path) : [];
   const locks = (e: Entry): DavLock[] => [...around, ...below].filter((l) => covers(l, e.path));
   const extrasFor = async (batch: Entry[]): Promise<Extras> => ({
