@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { User } from '../auth/users.js';
@@ -76,6 +76,9 @@ export class UploadService {
     if (spec.length > this.o.maxUploadBytes) throw new CallfsError('PAYLOAD_TOO_LARGE', `Upload-Length is over the ${this.o.maxUploadBytes}-byte limit`);
     await this.o.engine.checkWrite(user, spec.path);
     await mkdir(this.o.dir, { recursive: true, mode: 0o700 });
+    // The bytes wait here until the last one, then go into the store: refuse one that cannot fit now rather than at 90 %.
+    const fs = await statfs(this.o.dir);
+    if (spec.length > fs.bavail * fs.bsize) throw new CallfsError('INSUFFICIENT_STORAGE', `no room for ${spec.length} bytes of upload on this instance`);
     const upload = await this.o.store.create({ id: randomUUID().replace(/-/g, ''), uid: user.uid, path: spec.path, mode: spec.mode, length: spec.length, metadata: spec.metadata, instanceId: this.o.instanceId, expiresAt: this.#expiry() }, this.o.maxPerUser);
     if (upload === null) throw new CallfsError('RATE_LIMIT_EXCEEDED', `${user.name} has ${this.o.maxPerUser} unfinished uploads (uploads.max_per_user): finish or terminate one first`, { retryAfterSeconds: 60 });
     // The row first, then the file: a file is never an orphan while its row is being made.

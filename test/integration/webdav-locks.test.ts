@@ -1,9 +1,10 @@
+import https from 'node:https';
 import { expect } from 'chai';
 import { request, type TestResponse } from '../support/http.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
 import { startCluster, type TestCluster } from '../support/cluster.js';
 import { ensurePostgres, ensureRedis, requireComponent } from '../support/services.js';
-import { DAV, child, children, davClient, descendants, lockBody, lockToken, parseMultistatus, parseXml, propfindBody, type User, type XmlElement } from '../support/webdav.js';
+import { DAV, basic, child, children, davClient, descendants, lockBody, lockToken, parseMultistatus, parseXml, propfindBody, type User, type XmlElement } from '../support/webdav.js';
 
 const TOKEN = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -91,7 +92,8 @@ describe('WebDAV locks (embedded server over HTTPS)', function () {
   });
 
   it('writes without the token are 423 (even by the lock’s owner); with If: (<token>) they succeed; reads are free', async () => {
-    await putOk('/locks/guarded.txt', 'original');
+    // 0666: bob may write it, so that his PUT is refused for the lock, not for the permission (403 comes first).
+    expect((await v1('PUT', '/v1/files/locks/guarded.txt', 'original', { 'x-callfs-mode': '0666' })).status).to.equal(201);
     await putOk('/locks/other.txt', 'other');
     const token = await locked('/locks/guarded.txt');
     expectLocked(await dav('PUT', '/locks/guarded.txt', { body: 'no token' }), 'PUT');
@@ -262,6 +264,29 @@ describe('WebDAV locks (embedded server over HTTPS)', function () {
     await putOk('/locks/flat/member.txt', 'content of a member is not guarded');
     expectLocked(await dav('PUT', '/locks/flat/added.txt', { body: 'x' }), 'adding a member (RFC 4918 §7.5)');
     expect((await unlock('/locks/flat', token)).status).to.equal(204);
+  });
+
+  it('a lock taken while a PUT body is still streaming refuses that PUT at its commit (423) and the file keeps its content', async () => {
+    expect((await dav('PUT', '/locks/slow.txt', { body: 'before' })).status).to.equal(201);
+    const s = server;
+    // The first half of the body goes out, the lock is taken, then the rest follows.
+    const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = https.request(url('/locks/slow.txt'), { method: 'PUT', ca: s.ca, headers: { authorization: basic('alice'), 'content-length': '8' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.write('afte');
+      lock('/locks/slow.txt').then((res) => {
+        expect(res.status, res.text).to.equal(200);
+        req.end('r!!!');
+      }, reject);
+    });
+    const res = await answer;
+    expect(res.status, res.text).to.equal(423);
+    expect((await v1('GET', '/v1/files/locks/slow.txt')).text).to.equal('before');
   });
 
   it('the /v1 API does not honour WebDAV locks (documented)', async () => {

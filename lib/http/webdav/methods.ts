@@ -49,6 +49,9 @@ function declaredLength(r: DavRequest): { length?: number } {
   return /^\d+$/.test(length) ? { length: Number(length) } : {};
 }
 
+/** A PUT body from this size on is not read at all when a lock refuses it; a smaller one is, and refused at the commit. */
+const EARLY_LOCK_CHECK_BYTES = 1024 * 1024;
+
 /** PUT: create (201) or replace (204) a file; the parent collection must exist (409). */
 export async function put(r: DavRequest): Promise<void> {
   if (r.path === '/') throw new DavError(405, 'IS_A_DIRECTORY', 'the root is a collection');
@@ -56,7 +59,9 @@ export async function put(r: DavRequest): Promise<void> {
   const existing = await entryOrNull(r, r.path);
   if (existing?.type === 'directory') throw new DavError(405, 'IS_A_DIRECTORY', `${r.path} is a collection`);
   const change = [{ path: r.path, membership: existing === null }];
-  await assertUnlocked(r, change, submitted);
+  // Checked before the commit in any case; before the bytes too when they are many, so that a refusal costs no upload.
+  const { length } = declaredLength(r);
+  if (length === undefined || length >= EARLY_LOCK_CHECK_BYTES) await assertUnlocked(r, change, submitted);
   const result = await r.deps.engine
     .writeFile(r.user, r.path, uploadBody(r.ctx.req), {
       mustCreate: false,
