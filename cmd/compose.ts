@@ -28,6 +28,9 @@ import { openBackends } from './backends.js';
 import { openLocks, openMetadataStore } from './stores.js';
 import { casSpace, openCluster, type ClusterParts } from './cluster.js';
 import { webdav } from '../lib/http/webdav/index.js';
+import { uploadsRoutes } from '../lib/http/routes/uploads.js';
+import { UploadService } from '../lib/uploads/service.js';
+import { join } from 'node:path';
 import { S3Replica } from '../lib/cluster/s3-replica.js';
 
 /**
@@ -172,6 +175,22 @@ async function assemble(
   const linkPurge = startLinkPurge({ store, intervalMs: config.links.purge_interval, logger });
   closers.push(() => linkPurge.stop());
 
+  const uploads = store.uploads === undefined
+    ? null
+    : new UploadService({
+        store: store.uploads,
+        engine,
+        userByUid: (uid) => users.byUid(uid),
+        instanceId,
+        dir: join(settings.dataDir, 'uploads'),
+        locks,
+        expireMs: config.uploads.expire_after,
+        maxPerUser: config.uploads.max_per_user,
+        maxUploadBytes: config.server.max_upload_bytes,
+        logger: logger.child({ component: 'uploads' }),
+      });
+  uploads?.start(config.uploads.sweep_interval);
+  closers.push(async () => uploads?.stop());
   const authenticate = (header: string | undefined) => users.authenticate(header);
   const app = createApp({
     logger,
@@ -189,6 +208,9 @@ async function assemble(
       adminRoutes({ cas, requireAuth }),
       linksRoutes({ links, requireAuth, generateRateLimit: config.links.generate_rate_limit, downloadRateLimit: config.links.download_rate_limit }),
       internalRoutes({ engine, requirePeer: requirePeer(config.auth.internal_proxy_secret) }),
+      ...(uploads === null
+        ? []
+        : [uploadsRoutes({ uploads, ...(peerDirectory === undefined ? {} : { peers: peerDirectory }), requireAuth, requirePeer: requirePeer(config.auth.internal_proxy_secret), maxUploadBytes: config.server.max_upload_bytes })]),
     ],
   });
   const server = createHttpServer({ app, tls, readTimeoutMs: config.server.read_timeout, writeTimeoutMs: config.server.write_timeout });

@@ -82,6 +82,7 @@ export interface Config {
   cluster: { heartbeat_interval: number; down_after: number; lost_after: number; repair_interval: number; repair_bytes_per_second: number };
   ha: { replication_enabled: boolean; replica_backend: string; require_replica_success: boolean; outbox_interval: number };
   webdav: { enabled: boolean; prefix: string };
+  uploads: { expire_after: number; max_per_user: number; sweep_interval: number };
 }
 
 const duration = (doc: string, def: string, env?: string) => ({ doc, format: 'duration', default: def as unknown as number, ...(env === undefined ? {} : { env }) });
@@ -199,6 +200,11 @@ const SCHEMA: convict.Schema<Config> = {
     webdav: {
       enabled: { doc: 'Serve the namespace over WebDAV (RFC 4918 class 1 and 2) on the main port, with HTTP Basic auth (user name and API key).', format: 'bool', default: true, env: 'CALLFS_WEBDAV_ENABLED' },
       prefix: { doc: 'URL path the WebDAV tree is served under.', format: String, default: '/webdav', env: 'CALLFS_WEBDAV_PREFIX' },
+    },
+    uploads: {
+      expire_after: duration('A resumable upload (tus, /v1/uploads) that receives no bytes for this long is removed with its bytes.', '24h', 'CALLFS_UPLOADS_EXPIRE_AFTER'),
+      max_per_user: { doc: 'Unfinished resumable uploads one user may have at a time.', format: 'nat', default: 100, env: 'CALLFS_UPLOADS_MAX_PER_USER' },
+      sweep_interval: duration('How often each instance removes its expired uploads (0 disables it).', '1m', 'CALLFS_UPLOADS_SWEEP_INTERVAL'),
     },
     ha: {
       replication_enabled: { doc: 'Also copy every CAS blob to a replica backend (the original CallFS\u2019s HA keys): reads come from it when no instance copy can be read.', format: 'bool', default: false, env: 'CALLFS_HA_REPLICATION_ENABLED' },

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { originalBackendType } from '../metrics/index.js';
 import type { EngineDeps, WritePreconditions } from './context.js';
 import { listDirectory, listTree, openContent, replicasOf, stat, statForRead, type Listing } from './read.js';
-import { copyFile, makeDirectory, writeFile, type WriteFileOptions, type WriteResult } from './write.js';
+import { checkWrite, copyFile, makeDirectory, writeFile, type WriteFileOptions, type WriteResult } from './write.js';
 import { evictBlob, openBlob, statBlob, storeBlob } from './blobs.js';
 import { knowsInstance } from './placement.js';
 import { move, remove, setAttributes, type AttributeChange, type MoveOptions } from './modify.js';
@@ -37,6 +37,8 @@ export interface Engine {
   listTree(user: User, path: string, options: { maxDepth: number; after?: string }): Promise<Listing<Entry & { depth: number }>>;
   writeFile(user: User, path: string, body: Readable, options: WriteFileOptions): Promise<WriteResult>;
   makeDirectory(user: User, path: string, options?: { mode?: number; signal?: AbortSignal }): Promise<WriteResult>;
+  /** Throws as a PUT of `path` by `user` would be refused now (before any byte). */
+  checkWrite(user: User, path: string): Promise<void>;
   /** cp of one file to a new path: on the CAS the new entry names the same blob (no byte copy). */
   copyFile(user: User, from: string, to: string, options?: { signal?: AbortSignal }): Promise<WriteResult>;
   /**
@@ -112,6 +114,7 @@ export function createEngine(deps: EngineDeps): Engine {
       return result;
     },
     makeDirectory: (user, path, options) => makeDirectory(deps, user, path, options),
+    checkWrite: (user, path) => checkWrite(deps, user, path),
     copyFile: async (user, from, to, options) => {
       const result = await copyFile(deps, user, from, to, options);
       counted('create', result.entry);

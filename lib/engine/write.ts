@@ -4,7 +4,7 @@ import { assertAccess } from '../auth/permissions.js';
 import type { PutResult } from '../backends/types.js';
 import type { BackendType, Entry, MetadataOps, NewEntry } from '../metadata/types.js';
 import { CallfsError, isCallfsError } from '../errors.js';
-import { baseName, canonicalize } from '../paths.js';
+import { baseName, canonicalize, parentOf } from '../paths.js';
 import { checkPreconditions, crossServerConflict, lockKey, raced, resolve, retryRaces, WriteRace, type EngineDeps, type WritePreconditions } from './context.js';
 import { contentOf, holderElsewhere, knowsInstance, targetsForWrite, writeTarget, type Target } from './placement.js';
 import { openContent, statForRead } from './read.js';
@@ -22,6 +22,10 @@ export interface WriteFileOptions extends WritePreconditions {
   mode?: number;
   /** The body's length when it is declared (Content-Length): refused before a byte is read when over the limit. */
   length?: number;
+  /** The parent directory must exist (FILE_NOT_FOUND otherwise): no missing ancestors are made (WebDAV). */
+  noParents?: boolean;
+  /** Called once the bytes are stored, just before the metadata commit: a throw cancels the write (WebDAV re-checks its locks). */
+  beforeCommit?: () => Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -75,6 +79,7 @@ async function inspectWrite(deps: EngineDeps, ops: MetadataOps, user: User, path
   if (path === '/') throw new CallfsError('IS_A_DIRECTORY', 'the root is a directory');
   const r = await resolve(ops, user, path);
   const parent = r.ancestors[r.ancestors.length - 1];
+  if (options.noParents === true && !r.parentExists) throw new CallfsError('FILE_NOT_FOUND', `no such directory: ${parentOf(path)}`);
   // A create is allowed or not before anything is said about what exists at the path.
   if (options.mustCreate && parent !== undefined) assertAccess(user, parent, 'w');
   if (r.entry !== null) {
@@ -252,6 +257,7 @@ export async function writeFile(deps: EngineDeps, user: User, path: string, body
     try {
       // The S3 replica (ha.*): copied now, or queued durably, before the write is acknowledged.
       if (deps.casReplica !== undefined && committed.instanceId !== null) await deps.casReplica.write(stored.sha256, committed.instanceId, committed.backend, options.signal);
+      await options.beforeCommit?.();
       const result = await commitContentAddressed(deps, user, path, options, committed, stored, pre);
       return { ...result, copies };
     } finally {
@@ -265,6 +271,7 @@ export async function writeFile(deps: EngineDeps, user: User, path: string, body
       await inspectWrite(deps, deps.store, user, path, options);
       const stored = await backend.put(body, { ...putOptions, signal });
       try {
+        await options.beforeCommit?.();
         return await retryRaces(LOCK_FREE_ATTEMPTS, () => commitWrite(deps, user, path, options, target, stored, signal));
       } finally {
         stored.release?.();
@@ -337,6 +344,15 @@ export async function makeDirectory(deps: EngineDeps, user: User, path: string, 
     },
     lockOptions(options),
   );
+}
+
+/**
+ * Whether `user` may create or replace a file at `path` now (the checks of a
+ * PUT, before any byte): throws as that PUT would. Resumable uploads ask at
+ * creation; the write at completion checks again.
+ */
+export async function checkWrite(deps: EngineDeps, user: User, path: string): Promise<void> {
+  await inspectWrite(deps, deps.store, user, path, { mustCreate: false });
 }
 
 /** Name check for a rename in place: one segment, nothing that would change the directory. */

@@ -78,6 +78,11 @@ const filesPath = {
   },
 };
 
+/** The tus request headers an operation takes, besides Tus-Resumable: 1.0.0 (required on all but OPTIONS). */
+function tusHeaders(names: string[]): Record<string, unknown>[] {
+  return ['Tus-Resumable', ...names].map((name) => ({ name, in: 'header', required: name !== 'Upload-Checksum' && name !== 'Upload-Metadata', schema: { type: 'string' } }));
+}
+
 /** A 202 Accepted with a tree job: Location names it, the body is the job. */
 function jobAccepted(description: string): Record<string, unknown> {
   return {
@@ -256,6 +261,49 @@ export const openApiDocument = {
         security: [{ peer: [] }],
         responses: { '200': { description: '{"evicted": true} (false while an upload here is using the blob: it stays)' }, '400': error('BAD_REQUEST (not a blob id)'), '401': error('AUTHENTICATION_FAILED') },
       },
+    },
+    '/v1/uploads': {
+      options: {
+        summary: 'tus 1.0 discovery: Tus-Version, Tus-Extension (creation, creation-with-upload, termination, expiration, checksum), Tus-Max-Size, Tus-Checksum-Algorithm (sha1, sha256)',
+        responses: { '204': { description: 'what the server supports' }, ...common },
+      },
+      post: {
+        summary: 'Create a resumable upload (tus creation, creation-with-upload). Needs Tus-Resumable: 1.0.0, Upload-Length and Upload-Metadata with "path" (and optional "mode", "filename"); the user must be allowed to create or replace the path',
+        parameters: tusHeaders(['Upload-Length', 'Upload-Metadata']),
+        requestBody: { required: false, content: { 'application/offset+octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+        responses: {
+          '201': { description: 'created: Location /v1/uploads/{id}, Upload-Offset, Upload-Expires', headers: { Location: { schema: { type: 'string' } }, 'Upload-Expires': { schema: { type: 'string' } } } },
+          '412': error('PRECONDITION_FAILED (no Tus-Resumable: 1.0.0)'), '413': error('PAYLOAD_TOO_LARGE (Upload-Length over server.max_upload_bytes)'), '429': error('RATE_LIMIT_EXCEEDED (uploads.max_per_user unfinished uploads)'), ...common,
+        },
+      },
+    },
+    '/v1/uploads/{id}': {
+      parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+      options: { summary: 'tus 1.0 discovery, as on /v1/uploads', responses: { '204': { description: 'what the server supports' }, ...common } },
+      head: {
+        summary: 'The upload’s offset (tus core): Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires. Only its creator sees it',
+        responses: { '200': { description: 'the offset in Upload-Offset' }, ...common, '404': error('FILE_NOT_FOUND (no such upload, expired, finished, or another user’s)') },
+      },
+      patch: {
+        summary: 'Add bytes at Upload-Offset (tus core, checksum). The last byte writes the file at its path, atomically, with the permissions checked again',
+        parameters: tusHeaders(['Upload-Offset', 'Upload-Checksum']),
+        requestBody: { required: true, content: { 'application/offset+octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+        responses: {
+          '204': { description: 'the new offset in Upload-Offset' },
+          '409': error('UPLOAD_OFFSET_MISMATCH'), '415': error('UNSUPPORTED_MEDIA_TYPE'), '460': error('CHECKSUM_MISMATCH (the offset did not move)'),
+          '502': error('BAD_GATEWAY (the instance holding the upload did not answer)'), ...common, '404': error('FILE_NOT_FOUND (no such upload, or another user’s)'),
+        },
+      },
+      delete: {
+        summary: 'End an upload and drop its bytes (tus termination)',
+        responses: { '204': { description: 'terminated' }, ...common },
+      },
+    },
+    '/internal/v1/uploads/{id}': {
+      parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+      head: { summary: 'Peers only: the offset of an upload this instance holds (completing it when every byte is in)', security: [{ peer: [] }], responses: { '200': { description: 'Upload-Offset' }, '401': error('AUTHENTICATION_FAILED') } },
+      patch: { summary: 'Peers only: add bytes to an upload this instance holds; the asking instance checked the user', security: [{ peer: [] }], responses: { '204': { description: 'Upload-Offset' }, '401': error('AUTHENTICATION_FAILED') } },
+      delete: { summary: 'Peers only: end an upload this instance holds', security: [{ peer: [] }], responses: { '204': { description: 'terminated' }, '401': error('AUTHENTICATION_FAILED') } },
     },
     '/v1/jobs/{id}': {
       parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],

@@ -13,6 +13,7 @@ import * as listing from './listing-sql.js';
 import * as ns from './namespace-sql.js';
 import * as trees from './tree-jobs-sql.js';
 import * as dav from './dav-sql.js';
+import * as uploads from './uploads-sql.js';
 import { plainEntry, toEntry } from './rows.js';
 import { namespaceLockSql, newTxState, type TxState } from './tx-state.js';
 import type { BlobRecord, Entry, MetadataOps, MetadataStore } from './types.js';
@@ -316,6 +317,13 @@ export function createStore(parts: StoreParts): MetadataStore {
           throw mapped;
         }
       }),
+    },
+    uploads: {
+      create: (upload, maxOpen) => instrument('createUpload', () => uploads.createUpload(driver, upload, maxOpen)),
+      get: (id) => instrument('getUpload', () => uploads.getUpload(driver, id)),
+      advance: (id, from, to, expiresAt) => instrument('advanceUpload', () => uploads.advanceUpload(driver, id, from, to, expiresAt)),
+      remove: (id) => instrument('removeUpload', () => uploads.removeUpload(driver, id)),
+      on: (instanceId, expiredBefore, limit) => instrument('uploadsOn', () => uploads.uploadsOn(driver, instanceId, expiredBefore, limit)),
     },
     dav: {
       locksAt: (paths) => instrument('davLocksAt', () => dav.locksAt(driver, paths)),

@@ -408,6 +408,9 @@ export interface MetadataStore extends MetadataOps {
   /** WebDAV properties and locks; absent where the store has none (WebDAV is then not served). */
   readonly dav?: DavOps;
 
+  /** Resumable uploads; absent where the store has none (they are then not served). */
+  readonly uploads?: UploadOps;
+
   /** Cheap round trip for /ready. Throws SERVICE_UNAVAILABLE. */
   ping(): Promise<void>;
 
@@ -512,4 +515,35 @@ export interface DavOps {
   /** Set and remove properties of an inode, in order, in one transaction. */
   patchProperties(inodeId: string, changes: readonly DavPropertyChange[]): Promise<void>;
   copyProperties(fromId: string, toId: string): Promise<void>;
+}
+
+/** A resumable upload (tus, migration 008). */
+export interface Upload {
+  id: string;
+  uid: number;
+  /** Where the file appears once complete. */
+  path: string;
+  /** Mode of the new file; null for the default. */
+  mode: number | null;
+  length: number;
+  /** Bytes received and flushed on the holder. */
+  received: number;
+  /** Upload-Metadata as sent. */
+  metadata: string;
+  /** The instance holding the bytes received so far. */
+  instanceId: string;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+/** The progress of resumable uploads, shared by every instance. */
+export interface UploadOps {
+  /** Record a new upload; null when its user already has `maxOpen` unexpired ones. */
+  create(upload: Omit<Upload, 'received' | 'createdAt'>, maxOpen: number): Promise<Upload | null>;
+  get(id: string): Promise<Upload | null>;
+  /** Offset `from` → `to`, with a new expiry; null when the offset was not `from`. */
+  advance(id: string, from: number, to: number, expiresAt: Date): Promise<Upload | null>;
+  remove(id: string): Promise<boolean>;
+  /** Ids of an instance's uploads: all, or those expired before `expiredBefore`. */
+  on(instanceId: string, expiredBefore: Date | null, limit: number): Promise<string[]>;
 }

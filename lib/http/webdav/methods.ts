@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { CallfsError } from '../../errors.js';
+import { CallfsError, isCallfsError } from '../../errors.js';
 import type { Entry } from '../../metadata/types.js';
 import { baseName, isWithin, parentOf } from '../../paths.js';
 import { requestPreconditions } from '../preconditions.js';
@@ -53,16 +53,25 @@ function declaredLength(r: DavRequest): { length?: number } {
 export async function put(r: DavRequest): Promise<void> {
   if (r.path === '/') throw new DavError(405, 'IS_A_DIRECTORY', 'the root is a collection');
   const submitted = await checkIf(r);
-  await assertParentCollection(r, r.path, parentOf(r.path));
   const existing = await entryOrNull(r, r.path);
   if (existing?.type === 'directory') throw new DavError(405, 'IS_A_DIRECTORY', `${r.path} is a collection`);
-  await assertUnlocked(r, [{ path: r.path, membership: existing === null }], submitted);
-  const result = await r.deps.engine.writeFile(r.user, r.path, uploadBody(r.ctx.req), {
-    mustCreate: false,
-    ...declaredLength(r),
-    ...requestPreconditions(r.ctx),
-    signal: r.ctx.state.signal,
-  });
+  const change = [{ path: r.path, membership: existing === null }];
+  await assertUnlocked(r, change, submitted);
+  const result = await r.deps.engine
+    .writeFile(r.user, r.path, uploadBody(r.ctx.req), {
+      mustCreate: false,
+      noParents: true,
+      ...declaredLength(r),
+      ...requestPreconditions(r.ctx),
+      // A lock taken while the bytes streamed in counts too.
+      beforeCommit: () => assertUnlocked(r, change, submitted),
+      signal: r.ctx.state.signal,
+    })
+    .catch((err: unknown) => {
+      // RFC 4918 §9.7.1: no parent collection is a conflict, not a missing resource.
+      if (isCallfsError(err, 'FILE_NOT_FOUND')) throw new DavError(409, 'FILE_NOT_FOUND', `the parent collection of ${r.path} does not exist`);
+      throw err;
+    });
   if (result.entry.etag !== null) r.ctx.set('ETag', `"${result.entry.etag}"`);
   r.ctx.status = result.created ? 201 : 204;
 }
@@ -80,7 +89,7 @@ export async function del(r: DavRequest): Promise<void> {
 
 /** MKCOL: a new collection (201); something there already → 405; no parent → 409; a body → 415. */
 export async function mkcol(r: DavRequest): Promise<void> {
-  if (hasBody(r.ctx)) throw new DavError(415, 'BAD_REQUEST', 'MKCOL takes no request body');
+  if (hasBody(r.ctx)) throw new CallfsError('UNSUPPORTED_MEDIA_TYPE', 'MKCOL takes no request body');
   const submitted = await checkIf(r);
   if ((await entryOrNull(r, r.path)) !== null) throw new DavError(405, 'FILE_ALREADY_EXISTS', `${r.path} exists`);
   await assertParentCollection(r, r.path, parentOf(r.path));

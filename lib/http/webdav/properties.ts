@@ -123,6 +123,7 @@ const BATCH = 500;
  */
 export async function propfind(r: DavRequest): Promise<void> {
   const depth = r.ctx.get('depth').trim().toLowerCase();
+  if (depth !== '' && depth !== '0' && depth !== '1' && depth !== 'infinity') throw new CallfsError('BAD_REQUEST', 'Depth is 0, 1 or infinity');
   if (depth !== '0' && depth !== '1') {
     throw new DavError(403, 'BAD_REQUEST', 'PROPFIND with Depth: infinity is not served; ask for Depth: 0 or 1', `${XML_HEAD}<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>`);
   }
