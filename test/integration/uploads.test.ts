@@ -290,11 +290,22 @@ describe('resumable uploads (tus 1.0): the protocol', function () {
     expect(got.text).to.equal('name');
   });
 
-  it('the same permissions as PUT: refused at creation (403), and checked again at completion', async () => {
-    const asRoot = (method: string, path: string, options: { body?: string; headers?: Record<string, string> } = {}): Promise<TestResponse> => request(`${server.url}/v1/files${path}`, { method, token: KEYS.root, ...options });
+  it('the same permissions and checks as PUT at creation: 403 into another\'s directory or over another\'s file, 400/409 onto a directory or below a file', async () => {
+    const asRoot = (method: string, path: string, body?: string): Promise<TestResponse> => request(`${server.url}/v1/files${path}`, { method, token: KEYS.root, ...(body === undefined ? {} : { body }) });
+    const post = (path: string): Promise<TestResponse> => tus.call('POST', '/v1/uploads', { headers: { 'upload-length': '10', 'upload-metadata': uploadMetadata({ path }) } });
     expect((await asRoot('POST', '/locked/')).status).to.equal(201);
-    const refused = await tus.call('POST', '/v1/uploads', { headers: { 'upload-length': '10', 'upload-metadata': uploadMetadata({ path: '/locked/a.bin' }) } });
-    expectError(refused, 403, 'PERMISSION_DENIED');
+    expectError(await post('/locked/a.bin'), 403, 'PERMISSION_DENIED');
+    expectError(await post('/locked/deeper/a.bin'), 403, 'PERMISSION_DENIED');
+    expect((await asRoot('PUT', '/roots-file.txt', 'root\'s')).status).to.equal(201);
+    expectError(await post('/roots-file.txt'), 403, 'PERMISSION_DENIED');
+    expect((await request(`${server.url}/v1/files/up/checks/file.txt`, { method: 'PUT', token: KEYS.alice, body: 'x' })).status).to.equal(201);
+    expectError(await post('/up/checks'), 400, 'IS_A_DIRECTORY');
+    expectError(await post('/up/checks/file.txt/below.bin'), 409, 'NOT_A_DIRECTORY');
+    expect((await asRoot('GET', '/roots-file.txt')).text, 'untouched').to.equal('root\'s');
+  });
+
+  it('permissions are checked again at completion: 403 on the last PATCH and nothing appears', async () => {
+    const asRoot = (method: string, path: string, options: { body?: string; headers?: Record<string, string> } = {}): Promise<TestResponse> => request(`${server.url}/v1/files${path}`, { method, token: KEYS.root, ...options });
 
     expect((await asRoot('POST', '/dropbox/', { headers: { 'x-callfs-mode': '0777' } })).status).to.equal(201);
     const body = patternBytes(1000, 'recheck');
