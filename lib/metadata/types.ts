@@ -547,8 +547,8 @@ export interface UploadOps {
   /** Offset `from` → `to`, with a new expiry; null when the offset was not `from`. */
   advance(id: string, from: number, to: number, expiresAt: Date): Promise<Upload | null>;
   remove(id: string): Promise<boolean>;
-  /** Ids of an instance's uploads: all, or those expired before `expiredBefore`. */
-  on(instanceId: string, expiredBefore: Date | null, limit: number): Promise<string[]>;
+  /** Ids of an instance's uploads (any instance's: null): all, or those expired before `expiredBefore`. */
+  on(instanceId: string | null, expiredBefore: Date | null, limit: number): Promise<string[]>;
 }
 
 /** What the S3 API keeps of an object (migration 009), valid while the file's content is `sha256`. */
