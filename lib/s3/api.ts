@@ -205,14 +205,13 @@ export function s3Api(o: S3ApiOptions): Middleware<RequestState> {
     const full = (): boolean => contents.length + prefixes.length >= maxKeys;
     // With '/', only the directory the prefix ends in is read; otherwise the whole tree below it.
     const slash = prefix.lastIndexOf('/');
-    const dirKey = delimiter === '/' ? prefix.slice(0, slash + 1) : prefix.slice(0, slash + 1);
+    const dirKey = prefix.slice(0, slash + 1);
     let dir: string;
     try {
       dir = dirKey === '' ? bucketPath : pathOf(r.bucket, dirKey);
     } catch {
       return { contents, prefixes, truncated, last };
     }
-    const start = after > prefix ? after : prefix;
     let listing;
     try {
       listing = await engine.listTree(r.user, dir, { maxDepth: delimiter === '/' ? 0 : Number.MAX_SAFE_INTEGER });
@@ -231,7 +230,8 @@ export function s3Api(o: S3ApiOptions): Middleware<RequestState> {
         if (at >= 0) common = key.slice(0, at + delimiter.length);
       }
       const sortKey = common ?? key;
-      if (sortKey <= start && !(common === null && key > start)) continue;
+      // Strictly after the marker (a key equal to the prefix itself is listed).
+      if (after !== '' && sortKey <= after) continue;
       if (common !== null && common === lastPrefix) continue;
       if (full()) {
         truncated = true;
