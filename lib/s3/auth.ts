@@ -185,6 +185,8 @@ export class AwsChunkedDecoder extends Transform {
   #sig = '';
   #previous: string;
   #done = false;
+  /** The trailers after the last chunk (x-amz-checksum-*), once the body has ended. */
+  readonly trailers = new Map<string, string>();
 
   constructor(private readonly verify: ((chunk: Buffer, previous: string) => Promise<string>) | null, seed: string) {
     super();
@@ -193,11 +195,23 @@ export class AwsChunkedDecoder extends Transform {
 
   override _transform(data: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     this.#buf = this.#buf.length === 0 ? data : Buffer.concat([this.#buf, data]);
+    if (this.#done && this.#buf.length > 16 * 1024) {
+      callback(new S3Error('InvalidRequest', 400, 'the aws-chunked trailers are too long'));
+      return;
+    }
     this.#drain().then(() => callback(), (err: unknown) => callback(err as Error));
   }
 
   override _flush(callback: TransformCallback): void {
-    callback(this.#done ? null : new S3Error('IncompleteBody', 400, 'the aws-chunked body ended before its last chunk'));
+    if (!this.#done) {
+      callback(new S3Error('IncompleteBody', 400, 'the aws-chunked body ended before its last chunk'));
+      return;
+    }
+    for (const line of this.#buf.toString('latin1').split('\r\n')) {
+      const colon = line.indexOf(':');
+      if (colon > 0) this.trailers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+    }
+    callback();
   }
 
   async #drain(): Promise<void> {
@@ -227,7 +241,9 @@ export class AwsChunkedDecoder extends Transform {
         this.#previous = expected;
       }
       if (size === 0) {
+        // What follows (a CRLF, or trailers) is read at the end.
         this.#done = true;
+        this.#buf = Buffer.from(this.#buf);
         return;
       }
       this.push(Buffer.from(chunk));

@@ -1,4 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
+import zlib from 'node:zlib';
+import { crc32c } from '@node-rs/crc32';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Context } from 'koa';
 import type { User } from '../auth/users.js';
@@ -82,9 +84,12 @@ export class BodyMeter extends Transform {
   #sha256Hex: string | null = null;
   size = 0;
 
-  constructor(private readonly expected: { md5: Buffer | null; sha256: string | null; limit: number }) {
+  readonly #sums: Map<ChecksumName, { update(b: Buffer): void; digest(): string }>;
+
+  constructor(private readonly expected: { md5: Buffer | null; sha256: string | null; limit: number; checksums: readonly ChecksumName[] }) {
     super();
     this.#sha256 = expected.sha256 === null ? null : createHash('sha256');
+    this.#sums = new Map(expected.checksums.map((name) => [name, checksum(name)]));
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
@@ -95,6 +100,7 @@ export class BodyMeter extends Transform {
     }
     this.#md5.update(chunk);
     this.#sha256?.update(chunk);
+    for (const sum of this.#sums.values()) sum.update(chunk);
     callback(null, chunk);
   }
 
@@ -104,18 +110,52 @@ export class BodyMeter extends Transform {
     callback();
   }
 
-  /** BadDigest or XAmzContentSHA256Mismatch when the body is not the one the request declared. */
-  check(): void {
+  /**
+   * BadDigest or XAmzContentSHA256Mismatch when the body is not the one the
+   * request declared: its Content-MD5, signed hash, or x-amz-checksum-* (a
+   * header, or a trailer of an aws-chunked body).
+   */
+  check(headers: (name: string) => string, trailers: ReadonlyMap<string, string>): void {
     if (this.md5 === null) throw new S3Error('IncompleteBody', 400, 'the body ended early');
+    for (const [name, sum] of this.#sums) {
+      const header = `x-amz-checksum-${name}`;
+      const declared = headers(header) || trailers.get(header) || '';
+      if (declared !== '' && sum.digest() !== declared) throw new S3Error('BadDigest', 400, `the ${name.toUpperCase()} you specified did not match the calculated checksum`);
+    }
     if (this.expected.md5 !== null && !this.md5.equals(this.expected.md5)) throw new S3Error('BadDigest', 400, 'the Content-MD5 you specified did not match what was received');
     if (this.expected.sha256 !== null && this.#sha256Hex !== this.expected.sha256) throw new S3Error('XAmzContentSHA256Mismatch', 400, 'the x-amz-content-sha256 you signed does not match the body');
   }
 }
 
-/** A meter for the request's body, holding it to what its headers declare. */
+const CHECKSUMS = ['crc32', 'crc32c', 'sha1', 'sha256'] as const;
+type ChecksumName = (typeof CHECKSUMS)[number];
+
+/** A running x-amz-checksum-*: base64 of the CRC (big-endian) or of the digest. */
+function checksum(name: ChecksumName): { update(b: Buffer): void; digest(): string } {
+  if (name === 'sha1' || name === 'sha256') {
+    const h = createHash(name);
+    return { update: (b) => h.update(b), digest: () => h.digest('base64') };
+  }
+  let crc = 0;
+  const step = name === 'crc32' ? (b: Buffer, c: number) => zlib.crc32(b, c) : (b: Buffer, c: number) => crc32c(b, c);
+  return {
+    update: (b) => {
+      crc = step(b, crc);
+    },
+    digest: () => {
+      const out = Buffer.alloc(4);
+      out.writeUInt32BE(crc >>> 0);
+      return out.toString('base64');
+    },
+  };
+}
+
+/** A meter for the request's body, holding it to what its headers (and trailers) declare. */
 export function meterFor(r: S3Request): BodyMeter {
   const declared = r.ctx.get('x-amz-content-sha256').toLowerCase();
-  return new BodyMeter({ md5: contentMd5(r.ctx), sha256: r.auth.payload.kind === 'plain' && /^[0-9a-f]{64}$/.test(declared) ? declared : null, limit: r.o.maxUploadBytes });
+  const trailer = r.ctx.get('x-amz-trailer').toLowerCase();
+  const checksums = CHECKSUMS.filter((name) => r.ctx.get(`x-amz-checksum-${name}`) !== '' || trailer.split(',').map((t) => t.trim()).includes(`x-amz-checksum-${name}`));
+  return new BodyMeter({ md5: contentMd5(r.ctx), sha256: r.auth.payload.kind === 'plain' && /^[0-9a-f]{64}$/.test(declared) ? declared : null, limit: r.o.maxUploadBytes, checksums });
 }
 
 /**
@@ -130,20 +170,20 @@ export function assertDeclaredFits(r: S3Request): void {
 }
 
 /** The request body as the client meant it (aws-chunked decoded and its signatures checked), and its length when known. */
-export function bodyOf(r: S3Request): { body: Readable; length?: number } {
+export function bodyOf(r: S3Request): { body: Readable; length?: number; trailers: ReadonlyMap<string, string> } {
   const { ctx, auth } = r;
   if (auth.payload.kind === 'plain') {
     const length = ctx.get('content-length');
     const body = new PassThrough();
     ctx.req.on('error', (err) => body.destroy(err));
     ctx.req.pipe(body);
-    return { body, ...(/^\d+$/.test(length) ? { length: Number(length) } : {}) };
+    return { body, trailers: new Map(), ...(/^\d+$/.test(length) ? { length: Number(length) } : {}) };
   }
   const decoder = new AwsChunkedDecoder(auth.payload.verify, auth.payload.seed);
   ctx.req.on('error', (err) => decoder.destroy(err));
   ctx.req.pipe(decoder);
   const decoded = ctx.get('x-amz-decoded-content-length');
-  return { body: decoder, ...(/^\d+$/.test(decoded) ? { length: Number(decoded) } : {}) };
+  return { body: decoder, trailers: decoder.trailers, ...(/^\d+$/.test(decoded) ? { length: Number(decoded) } : {}) };
 }
 
 export function contentMd5(ctx: Ctx): Buffer | null {

@@ -36,12 +36,12 @@ export async function uploadPart(r: S3Request): Promise<void> {
   if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) throw new S3Error('InvalidArgument', 400, 'partNumber is 1 to 10000');
   if (r.ctx.get('x-amz-copy-source') !== '') throw new S3Error('NotImplemented', 501, 'UploadPartCopy is not implemented');
   assertDeclaredFits(r);
-  const { body } = bodyOf(r);
+  const { body, trailers } = bodyOf(r);
   const file = join(partsOf(r, up.id), String(partNumber));
   const meter = meterFor(r);
   try {
     await pipeline(body, meter, createWriteStream(`${file}.tmp`, { mode: 0o600 }));
-    meter.check();
+    meter.check((h) => r.ctx.get(h), trailers);
   } catch (err) {
     await rm(`${file}.tmp`, { force: true });
     throw err;

@@ -78,14 +78,14 @@ export async function putObject(r: S3Request): Promise<void> {
     return;
   }
   assertDeclaredFits(r);
-  const { body, length } = bodyOf(r);
+  const { body, length, trailers } = bodyOf(r);
   const meter = meterFor(r);
   body.on('error', (err) => meter.destroy(err));
   const result = await r.o.engine.writeFile(r.user, path, body.pipe(meter), {
     mustCreate: false,
     ...(length === undefined ? {} : { length }),
     // The bytes are stored aside by now; a body that is not the declared one commits nothing.
-    beforeCommit: async () => meter.check(),
+    beforeCommit: async () => meter.check((h) => r.ctx.get(h), trailers),
     signal: r.ctx.state.signal,
   });
   const md5 = (meter.md5 ?? createHash('md5').digest()).toString('hex');
