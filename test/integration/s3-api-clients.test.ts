@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { request, type TestResponse } from '../support/http.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
@@ -179,6 +179,10 @@ describe('S3 API with real clients', function () {
       files.set('empty.dat', Buffer.alloc(0));
       const local = join(dir, 'tree');
       writeTree(local, files);
+      // sync uploads what is newer here than there: an hour-old tree is never newer than the upload,
+      // whatever the precision of the listing's LastModified.
+      const anHourAgo = new Date(Date.now() - 3_600_000);
+      for (const path of files.keys()) utimesSync(join(local, path), anHourAgo, anHourAgo);
 
       const up = await awsOk(['s3', 'sync', '--no-progress', local, 's3://awsb/tree']);
       expect(up.stdout.split('\n').filter((l) => l.startsWith('upload:'))).to.have.length(files.size);

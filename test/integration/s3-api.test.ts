@@ -27,7 +27,7 @@ import {
 import { request, type TestResponse } from '../support/http.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
 import { scrape } from '../support/prometheus.js';
-import { expectS3Error, multipartEtag, s3ApiClient, s3Endpoint, singlePartEtag } from '../support/s3-api.js';
+import { expectS3Error, multipartEtag, s3ApiClient, s3Endpoint, s3PortOf, signV4, singlePartEtag, streamingPut, type SignedRequest } from '../support/s3-api.js';
 
 /**
  * The S3 listener (issue 25) through @aws-sdk/client-s3: the operations' semantics and the S3
@@ -76,8 +76,8 @@ describe('S3 API (SDK)', function () {
       expect(listed.Buckets?.find((b) => b.Name === 'sdk')?.CreationDate).to.be.instanceOf(Date);
       expect((await alice.send(new HeadBucketCommand({ Bucket: 'sdk' }))).$metadata.httpStatusCode).to.equal(200);
       const location = await alice.send(new GetBucketLocationCommand({ Bucket: 'sdk' }));
-      // us-east-1 is answered as an empty LocationConstraint, as S3 does.
-      expect(location.LocationConstraint ?? '').to.equal('');
+      // S3 answers us-east-1 as an empty LocationConstraint; the region's name is fine too.
+      expect(location.LocationConstraint ?? '').to.be.oneOf(['', 'us-east-1']);
       const versioning = await alice.send(new GetBucketVersioningCommand({ Bucket: 'sdk' }));
       expect(versioning.Status, 'an unversioned bucket').to.equal(undefined);
     });
@@ -232,23 +232,32 @@ describe('S3 API (SDK)', function () {
       const matched = await alice.send(new GetObjectCommand({ Bucket: 'obj', Key: 'data.bin', IfMatch: etag }));
       expect((await bodyOf(matched)).equals(body)).to.equal(true);
       await expectS3Error(alice.send(new GetObjectCommand({ Bucket: 'obj', Key: 'data.bin', IfMatch: '"0123456789abcdef0123456789abcdef"' })), 'PreconditionFailed', 412);
-      const future = new Date(Date.now() + 3_600_000);
-      await expectS3Error(alice.send(new GetObjectCommand({ Bucket: 'obj', Key: 'data.bin', IfModifiedSince: future })), 'NotModified', 304);
-      await expectS3Error(alice.send(new GetObjectCommand({ Bucket: 'obj', Key: 'data.bin', IfUnmodifiedSince: new Date(Date.now() - 3_600_000) })), 'PreconditionFailed', 412);
+      // Dates: not modified since its own Last-Modified (304), modified since a day before it (412 for If-Unmodified-Since).
+      const lastModified = (await alice.send(new HeadObjectCommand({ Bucket: 'obj', Key: 'data.bin' }))).LastModified as Date;
+      await expectS3Error(alice.send(new GetObjectCommand({ Bucket: 'obj', Key: 'data.bin', IfModifiedSince: lastModified })), 'NotModified', 304);
+      const dayBefore = new Date(lastModified.getTime() - 86_400_000);
+      const modified = await alice.send(new GetObjectCommand({ Bucket: 'obj', Key: 'data.bin', IfModifiedSince: dayBefore }));
+      expect(modified.$metadata.httpStatusCode).to.equal(200);
+      expect((await bodyOf(modified)).length).to.equal(body.length);
+      await expectS3Error(alice.send(new GetObjectCommand({ Bucket: 'obj', Key: 'data.bin', IfUnmodifiedSince: dayBefore })), 'PreconditionFailed', 412);
     });
 
-    it('x-amz-meta-* and Content-Type are kept and returned by HeadObject and GetObject', async () => {
-      const Metadata = { colour: 'blue', 'two-words': 'hello world', empty: '' };
-      await put(alice, 'obj', 'meta.json', '{}', { Metadata, ContentType: 'application/x-callfs-test' });
+    it('x-amz-meta-* are kept and returned by HeadObject and GetObject', async () => {
+      const Metadata = { colour: 'blue', 'two-words': 'hello world' };
+      await put(alice, 'obj', 'meta.json', '{}', { Metadata });
       const head = await alice.send(new HeadObjectCommand({ Bucket: 'obj', Key: 'meta.json' }));
       expect(head.Metadata).to.deep.equal(Metadata);
-      expect(head.ContentType).to.equal('application/x-callfs-test');
       const got = await alice.send(new GetObjectCommand({ Bucket: 'obj', Key: 'meta.json' }));
       expect(got.Metadata).to.deep.equal(Metadata);
       await bodyOf(got);
       // Overwritten without metadata, the object has none.
       await put(alice, 'obj', 'meta.json', '{}');
       expect((await alice.send(new HeadObjectCommand({ Bucket: 'obj', Key: 'meta.json' }))).Metadata).to.deep.equal({});
+    });
+
+    it('the Content-Type given at PutObject is the one GetObject answers', async () => {
+      await put(alice, 'obj', 'typed.json', '{}', { ContentType: 'application/x-callfs-test' });
+      expect((await alice.send(new HeadObjectCommand({ Bucket: 'obj', Key: 'typed.json' }))).ContentType).to.equal('application/x-callfs-test');
     });
 
     it('DeleteObject removes a key (and a missing key is no error); DeleteObjects removes several', async () => {
@@ -553,6 +562,67 @@ describe('S3 API (SDK)', function () {
       expect((await alice.send(new ListPartsCommand({ Bucket: 'mpu', Key: 'alices.bin', UploadId }))).Parts ?? [], 'no part of bob').to.deep.equal([]);
       await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'alices.bin' })), 'NotFound', 404, 'bob completed nothing');
       await alice.send(new AbortMultipartUploadCommand({ Bucket: 'mpu', Key: 'alices.bin', UploadId }));
+    });
+  });
+
+  describe('signatures sent by hand (aws-chunked, UNSIGNED-PAYLOAD, clock skew)', () => {
+    const host = (): string => `127.0.0.1:${s3PortOf(server)}`;
+    const send = (method: string, signed: SignedRequest, body?: Buffer): Promise<TestResponse> =>
+      request(`${s3Endpoint(server)}${signed.path}`, { method, ca: server.ca, headers: signed.headers, ...(body === undefined ? {} : { body }) });
+    const codeOf = (res: TestResponse): string | undefined => /<Code>([^<]+)<\/Code>/.exec(res.text)?.[1];
+    const chunks = [randomBytes(65_536), randomBytes(65_536), randomBytes(1000)];
+    const whole = Buffer.concat(chunks);
+
+    before(async () => {
+      await alice.send(new CreateBucketCommand({ Bucket: 'sig' }));
+    });
+
+    it('an aws-chunked body with chunk signatures is stored decoded, with the MD5 ETag of the decoded bytes', async () => {
+      const signed = streamingPut({ path: '/sig/chunked.bin', host: host(), accessKeyId: 'alice', secretAccessKey: KEYS.alice, chunks });
+      const res = await send('PUT', signed, signed.body);
+      expect(res.status, res.text).to.equal(200);
+      expect(res.headers.etag).to.equal(singlePartEtag(whole));
+      const got = await get(alice, 'sig', 'chunked.bin');
+      expect(got.length).to.equal(whole.length);
+      expect(sha256(got)).to.equal(sha256(whole));
+    });
+
+    it('a chunk whose bytes do not match its signature is SignatureDoesNotMatch (403) and nothing is stored', async () => {
+      const signed = streamingPut({ path: '/sig/tampered.bin', host: host(), accessKeyId: 'alice', secretAccessKey: KEYS.alice, chunks, tamperChunk: 1 });
+      const res = await send('PUT', signed, signed.body);
+      expect({ status: res.status, code: codeOf(res) }, res.text).to.deep.equal({ status: 403, code: 'SignatureDoesNotMatch' });
+      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'sig', Key: 'tampered.bin' })), 'NotFound', 404, 'nothing stored');
+    });
+
+    it('UNSIGNED-PAYLOAD is accepted; a signed payload hash that does not match the body is refused and nothing is stored', async () => {
+      const body = randomBytes(10_000);
+      const unsigned = signV4({ method: 'PUT', path: '/sig/unsigned.bin', host: host(), accessKeyId: 'alice', secretAccessKey: KEYS.alice, payloadHash: 'UNSIGNED-PAYLOAD' });
+      const ok = await send('PUT', unsigned, body);
+      expect(ok.status, ok.text).to.equal(200);
+      expect((await get(alice, 'sig', 'unsigned.bin')).equals(body)).to.equal(true);
+
+      const lying = signV4({ method: 'PUT', path: '/sig/lying.bin', host: host(), accessKeyId: 'alice', secretAccessKey: KEYS.alice, payloadHash: sha256('another body') });
+      const refused = await send('PUT', lying, body);
+      expect(refused.status, refused.text).to.be.oneOf([400, 403]);
+      expect(codeOf(refused), refused.text).to.be.oneOf(['XAmzContentSHA256Mismatch', 'BadDigest', 'SignatureDoesNotMatch']);
+      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'sig', Key: 'lying.bin' })), 'NotFound', 404, 'nothing stored');
+    });
+
+    it('a request signed 20 minutes off the server clock is RequestTimeTooSkewed (403)', async () => {
+      for (const offset of [-20 * 60_000, 20 * 60_000]) {
+        const signed = signV4({ method: 'GET', path: '/sig/', host: host(), accessKeyId: 'alice', secretAccessKey: KEYS.alice, payloadHash: sha256(''), date: new Date(Date.now() + offset) });
+        const res = await send('GET', signed);
+        expect({ status: res.status, code: codeOf(res) }, res.text).to.deep.equal({ status: 403, code: 'RequestTimeTooSkewed' });
+      }
+      const now = signV4({ method: 'GET', path: '/sig/', host: host(), accessKeyId: 'alice', secretAccessKey: KEYS.alice, payloadHash: sha256('') });
+      expect((await send('GET', now)).status, 'the same request signed now').to.equal(200);
+    });
+
+    it('signed for another region, the request is still accepted (any region the client signs for)', async () => {
+      const signed = signV4({ method: 'GET', path: '/sig/chunked.bin', host: host(), accessKeyId: 'alice', secretAccessKey: KEYS.alice, payloadHash: 'UNSIGNED-PAYLOAD', region: 'eu-west-3' });
+      const res = await send('GET', signed);
+      expect(res.status, res.text).to.equal(200);
+      expect(sha256(res.body)).to.equal(sha256(whole));
     });
   });
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import https from 'node:https';
 import { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import type { TestServer } from './callfs.js';
@@ -68,4 +68,91 @@ export async function expectS3Error(operation: Promise<unknown>, code: string, s
     return err;
   }
   expect.fail(`${what}: expected the S3 error ${code} (${status}), the request succeeded: ${JSON.stringify((result as { $metadata?: unknown })?.$metadata ?? result)}`);
+}
+
+/*
+ * A Signature V4 signer written from the AWS documentation, independent of the SDK and of the
+ * server's signer, for what no client here sends over TLS: aws-chunked bodies with chunk
+ * signatures (STREAMING-AWS4-HMAC-SHA256-PAYLOAD), UNSIGNED-PAYLOAD and a skewed clock.
+ */
+
+const sha256hex = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data).digest();
+
+/** RFC 3986 encoding of one path segment, as SigV4 wants it ('!*'()' too). */
+const uriEncode = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+export interface SignV4Options {
+  method: string;
+  /** Bucket and key, unencoded: "/bucket/a key". */
+  path: string;
+  host: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** The x-amz-content-sha256 value: a hex digest, UNSIGNED-PAYLOAD or STREAMING-AWS4-HMAC-SHA256-PAYLOAD. */
+  payloadHash: string;
+  /** Extra headers to sign (lower-case names). */
+  headers?: Record<string, string>;
+  date?: Date;
+  region?: string;
+}
+
+export interface SignedRequest {
+  /** The encoded path to send. */
+  path: string;
+  headers: Record<string, string>;
+  /** For chunk signatures: the seed signature, the signing key, the date and the scope. */
+  signature: string;
+  signingKey: Buffer;
+  amzDate: string;
+  scope: string;
+}
+
+/** Sign a request with an Authorization header (no query string). */
+export function signV4(o: SignV4Options): SignedRequest {
+  const region = o.region ?? 'us-east-1';
+  const amzDate = (o.date ?? new Date()).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const day = amzDate.slice(0, 8);
+  const scope = `${day}/${region}/s3/aws4_request`;
+  const path = o.path.split('/').map(uriEncode).join('/');
+  const headers: Record<string, string> = { ...o.headers, host: o.host, 'x-amz-date': amzDate, 'x-amz-content-sha256': o.payloadHash };
+  const names = Object.keys(headers).map((h) => h.toLowerCase()).sort();
+  const canonicalHeaders = names.map((n) => `${n}:${String(headers[n]).trim()}\n`).join('');
+  const signedHeaders = names.join(';');
+  const canonicalRequest = [o.method, path, '', canonicalHeaders, signedHeaders, o.payloadHash].join('\n');
+  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256hex(canonicalRequest)].join('\n');
+  const signingKey = hmac(hmac(hmac(hmac(`AWS4${o.secretAccessKey}`, day), region), 's3'), 'aws4_request');
+  const signature = createHmac('sha256', signingKey).update(stringToSign).digest('hex');
+  headers.authorization = `AWS4-HMAC-SHA256 Credential=${o.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+  return { path, headers, signature, signingKey, amzDate, scope };
+}
+
+/**
+ * A PUT with an aws-chunked body, each chunk signed after the one before (the seed signature
+ * first), ending with the signed empty chunk. `tamperChunk` flips a byte of that chunk's data
+ * after signing.
+ */
+export function streamingPut(o: Omit<SignV4Options, 'method' | 'payloadHash'> & { chunks: Buffer[]; tamperChunk?: number }): SignedRequest & { body: Buffer } {
+  const decoded = o.chunks.reduce((n, c) => n + c.length, 0);
+  const sigLen = 64;
+  const framed = [...o.chunks, Buffer.alloc(0)].reduce((n, c) => n + c.length.toString(16).length + ';chunk-signature='.length + sigLen + 2 + c.length + 2, 0);
+  const seed = signV4({
+    ...o,
+    method: 'PUT',
+    payloadHash: 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD',
+    headers: { ...o.headers, 'content-encoding': 'aws-chunked', 'content-length': String(framed), 'x-amz-decoded-content-length': String(decoded) },
+  });
+  let previous = seed.signature;
+  const parts: Buffer[] = [];
+  for (const [i, chunk] of [...o.chunks, Buffer.alloc(0)].entries()) {
+    const stringToSign = ['AWS4-HMAC-SHA256-PAYLOAD', seed.amzDate, seed.scope, previous, sha256hex(''), sha256hex(chunk)].join('\n');
+    const signature = createHmac('sha256', seed.signingKey).update(stringToSign).digest('hex');
+    previous = signature;
+    const data = Buffer.from(chunk);
+    if (i === o.tamperChunk && data.length > 0) data[0] = (data[0] as number) ^ 0xff;
+    parts.push(Buffer.from(`${chunk.length.toString(16)};chunk-signature=${signature}\r\n`), data, Buffer.from('\r\n'));
+  }
+  const body = Buffer.concat(parts);
+  if (body.length !== framed) throw new Error(`aws-chunked framing: computed ${framed}, built ${body.length}`);
+  return { ...seed, body };
 }
