@@ -106,7 +106,7 @@ describe('S3 API (SDK)', function () {
       // A key's parent directories are not objects: with the last key gone the bucket counts as empty.
       await alice.send(new DeleteBucketCommand({ Bucket: 'to-delete' }));
       expect((await v1('HEAD', '/v1/files/to-delete')).status).to.equal(404);
-      await expectS3Error(alice.send(new HeadBucketCommand({ Bucket: 'to-delete' })), 'NotFound', 404);
+      await expectS3Error(alice.send(new HeadBucketCommand({ Bucket: 'to-delete' })), null, 404);
       await expectS3Error(alice.send(new ListObjectsV2Command({ Bucket: 'to-delete' })), 'NoSuchBucket', 404);
       await expectS3Error(alice.send(new DeleteBucketCommand({ Bucket: 'to-delete' })), 'NoSuchBucket', 404);
     });
@@ -152,7 +152,7 @@ describe('S3 API (SDK)', function () {
       await expectS3Error(alice.send(new GetObjectCommand({ Bucket: 'bobs', Key: 'secret.txt' })), 'AccessDenied', 403, 'alice gets');
       await expectS3Error(alice.send(new PutObjectCommand({ Bucket: 'bobs', Key: 'planted.txt', Body: 'x' })), 'AccessDenied', 403, 'alice puts');
       await expectS3Error(alice.send(new DeleteObjectCommand({ Bucket: 'bobs', Key: 'secret.txt' })), 'AccessDenied', 403, 'alice deletes');
-      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'bobs', Key: 'secret.txt' })), 'Forbidden', 403, 'alice heads');
+      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'bobs', Key: 'secret.txt' })), null, 403, 'alice heads');
       await expectS3Error(alice.send(new DeleteBucketCommand({ Bucket: 'bobs' })), 'AccessDenied', 403, 'alice deletes the bucket');
       expect((await get(bob, 'bobs', 'secret.txt')).toString(), 'still there').to.equal('for bob only');
       expect((await v1('HEAD', '/v1/files/bobs/planted.txt', { token: KEYS.bob })).status).to.equal(404);
@@ -196,7 +196,7 @@ describe('S3 API (SDK)', function () {
 
     it('a missing key is NoSuchKey (404); a missing bucket is NoSuchBucket (404)', async () => {
       await expectS3Error(alice.send(new GetObjectCommand({ Bucket: 'obj', Key: 'no/such/key' })), 'NoSuchKey', 404);
-      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'obj', Key: 'no-such-key' })), 'NotFound', 404);
+      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'obj', Key: 'no-such-key' })), null, 404);
       await expectS3Error(alice.send(new GetObjectCommand({ Bucket: 'no-such-bucket', Key: 'data.bin' })), 'NoSuchBucket', 404);
       await expectS3Error(alice.send(new PutObjectCommand({ Bucket: 'no-such-bucket', Key: 'k', Body: 'x' })), 'NoSuchBucket', 404);
       await expectS3Error(alice.send(new ListObjectsV2Command({ Bucket: 'no-such-bucket' })), 'NoSuchBucket', 404);
@@ -225,7 +225,7 @@ describe('S3 API (SDK)', function () {
 
     it('conditional GET: If-None-Match with the ETag is 304, If-Match with another is PreconditionFailed (412)', async () => {
       const etag = singlePartEtag(body);
-      await expectS3Error(alice.send(new GetObjectCommand({ Bucket: 'obj', Key: 'data.bin', IfNoneMatch: etag })), 'NotModified', 304);
+      await expectS3Error(alice.send(new GetObjectCommand({ Bucket: 'obj', Key: 'data.bin', IfNoneMatch: etag })), null, 304);
       const other = await alice.send(new GetObjectCommand({ Bucket: 'obj', Key: 'data.bin', IfNoneMatch: '"0123456789abcdef0123456789abcdef"' }));
       expect(other.$metadata.httpStatusCode, 'If-None-Match with another ETag').to.equal(200);
       expect((await bodyOf(other)).length).to.equal(body.length);
@@ -234,7 +234,7 @@ describe('S3 API (SDK)', function () {
       await expectS3Error(alice.send(new GetObjectCommand({ Bucket: 'obj', Key: 'data.bin', IfMatch: '"0123456789abcdef0123456789abcdef"' })), 'PreconditionFailed', 412);
       // Dates: not modified since its own Last-Modified (304), modified since a day before it (412 for If-Unmodified-Since).
       const lastModified = (await alice.send(new HeadObjectCommand({ Bucket: 'obj', Key: 'data.bin' }))).LastModified as Date;
-      await expectS3Error(alice.send(new GetObjectCommand({ Bucket: 'obj', Key: 'data.bin', IfModifiedSince: lastModified })), 'NotModified', 304);
+      await expectS3Error(alice.send(new GetObjectCommand({ Bucket: 'obj', Key: 'data.bin', IfModifiedSince: lastModified })), null, 304);
       const dayBefore = new Date(lastModified.getTime() - 86_400_000);
       const modified = await alice.send(new GetObjectCommand({ Bucket: 'obj', Key: 'data.bin', IfModifiedSince: dayBefore }));
       expect(modified.$metadata.httpStatusCode).to.equal(200);
@@ -473,7 +473,7 @@ describe('S3 API (SDK)', function () {
       ]);
       const uploads = await alice.send(new ListMultipartUploadsCommand({ Bucket: 'mpu' }));
       expect((uploads.Uploads ?? []).map((u) => [u.Key, u.UploadId])).to.deep.include(['big/joined.bin', UploadId]);
-      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'big/joined.bin' })), 'NotFound', 404, 'no object before completion');
+      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'big/joined.bin' })), null, 404, 'no object before completion');
 
       const done = await alice.send(
         new CompleteMultipartUploadCommand({
@@ -519,7 +519,7 @@ describe('S3 API (SDK)', function () {
         'InvalidPart',
         400,
       );
-      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'bad-part.bin' })), 'NotFound', 404);
+      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'bad-part.bin' })), null, 404);
       const parts = await alice.send(new ListPartsCommand({ Bucket: 'mpu', Key: 'bad-part.bin', UploadId }));
       expect((parts.Parts ?? []).map((p) => p.ETag)).to.deep.equal([p1.ETag]);
       await alice.send(new AbortMultipartUploadCommand({ Bucket: 'mpu', Key: 'bad-part.bin', UploadId }));
@@ -540,7 +540,7 @@ describe('S3 API (SDK)', function () {
         'CompleteMultipartUpload',
       );
       expect((await alice.send(new ListMultipartUploadsCommand({ Bucket: 'mpu' }))).Uploads?.map((u) => u.UploadId) ?? []).to.not.include(UploadId);
-      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'aborted.bin' })), 'NotFound', 404);
+      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'aborted.bin' })), null, 404);
     });
 
     it("another user cannot see, add to or complete alice's upload", async () => {
@@ -560,7 +560,7 @@ describe('S3 API (SDK)', function () {
       }
       for (const r of refusals) expect(r, `bob's attempts: ${refusals.join(', ')}`).to.be.oneOf(['AccessDenied 403', 'NoSuchUpload 404']);
       expect((await alice.send(new ListPartsCommand({ Bucket: 'mpu', Key: 'alices.bin', UploadId }))).Parts ?? [], 'no part of bob').to.deep.equal([]);
-      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'alices.bin' })), 'NotFound', 404, 'bob completed nothing');
+      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'alices.bin' })), null, 404, 'bob completed nothing');
       await alice.send(new AbortMultipartUploadCommand({ Bucket: 'mpu', Key: 'alices.bin', UploadId }));
     });
   });
@@ -591,7 +591,7 @@ describe('S3 API (SDK)', function () {
       const signed = streamingPut({ path: '/sig/tampered.bin', host: host(), accessKeyId: 'alice', secretAccessKey: KEYS.alice, chunks, tamperChunk: 1 });
       const res = await send('PUT', signed, signed.body);
       expect({ status: res.status, code: codeOf(res) }, res.text).to.deep.equal({ status: 403, code: 'SignatureDoesNotMatch' });
-      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'sig', Key: 'tampered.bin' })), 'NotFound', 404, 'nothing stored');
+      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'sig', Key: 'tampered.bin' })), null, 404, 'nothing stored');
     });
 
     it('UNSIGNED-PAYLOAD is accepted; a signed payload hash that does not match the body is refused and nothing is stored', async () => {
@@ -605,7 +605,7 @@ describe('S3 API (SDK)', function () {
       const refused = await send('PUT', lying, body);
       expect(refused.status, refused.text).to.be.oneOf([400, 403]);
       expect(codeOf(refused), refused.text).to.be.oneOf(['XAmzContentSHA256Mismatch', 'BadDigest', 'SignatureDoesNotMatch']);
-      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'sig', Key: 'lying.bin' })), 'NotFound', 404, 'nothing stored');
+      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'sig', Key: 'lying.bin' })), null, 404, 'nothing stored');
     });
 
     it('a request signed 20 minutes off the server clock is RequestTimeTooSkewed (403)', async () => {
