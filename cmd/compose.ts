@@ -28,6 +28,10 @@ import { openBackends } from './backends.js';
 import { openLocks, openMetadataStore } from './stores.js';
 import { casSpace, openCluster, type ClusterParts } from './cluster.js';
 import { webdav } from '../lib/http/webdav/index.js';
+import Koa from 'koa';
+import { requestContext } from '../lib/http/middleware/request-context.js';
+import type { RequestState } from '../lib/http/state.js';
+import { s3Api, s3Sweep } from '../lib/s3/api.js';
 import { uploadsRoutes } from '../lib/http/routes/uploads.js';
 import { UploadService } from '../lib/uploads/service.js';
 import { join } from 'node:path';
@@ -44,6 +48,8 @@ export interface RunningCallfs {
   port: number;
   /** Port of the unauthenticated metrics listener, or null when disabled. */
   metricsPort: number | null;
+  /** Port of the S3-compatible API (s3.listen_addr), or null when disabled. */
+  s3Port: number | null;
   metrics: Metrics;
   store: MetadataStore;
   cas: CasBackend;
@@ -69,7 +75,11 @@ export async function startCallfs(options: StartOptions): Promise<RunningCallfs>
   const { settings, logger } = options;
   const { config } = settings;
   const metrics = createMetrics();
-  const users = createUserDirectory(usersFromConfig(config.auth));
+  const specs = usersFromConfig(config.auth);
+  const users = createUserDirectory(specs);
+  // The S3 API signs with the API key itself (HMAC): the keys by user name, for it only.
+  const secrets = new Map<string, string[]>();
+  for (const spec of specs) secrets.set(spec.name, [...(secrets.get(spec.name) ?? []), spec.apiKey]);
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async (): Promise<void> => {
     for (const close of closers.splice(0).reverse()) {
@@ -81,7 +91,7 @@ export async function startCallfs(options: StartOptions): Promise<RunningCallfs>
     }
   };
   try {
-    return await assemble(settings, logger, metrics, users, closers, closeAll);
+    return await assemble(settings, logger, metrics, users, secrets, closers, closeAll);
   } catch (err) {
     await closeAll();
     throw err;
@@ -106,6 +116,7 @@ async function assemble(
   logger: Logger,
   metrics: Metrics,
   users: ReturnType<typeof createUserDirectory>,
+  secrets: ReadonlyMap<string, string[]>,
   closers: (() => Promise<void>)[],
   closeAll: () => Promise<void>,
 ): Promise<RunningCallfs> {
@@ -237,6 +248,40 @@ async function assemble(
     closers.push(() => closeGracefully(metricsListener, 0));
   }
 
+  let s3Port: number | null = null;
+  const s3Addr = config.s3.listen_addr === '' ? null : parseListenAddr(config.s3.listen_addr);
+  if (s3Addr !== null && store.s3 !== undefined) {
+    const s3Options = {
+      engine,
+      store: store.s3,
+      credentials: {
+        lookup: (name: string) => {
+          const user = users.byName(name);
+          const keys = secrets.get(name);
+          return user === undefined || keys === undefined ? null : { user, secrets: keys };
+        },
+      },
+      region: config.s3.region,
+      instanceId,
+      partsDir: join(settings.dataDir, 's3-multipart'),
+      maxUploadBytes: config.server.max_upload_bytes,
+      logger: logger.child({ component: 's3' }),
+    };
+    const s3App = new Koa<RequestState>();
+    s3App.proxy = false;
+    s3App.silent = true;
+    s3App.use(requestContext({ logger, metrics, tls: tls !== null }));
+    s3App.use(s3Api(s3Options));
+    const s3Server = createHttpServer({ app: s3App, tls, readTimeoutMs: config.server.read_timeout, writeTimeoutMs: config.server.write_timeout });
+    s3Port = await listen(s3Server, s3Addr.host, s3Addr.port);
+    closers.push(() => closeGracefully(s3Server, 0));
+    const sweep = setInterval(() => {
+      s3Sweep(s3Options, config.uploads.expire_after).catch((err: unknown) => logger.warn({ err }, 's3: sweep of abandoned multipart uploads failed'));
+    }, 10 * 60_000).unref();
+    closers.push(async () => clearInterval(sweep));
+    logger.info({ port: s3Port }, 'S3-compatible API is listening');
+  }
+
   if (cluster !== null) {
     await cluster.start();
     closers.push(() => cluster.stop());
@@ -258,6 +303,7 @@ async function assemble(
     url,
     port,
     metricsPort,
+    s3Port,
     metrics,
     store,
     cas,

@@ -83,6 +83,7 @@ export interface Config {
   ha: { replication_enabled: boolean; replica_backend: string; require_replica_success: boolean; outbox_interval: number };
   webdav: { enabled: boolean; prefix: string };
   uploads: { expire_after: number; max_per_user: number; sweep_interval: number };
+  s3: { listen_addr: string; region: string };
 }
 
 const duration = (doc: string, def: string, env?: string) => ({ doc, format: 'duration', default: def as unknown as number, ...(env === undefined ? {} : { env }) });
@@ -200,6 +201,10 @@ const SCHEMA: convict.Schema<Config> = {
     webdav: {
       enabled: { doc: 'Serve the namespace over WebDAV (RFC 4918 class 1 and 2) on the main port, with HTTP Basic auth (user name and API key).', format: 'bool', default: true, env: 'CALLFS_WEBDAV_ENABLED' },
       prefix: { doc: 'URL path the WebDAV tree is served under.', format: String, default: '/webdav', env: 'CALLFS_WEBDAV_PREFIX' },
+    },
+    s3: {
+      listen_addr: { doc: 'host:port of the S3-compatible API (a second TLS listener with the same certificate; path-style addressing); empty disables it.', format: String, default: '', env: 'CALLFS_S3_LISTEN_ADDR' },
+      region: { doc: 'The region the S3 API names (GetBucketLocation); requests signed for any region are accepted.', format: String, default: 'us-east-1', env: 'CALLFS_S3_REGION' },
     },
     uploads: {
       expire_after: duration('A resumable upload (tus, /v1/uploads) that receives no bytes for this long is removed with its bytes.', '24h', 'CALLFS_UPLOADS_EXPIRE_AFTER'),

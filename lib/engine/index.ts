@@ -40,7 +40,7 @@ export interface Engine {
   /** Throws as a PUT of `path` by `user` would be refused now (before any byte). */
   checkWrite(user: User, path: string): Promise<void>;
   /** cp of one file to a new path: on the CAS the new entry names the same blob (no byte copy). */
-  copyFile(user: User, from: string, to: string, options?: { signal?: AbortSignal }): Promise<WriteResult>;
+  copyFile(user: User, from: string, to: string, options?: { replace?: boolean; signal?: AbortSignal }): Promise<WriteResult>;
   /**
    * Rename or move an entry (a whole tree at once): the entry at its new
    * path. A big tree moves in a job: with `background`, the job when it is

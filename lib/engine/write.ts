@@ -367,15 +367,16 @@ export function assertPlainName(name: unknown): string {
 
 /**
  * cp: a new file at `to` with the content of the file at `from` (read
- * permission on it; the same create rules as a POST at `to`). Content-addressed
+ * permission on it; the same create rules as a POST at `to`, or with
+ * `replace` as a PUT). Content-addressed
  * bytes are not copied: the new entry names the same blob, on the same
  * instance, as a metadata operation. Path-keyed bytes (S3) are streamed into a
  * new object.
  */
-export async function copyFile(deps: EngineDeps, user: User, from: string, to: string, options: { signal?: AbortSignal } = {}): Promise<WriteResult> {
+export async function copyFile(deps: EngineDeps, user: User, from: string, to: string, options: { replace?: boolean; signal?: AbortSignal } = {}): Promise<WriteResult> {
   const source = await statForRead(deps, user, from);
   if (source.type !== 'file') throw new CallfsError('IS_A_DIRECTORY', `is a directory: ${from}`);
-  const writeOptions: WriteFileOptions = { mustCreate: true, mode: source.mode & 0o777, length: source.size, ...lockOptions(options) };
+  const writeOptions: WriteFileOptions = { mustCreate: options.replace !== true, mode: source.mode & 0o777, length: source.size, ...lockOptions(options) };
   const content = contentOf(source);
   const holder = content?.locations[0];
   if (content !== null && isContentAddressed(content.backend) && (holder?.kind !== 'instance' || knowsInstance(deps, holder.instanceId))) {

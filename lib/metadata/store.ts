@@ -14,6 +14,7 @@ import * as ns from './namespace-sql.js';
 import * as trees from './tree-jobs-sql.js';
 import * as dav from './dav-sql.js';
 import * as uploads from './uploads-sql.js';
+import * as s3 from './s3-sql.js';
 import { plainEntry, toEntry } from './rows.js';
 import { namespaceLockSql, newTxState, type TxState } from './tx-state.js';
 import type { BlobRecord, Entry, MetadataOps, MetadataStore } from './types.js';
@@ -317,6 +318,17 @@ export function createStore(parts: StoreParts): MetadataStore {
           throw mapped;
         }
       }),
+    },
+    s3: {
+      getObjectMeta: (ids) => instrument('s3GetObjectMeta', () => s3.getObjectMeta(driver, ids)),
+      putObjectMeta: (id, meta) => instrument('s3PutObjectMeta', () => s3.putObjectMeta(driver, id, meta)),
+      createMultipart: (upload) => instrument('s3CreateMultipart', () => s3.createMultipart(driver, upload)),
+      getMultipart: (id) => instrument('s3GetMultipart', () => s3.getMultipart(driver, id)),
+      listMultipart: (bucket, prefix, limit) => instrument('s3ListMultipart', () => s3.listMultipart(driver, bucket, prefix, limit)),
+      removeMultipart: (id) => instrument('s3RemoveMultipart', () => s3.removeMultipart(driver, id)),
+      putPart: (id, part) => instrument('s3PutPart', () => s3.putPart(driver, id, part)),
+      listParts: (id) => instrument('s3ListParts', () => s3.listParts(driver, id)),
+      staleMultipart: (instanceId, before, limit) => instrument('s3StaleMultipart', () => s3.staleMultipart(driver, instanceId, before, limit)),
     },
     uploads: {
       create: (upload, maxOpen) => instrument('createUpload', () => uploads.createUpload(driver, upload, maxOpen)),

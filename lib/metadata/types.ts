@@ -411,6 +411,9 @@ export interface MetadataStore extends MetadataOps {
   /** Resumable uploads; absent where the store has none (they are then not served). */
   readonly uploads?: UploadOps;
 
+  /** The S3 API's records; absent where the store has none (the S3 listener then does not start). */
+  readonly s3?: S3Ops;
+
   /** Cheap round trip for /ready. Throws SERVICE_UNAVAILABLE. */
   ping(): Promise<void>;
 
@@ -544,6 +547,48 @@ export interface UploadOps {
   /** Offset `from` → `to`, with a new expiry; null when the offset was not `from`. */
   advance(id: string, from: number, to: number, expiresAt: Date): Promise<Upload | null>;
   remove(id: string): Promise<boolean>;
-  /** Ids of an instance's uploads: all, or those expired before `expiredBefore`. */
-  on(instanceId: string, expiredBefore: Date | null, limit: number): Promise<string[]>;
+  /** Ids of an instance's uploads (any instance's: null): all, or those expired before `expiredBefore`. */
+  on(instanceId: string | null, expiredBefore: Date | null, limit: number): Promise<string[]>;
+}
+
+/** What the S3 API keeps of an object (migration 009), valid while the file's content is `sha256`. */
+export interface S3ObjectMeta {
+  sha256: string;
+  /** MD5 hex, or md5-of-part-md5s-N. */
+  etag: string;
+  contentType: string;
+  /** x-amz-meta-* without the prefix, lower-case names. */
+  meta: Record<string, string>;
+}
+
+/** An S3 multipart upload. */
+export interface S3Multipart {
+  id: string;
+  uid: number;
+  bucket: string;
+  key: string;
+  /** The instance holding its parts. */
+  instanceId: string;
+  contentType: string;
+  meta: Record<string, string>;
+  createdAt: Date;
+}
+
+export interface S3Part {
+  partNumber: number;
+  size: number;
+  md5: string;
+  updatedAt?: Date;
+}
+
+export interface S3Ops {
+  getObjectMeta(inodeIds: readonly string[]): Promise<Map<string, S3ObjectMeta>>;
+  putObjectMeta(inodeId: string, meta: S3ObjectMeta): Promise<void>;
+  createMultipart(upload: Omit<S3Multipart, 'createdAt'>): Promise<S3Multipart>;
+  getMultipart(id: string): Promise<S3Multipart | null>;
+  listMultipart(bucket: string, prefix: string, limit: number): Promise<S3Multipart[]>;
+  removeMultipart(id: string): Promise<boolean>;
+  putPart(uploadId: string, part: S3Part): Promise<void>;
+  listParts(uploadId: string): Promise<S3Part[]>;
+  staleMultipart(instanceId: string, before: Date, limit: number): Promise<string[]>;
 }

@@ -56,10 +56,10 @@ export async function removeUpload(q: Queryable, id: string): Promise<boolean> {
   return (await q.query('DELETE FROM uploads WHERE id = $1 RETURNING id', [id])).length > 0;
 }
 
-/** Ids of the uploads an instance holds: all of them, or only those expired before `before`. */
-export async function uploadsOn(q: Queryable, instanceId: string, expiredBefore: Date | null, limit: number): Promise<string[]> {
+/** Ids of the uploads an instance holds (any instance: null): all of them, or only those expired before `before`. */
+export async function uploadsOn(q: Queryable, instanceId: string | null, expiredBefore: Date | null, limit: number): Promise<string[]> {
   const rows = expiredBefore === null
-    ? await q.query('SELECT id FROM uploads WHERE instance_id = $1 ORDER BY id LIMIT $2', [instanceId, limit])
-    : await q.query('SELECT id FROM uploads WHERE instance_id = $1 AND expires_at < $2 ORDER BY expires_at LIMIT $3', [instanceId, expiredBefore, limit]);
+    ? await q.query('SELECT id FROM uploads WHERE ($1::text IS NULL OR instance_id = $1) ORDER BY id LIMIT $2', [instanceId, limit])
+    : await q.query('SELECT id FROM uploads WHERE ($1::text IS NULL OR instance_id = $1) AND expires_at < $2 ORDER BY expires_at LIMIT $3', [instanceId, expiredBefore, limit]);
   return rows.map((r) => String(r.id));
 }

@@ -93,6 +93,20 @@ export class UploadService {
     return upload;
   }
 
+  /**
+   * The upload as its holder has it now: once any chunk still being written
+   * has recorded what it got (a HEAD right after a broken PATCH answers the
+   * offset that PATCH reached, not its last checkpoint).
+   */
+  async current(id: string): Promise<Upload> {
+    return this.o.locks.withLock([`upload:${id}`], async () => {
+      const upload = await this.get(id);
+      this.#holding(upload);
+      if (upload.received === upload.length) await this.#finish(upload);
+      return upload;
+    });
+  }
+
   /** The upload by id, unexpired (for the holder acting on a peer's behalf, which checked the owner). */
   async get(id: string): Promise<Upload> {
     const upload = UPLOAD_ID.test(id) ? await this.o.store.get(id) : null;
@@ -162,16 +176,6 @@ export class UploadService {
     });
   }
 
-  /** A complete upload whose file is not placed yet (a crash, or a refusal at completion): try again. */
-  async settle(id: string): Promise<Upload> {
-    return this.o.locks.withLock([`upload:${id}`], async () => {
-      const upload = await this.get(id);
-      this.#holding(upload);
-      if (upload.received === upload.length) await this.#finish(upload);
-      return upload;
-    });
-  }
-
   /** Write the whole as the user who created the upload (checked again now), then forget the upload. */
   async #finish(upload: Upload): Promise<void> {
     const owner = this.o.userByUid(upload.uid);
@@ -201,6 +205,14 @@ export class UploadService {
     for (;;) {
       const ids = await this.o.store.on(this.o.instanceId, new Date(), 100);
       for (const id of ids) await this.#forget(id);
+      expired += ids.length;
+      if (ids.length < 100) break;
+    }
+    // Uploads of an instance that is gone: their rows go a day after they expired (their bytes,
+    // should that instance come back, go with its own sweep of part files no row names).
+    for (;;) {
+      const ids = await this.o.store.on(null, new Date(Date.now() - 24 * 3600_000), 100);
+      for (const id of ids) await this.o.store.remove(id);
       expired += ids.length;
       if (ids.length < 100) break;
     }

@@ -154,8 +154,8 @@ export function uploadsRoutes(options: UploadsRoutesOptions): Router<RequestStat
     ctx.set('Upload-Length', String(upload.length));
     if (upload.metadata !== '') ctx.set('Upload-Metadata', upload.metadata);
     await atHolder(ctx, upload, async () => {
-      // Every byte arrived but the file is not in place (a crash, or a refusal): try again now.
-      describe(ctx, upload.received === upload.length ? await uploads.settle(upload.id) : upload);
+      // Wait for a chunk still being written; every byte arrived but the file is not in place (a crash, or a refusal): try again now.
+      describe(ctx, await uploads.current(upload.id));
       ctx.status = 200;
     });
   });
@@ -191,8 +191,7 @@ export function uploadsRoutes(options: UploadsRoutesOptions): Router<RequestStat
   });
   router.head(`${INTERNAL_UPLOADS}/:id`, options.requirePeer, async (context) => {
     const ctx = context as Ctx;
-    const upload = await uploads.get(String(ctx.params.id));
-    describe(ctx, upload.received === upload.length ? await uploads.settle(upload.id) : upload);
+    describe(ctx, await uploads.current(String(ctx.params.id)));
     ctx.status = 200;
   });
   router.delete(`${INTERNAL_UPLOADS}/:id`, options.requirePeer, async (context) => {
