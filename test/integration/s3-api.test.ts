@@ -436,6 +436,23 @@ describe('S3 API (SDK)', function () {
       expect((delimited.CommonPrefixes ?? []).map((p) => p.Prefix)).to.deep.equal(['p/b/x/']);
     });
 
+    it('ListObjects (V1) pages with a delimiter follow NextMarker and repeat no CommonPrefix', async () => {
+      const objects: string[] = [];
+      const prefixes: string[] = [];
+      let marker: string | undefined;
+      for (let pages = 0; ; pages++) {
+        expect(pages, 'pagination ends').to.be.below(20);
+        const res = await alice.send(new ListObjectsCommand({ Bucket: 'lst', Prefix: 'p/', Delimiter: '/', MaxKeys: 2, ...(marker === undefined ? {} : { Marker: marker }) }));
+        objects.push(...(res.Contents ?? []).map((o) => o.Key as string));
+        prefixes.push(...(res.CommonPrefixes ?? []).map((p) => p.Prefix as string));
+        if (res.IsTruncated !== true) break;
+        expect(res.NextMarker, 'with a delimiter a truncated V1 page has NextMarker').to.be.a('string');
+        marker = res.NextMarker;
+      }
+      expect(objects).to.deep.equal(['p/a-b', 'p/a.b', 'p/a0', 'p/aa', 'p/c.txt', 'p/sp ace.txt', 'p/ünï.txt']);
+      expect(prefixes).to.deep.equal(['p/a/', 'p/b/', 'p/many/']);
+    });
+
     it('lists an empty bucket and a prefix that matches nothing', async () => {
       await alice.send(new CreateBucketCommand({ Bucket: 'lst-empty' }));
       const empty = await alice.send(new ListObjectsV2Command({ Bucket: 'lst-empty' }));
