@@ -189,6 +189,19 @@ function checkWebdav(config: Config, problems: string[]): void {
   if (clash !== undefined) problems.push(`webdav.prefix: ${prefix} overlaps the server's own ${clash} routes`);
 }
 
+function checkS3(config: Config, problems: string[]): void {
+  const addr = config.s3.listen_addr;
+  if (addr === '') return;
+  const parsed = parseListenAddr(addr);
+  if (parsed === null) {
+    problems.push(`s3.listen_addr: ${JSON.stringify(addr)} is not host:port (e.g. "0.0.0.0:9000"; empty turns the S3 API off)`);
+    return;
+  }
+  const main = parseListenAddr(config.server.listen_addr);
+  if (main !== null && main.port === parsed.port && parsed.port !== 0) problems.push(`s3.listen_addr: port ${parsed.port} is server.listen_addr's port`);
+  if (!/^[a-z0-9-]{1,64}$/.test(config.s3.region)) problems.push(`s3.region: ${JSON.stringify(config.s3.region)} is not a region name such as "us-east-1"`);
+}
+
 export function checkConfig(settings: Settings): CheckResult {
   const problems: string[] = [];
   const warnings: string[] = [];
@@ -198,6 +211,7 @@ export function checkConfig(settings: Settings): CheckResult {
   checkTls(settings, problems, warnings);
   checkStores(settings, problems);
   checkWebdav(settings.config, problems);
+  checkS3(settings.config, problems);
   return { problems, warnings };
 }
 

@@ -1,0 +1,144 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import type { Context } from 'koa';
+import type { User } from '../auth/users.js';
+import type { Engine } from '../engine/index.js';
+import { isCallfsError } from '../errors.js';
+import type { Entry, S3ObjectMeta, S3Ops } from '../metadata/types.js';
+import { canonicalize } from '../paths.js';
+import type { RequestState } from '../http/state.js';
+import type { Logger } from '../log/index.js';
+import { AwsChunkedDecoder, type S3Auth, type S3Credentials } from './auth.js';
+import { S3Error } from './errors.js';
+
+export interface S3ApiOptions {
+  engine: Engine;
+  store: S3Ops;
+  credentials: S3Credentials;
+  /** What GetBucketLocation answers (s3.region). */
+  region: string;
+  instanceId: string;
+  /** Where this instance keeps multipart parts (<data_dir>/s3-multipart). */
+  partsDir: string;
+  maxUploadBytes: number;
+  logger: Logger;
+}
+
+export type Ctx = Context & { state: RequestState };
+
+/** One request: who, which bucket and key, its query, and how its body comes. */
+export interface S3Request {
+  o: S3ApiOptions;
+  ctx: Ctx;
+  user: User;
+  auth: S3Auth;
+  bucket: string;
+  key: string;
+  query: Record<string, string | string[]>;
+}
+
+export const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+export const DEFAULT_MAX_KEYS = 1000;
+export const META_PREFIX = 'x-amz-meta-';
+
+export const q1 = (r: S3Request, name: string): string | undefined => {
+  const v = r.query[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+/** The CallFS path of a bucket, or of a key in it (a key ending in '/' names a directory). */
+export function pathOf(bucket: string, key = ''): string {
+  const raw = key === '' ? `/${bucket}` : `/${bucket}/${key.endsWith('/') ? key.slice(0, -1) : key}`;
+  const path = canonicalize(raw);
+  if (path !== raw) throw new S3Error('InvalidArgument', 400, 'the key must be a plain path: no empty, "." or ".." segments');
+  return path;
+}
+
+export const keyOf = (bucket: string, path: string): string => path.slice(bucket.length + 2);
+
+/** The ETag S3 clients check: the recorded MD5 (form) while the content is the one it was recorded for, else the SHA-256. */
+export function etagOf(entry: Entry, meta: S3ObjectMeta | undefined): string {
+  return `"${meta !== undefined && meta.sha256 === entry.etag ? meta.etag : (entry.etag ?? '')}"`;
+}
+
+export function userMeta(ctx: Ctx): Record<string, string> {
+  const meta: Record<string, string> = {};
+  for (const [name, value] of Object.entries(ctx.headers)) {
+    if (name.startsWith(META_PREFIX) && typeof value === 'string') meta[name.slice(META_PREFIX.length)] = value;
+  }
+  return meta;
+}
+
+/** MD5 of what passes through, known once it has all passed. */
+export class Md5Meter extends Transform {
+  readonly hash = createHash('md5');
+  digest: Buffer | null = null;
+  size = 0;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.digest = this.hash.digest();
+    callback();
+  }
+}
+
+/** The request body as the client meant it (aws-chunked decoded and its signatures checked), and its length when known. */
+export function bodyOf(r: S3Request): { body: Readable; length?: number } {
+  const { ctx, auth } = r;
+  if (auth.payload.kind === 'plain') {
+    const length = ctx.get('content-length');
+    const body = new PassThrough();
+    ctx.req.on('error', (err) => body.destroy(err));
+    ctx.req.pipe(body);
+    return { body, ...(/^\d+$/.test(length) ? { length: Number(length) } : {}) };
+  }
+  const decoder = new AwsChunkedDecoder(auth.payload.verify, auth.payload.seed);
+  ctx.req.on('error', (err) => decoder.destroy(err));
+  ctx.req.pipe(decoder);
+  const decoded = ctx.get('x-amz-decoded-content-length');
+  return { body: decoder, ...(/^\d+$/.test(decoded) ? { length: Number(decoded) } : {}) };
+}
+
+export function contentMd5(ctx: Ctx): Buffer | null {
+  const header = ctx.get('content-md5');
+  if (header === '') return null;
+  const digest = Buffer.from(header, 'base64');
+  if (digest.length !== 16) throw new S3Error('InvalidDigest', 400, 'Content-MD5 is not a base64 MD5');
+  return digest;
+}
+
+export const iso = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, '.000Z');
+
+export async function bucketEntry(r: S3Request): Promise<Entry> {
+  try {
+    const entry = await r.o.engine.stat(r.user, pathOf(r.bucket));
+    if (entry.type !== 'directory') throw new S3Error('NoSuchBucket', 404, 'the specified bucket does not exist');
+    return entry;
+  } catch (err) {
+    if (isCallfsError(err, 'FILE_NOT_FOUND')) throw new S3Error('NoSuchBucket', 404, 'the specified bucket does not exist');
+    throw err;
+  }
+}
+
+/** NoSuchBucket when the bucket is missing, else NoSuchKey: for an object operation that found nothing. */
+export async function missing(r: S3Request, err: unknown): Promise<never> {
+  if (!isCallfsError(err, 'FILE_NOT_FOUND') && !isCallfsError(err, 'NOT_A_DIRECTORY')) throw err;
+  await bucketEntry(r);
+  throw new S3Error('NoSuchKey', 404, 'the specified key does not exist');
+}
+
+export async function objectEntry(r: S3Request, forRead: boolean): Promise<Entry> {
+  const path = pathOf(r.bucket, r.key);
+  const entry = await (forRead ? r.o.engine.statForRead(r.user, path) : r.o.engine.stat(r.user, path)).catch((err: unknown) => missing(r, err));
+  if (entry.type !== 'file') throw new S3Error('NoSuchKey', 404, 'the specified key does not exist');
+  return entry;
+}
+
+export async function metaOf(r: S3Request, entry: Entry): Promise<S3ObjectMeta | undefined> {
+  return (await r.o.store.getObjectMeta([entry.id])).get(entry.id);
+}
