@@ -12,6 +12,7 @@ import {
   GetBucketLocationCommand,
   GetBucketVersioningCommand,
   GetObjectCommand,
+  PutBucketTaggingCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListBucketsCommand,
@@ -27,7 +28,7 @@ import {
 import { request, type TestResponse } from '../support/http.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
 import { scrape } from '../support/prometheus.js';
-import { expectS3Error, multipartEtag, s3ApiClient, s3Endpoint, s3PortOf, signV4, singlePartEtag, streamingPut, type SignedRequest } from '../support/s3-api.js';
+import { expectS3Error, multipartEtag, presignV4, s3ApiClient, s3Endpoint, s3PortOf, signV4, singlePartEtag, streamingPut, type SignedRequest } from '../support/s3-api.js';
 
 /**
  * The S3 listener (issue 25) through @aws-sdk/client-s3: the operations' semantics and the S3
@@ -192,6 +193,34 @@ describe('S3 API (SDK)', function () {
       const res = await put(alice, 'obj', 'empty', Buffer.alloc(0));
       expect(res.ETag).to.equal('"d41d8cd98f00b204e9800998ecf8427e"');
       expect((await get(alice, 'obj', 'empty')).length).to.equal(0);
+    });
+
+    it('keys with characters that URL and signature encodings treat specially round-trip and are the same names in /v1', async () => {
+      const keys = ['odd/plus+sign.txt', 'odd/percent%20.txt', 'odd/tilde~.txt', "odd/quote'.txt", 'odd/brackets[1](2).txt', 'odd/amp&eq=.txt', 'odd/star*bang!.txt', 'odd/sp ace.txt', 'odd/ünï €.txt'];
+      for (const key of keys) await put(alice, 'obj', key, `body of ${key}`);
+      for (const key of keys) {
+        expect((await get(alice, 'obj', key)).toString(), key).to.equal(`body of ${key}`);
+        const viaV1 = await v1('GET', `/v1/files/obj/${key.split('/').map(encodeURIComponent).join('/')}`);
+        expect(viaV1.status, `${key} through /v1`).to.equal(200);
+        expect(viaV1.text).to.equal(`body of ${key}`);
+      }
+      const listed = await alice.send(new ListObjectsV2Command({ Bucket: 'obj', Prefix: 'odd/' }));
+      expect((listed.Contents ?? []).map((o) => o.Key)).to.deep.equal([...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+      const deleted = await alice.send(new DeleteObjectsCommand({ Bucket: 'obj', Delete: { Objects: keys.map((Key) => ({ Key })) } }));
+      expect((deleted.Deleted ?? []).map((d) => d.Key).sort()).to.deep.equal([...keys].sort());
+      expect((await alice.send(new ListObjectsV2Command({ Bucket: 'obj', Prefix: 'odd/' }))).KeyCount).to.equal(0);
+    });
+
+    it('a file changed through /v1 after an S3 put has its new SHA-256 ETag, not the old MD5', async () => {
+      await put(alice, 'obj', 'changed.txt', 'first, through S3', { Metadata: { stage: 'one' } });
+      expect((await alice.send(new HeadObjectCommand({ Bucket: 'obj', Key: 'changed.txt' }))).ETag).to.equal(singlePartEtag('first, through S3'));
+      expect((await v1('PUT', '/v1/files/obj/changed.txt', { body: 'then through /v1' })).status).to.equal(200);
+      const head = await alice.send(new HeadObjectCommand({ Bucket: 'obj', Key: 'changed.txt' }));
+      expect(head.ETag).to.equal(`"${sha256('then through /v1')}"`);
+      expect(head.ContentLength).to.equal(Buffer.byteLength('then through /v1'));
+      expect((await get(alice, 'obj', 'changed.txt')).toString()).to.equal('then through /v1');
+      const listed = await alice.send(new ListObjectsV2Command({ Bucket: 'obj', Prefix: 'changed.txt' }));
+      expect(listed.Contents?.[0]?.ETag, 'the listing agrees').to.equal(`"${sha256('then through /v1')}"`);
     });
 
     it('a missing key is NoSuchKey (404); a missing bucket is NoSuchBucket (404)', async () => {
@@ -635,11 +664,69 @@ describe('S3 API (SDK)', function () {
       expect((await send('GET', now)).status, 'the same request signed now').to.equal(200);
     });
 
+    it('a presigned GET and PUT work within their expiry; an expired one is AccessDenied (403)', async () => {
+      const presigned = (method: string, path: string, expiresSeconds: number, date?: Date): string =>
+        `${s3Endpoint(server)}${presignV4({ method, path, host: host(), accessKeyId: 'alice', secretAccessKey: KEYS.alice, expiresSeconds, ...(date === undefined ? {} : { date }) })}`;
+      const body = randomBytes(5000);
+      const putRes = await request(presigned('PUT', '/sig/presigned put.bin', 300), { method: 'PUT', ca: server.ca, body });
+      expect(putRes.status, putRes.text).to.equal(200);
+      const getRes = await request(presigned('GET', '/sig/presigned put.bin', 300), { ca: server.ca });
+      expect(getRes.status, getRes.text).to.equal(200);
+      expect(getRes.body.equals(body)).to.equal(true);
+      const expired = await request(presigned('GET', '/sig/presigned put.bin', 60, new Date(Date.now() - 5 * 60_000)), { ca: server.ca });
+      expect({ status: expired.status, code: codeOf(expired) }, expired.text).to.deep.equal({ status: 403, code: 'AccessDenied' });
+      const asBob = `${s3Endpoint(server)}${presignV4({ method: 'GET', path: '/sig/presigned put.bin', host: host(), accessKeyId: 'alice', secretAccessKey: KEYS.bob, expiresSeconds: 300 })}`;
+      const wrongKey = await request(asBob, { ca: server.ca });
+      expect({ status: wrongKey.status, code: codeOf(wrongKey) }, wrongKey.text).to.deep.equal({ status: 403, code: 'SignatureDoesNotMatch' });
+    });
+
+    it('a malformed Authorization header is AuthorizationHeaderMalformed (400)', async () => {
+      const signed = signV4({ method: 'GET', path: '/sig/', host: host(), accessKeyId: 'alice', secretAccessKey: KEYS.alice, payloadHash: sha256('') });
+      const day = signed.amzDate.slice(0, 8);
+      signed.headers.authorization = `AWS4-HMAC-SHA256 Credential=alice/${day}/us-east-1, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=${'0'.repeat(64)}`;
+      const res = await send('GET', signed);
+      expect({ status: res.status, code: codeOf(res) }, res.text).to.deep.equal({ status: 400, code: 'AuthorizationHeaderMalformed' });
+    });
+
+    it('a DeleteObjects body that is not XML is MalformedXML (400) and deletes nothing', async () => {
+      await put(alice, 'sig', 'survivor.txt', 'still here');
+      const body = Buffer.from('<Delete><Object><Key>survivor.txt</Key></Object>');
+      const signed = signV4({
+        method: 'POST',
+        path: '/sig',
+        query: { delete: '' },
+        host: host(),
+        accessKeyId: 'alice',
+        secretAccessKey: KEYS.alice,
+        payloadHash: sha256(body),
+        headers: { 'content-md5': createHash('md5').update(body).digest('base64'), 'content-type': 'application/xml' },
+      });
+      const res = await send('POST', signed, body);
+      expect({ status: res.status, code: codeOf(res) }, res.text).to.deep.equal({ status: 400, code: 'MalformedXML' });
+      expect((await get(alice, 'sig', 'survivor.txt')).toString()).to.equal('still here');
+    });
+
     it('signed for another region, the request is still accepted (any region the client signs for)', async () => {
       const signed = signV4({ method: 'GET', path: '/sig/chunked.bin', host: host(), accessKeyId: 'alice', secretAccessKey: KEYS.alice, payloadHash: 'UNSIGNED-PAYLOAD', region: 'eu-west-3' });
       const res = await send('GET', signed);
       expect(res.status, res.text).to.equal(200);
       expect(sha256(res.body)).to.equal(sha256(whole));
+    });
+  });
+
+  describe('what the listener does not do', () => {
+    it('an operation it does not implement is NotImplemented (501)', async () => {
+      await alice.send(new CreateBucketCommand({ Bucket: 'unimpl' }));
+      await expectS3Error(alice.send(new PutBucketTaggingCommand({ Bucket: 'unimpl', Tagging: { TagSet: [{ Key: 'k', Value: 'v' }] } })), 'NotImplemented', 501);
+    });
+
+    it('a part number outside 1..10000 is InvalidArgument (400)', async () => {
+      await alice.send(new CreateBucketCommand({ Bucket: 'badpart' }));
+      const { UploadId } = await alice.send(new CreateMultipartUploadCommand({ Bucket: 'badpart', Key: 'k' }));
+      for (const PartNumber of [0, 10001]) {
+        await expectS3Error(alice.send(new UploadPartCommand({ Bucket: 'badpart', Key: 'k', UploadId, PartNumber, Body: 'x' })), 'InvalidArgument', 400, `part ${PartNumber}`);
+      }
+      await alice.send(new AbortMultipartUploadCommand({ Bucket: 'badpart', Key: 'k', UploadId }));
     });
   });
 
@@ -650,6 +737,27 @@ describe('S3 API (SDK)', function () {
       expect(res.headers['content-type']).to.match(/xml/);
       expect(res.text).to.match(/<Code>AccessDenied<\/Code>/);
       expect(res.text).to.match(/<RequestId>[^<]+<\/RequestId>/);
+    });
+
+    it('GetBucketLocation answers s3.region', async () => {
+      const other = await startTestServer({ s3: { listen_addr: '127.0.0.1:0', region: 'eu-central-1' } });
+      const client = s3ApiClient(other, 'alice', KEYS.alice);
+      try {
+        await client.send(new CreateBucketCommand({ Bucket: 'located' }));
+        expect((await client.send(new GetBucketLocationCommand({ Bucket: 'located' }))).LocationConstraint).to.equal('eu-central-1');
+      } finally {
+        client.destroy();
+        await other.stop();
+      }
+    });
+
+    it('is off unless s3.listen_addr is set', async () => {
+      const other = await startTestServer();
+      try {
+        expect(other.s3Port).to.equal(null);
+      } finally {
+        await other.stop();
+      }
     });
   });
 });

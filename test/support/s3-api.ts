@@ -12,9 +12,8 @@ import type { TestServer } from './callfs.js';
 
 /** The bound port of the S3 listener; fails the test when the server has none. */
 export function s3PortOf(server: TestServer): number {
-  const port = (server as TestServer & { s3Port?: number | null }).s3Port;
-  if (typeof port !== 'number' || port <= 0) throw new Error(`the test server has no S3 listener (s3Port is ${String(port)}): was it started with s3.listen_addr?`);
-  return port;
+  if (server.s3Port === null) throw new Error('the test server has no S3 listener: start it with s3.listen_addr');
+  return server.s3Port;
 }
 
 /** https://127.0.0.1:<port> of the S3 listener (the certificate names 127.0.0.1). */
@@ -93,12 +92,14 @@ export interface SignV4Options {
   payloadHash: string;
   /** Extra headers to sign (lower-case names). */
   headers?: Record<string, string>;
+  /** Query parameters (unencoded; "" for a bare ?delete). */
+  query?: Record<string, string>;
   date?: Date;
   region?: string;
 }
 
 export interface SignedRequest {
-  /** The encoded path to send. */
+  /** The encoded path (and query) to send. */
   path: string;
   headers: Record<string, string>;
   /** For chunk signatures: the seed signature, the signing key, the date and the scope. */
@@ -108,7 +109,7 @@ export interface SignedRequest {
   scope: string;
 }
 
-/** Sign a request with an Authorization header (no query string). */
+/** Sign a request with an Authorization header. */
 export function signV4(o: SignV4Options): SignedRequest {
   const region = o.region ?? 'us-east-1';
   const amzDate = (o.date ?? new Date()).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
@@ -119,12 +120,16 @@ export function signV4(o: SignV4Options): SignedRequest {
   const names = Object.keys(headers).map((h) => h.toLowerCase()).sort();
   const canonicalHeaders = names.map((n) => `${n}:${String(headers[n]).trim()}\n`).join('');
   const signedHeaders = names.join(';');
-  const canonicalRequest = [o.method, path, '', canonicalHeaders, signedHeaders, o.payloadHash].join('\n');
+  const query = Object.entries(o.query ?? {})
+    .map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`)
+    .sort()
+    .join('&');
+  const canonicalRequest = [o.method, path, query, canonicalHeaders, signedHeaders, o.payloadHash].join('\n');
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256hex(canonicalRequest)].join('\n');
   const signingKey = hmac(hmac(hmac(hmac(`AWS4${o.secretAccessKey}`, day), region), 's3'), 'aws4_request');
   const signature = createHmac('sha256', signingKey).update(stringToSign).digest('hex');
   headers.authorization = `AWS4-HMAC-SHA256 Credential=${o.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
-  return { path, headers, signature, signingKey, amzDate, scope };
+  return { path: query === '' ? path : `${path}?${query}`, headers, signature, signingKey, amzDate, scope };
 }
 
 /**
@@ -155,4 +160,28 @@ export function streamingPut(o: Omit<SignV4Options, 'method' | 'payloadHash'> & 
   const body = Buffer.concat(parts);
   if (body.length !== framed) throw new Error(`aws-chunked framing: computed ${framed}, built ${body.length}`);
   return { ...seed, body };
+}
+
+/** A presigned URL's path and query (Signature V4 in the query string, only `host` signed, UNSIGNED-PAYLOAD). */
+export function presignV4(o: Omit<SignV4Options, 'payloadHash' | 'headers'> & { expiresSeconds: number }): string {
+  const region = o.region ?? 'us-east-1';
+  const amzDate = (o.date ?? new Date()).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const day = amzDate.slice(0, 8);
+  const scope = `${day}/${region}/s3/aws4_request`;
+  const path = o.path.split('/').map(uriEncode).join('/');
+  const params: Record<string, string> = {
+    'X-Amz-Algorithm': 'AWS4-HMAC-SHA256',
+    'X-Amz-Credential': `${o.accessKeyId}/${scope}`,
+    'X-Amz-Date': amzDate,
+    'X-Amz-Expires': String(o.expiresSeconds),
+    'X-Amz-SignedHeaders': 'host',
+  };
+  const query = Object.keys(params)
+    .sort()
+    .map((k) => `${uriEncode(k)}=${uriEncode(params[k] as string)}`)
+    .join('&');
+  const canonicalRequest = [o.method, path, query, `host:${o.host}\n`, 'host', 'UNSIGNED-PAYLOAD'].join('\n');
+  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256hex(canonicalRequest)].join('\n');
+  const signingKey = hmac(hmac(hmac(hmac(`AWS4${o.secretAccessKey}`, day), region), 's3'), 'aws4_request');
+  return `${path}?${query}&X-Amz-Signature=${createHmac('sha256', signingKey).update(stringToSign).digest('hex')}`;
 }
