@@ -275,10 +275,12 @@ async function assemble(
     const s3Server = createHttpServer({ app: s3App, tls, readTimeoutMs: config.server.read_timeout, writeTimeoutMs: config.server.write_timeout });
     s3Port = await listen(s3Server, s3Addr.host, s3Addr.port);
     closers.push(() => closeGracefully(s3Server, 0));
-    const sweep = setInterval(() => {
-      s3Sweep(s3Options, config.uploads.expire_after).catch((err: unknown) => logger.warn({ err }, 's3: sweep of abandoned multipart uploads failed'));
-    }, 10 * 60_000).unref();
-    closers.push(async () => clearInterval(sweep));
+    if (config.uploads.sweep_interval > 0) {
+      const sweep = setInterval(() => {
+        s3Sweep(s3Options, config.uploads.expire_after).catch((err: unknown) => logger.warn({ err }, 's3: sweep of abandoned multipart uploads failed'));
+      }, config.uploads.sweep_interval).unref();
+      closers.push(async () => clearInterval(sweep));
+    }
     logger.info({ port: s3Port }, 'S3-compatible API is listening');
   }
 

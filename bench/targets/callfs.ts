@@ -24,6 +24,9 @@ export interface CallfsTarget extends HttpTarget {
   adminAuthorization: string;
   /** The workload user's credentials as HTTP Basic (its name, its API key as the password): how WebDAV clients log in. */
   basicAuthorization: string;
+  /** Port of its S3-compatible API (s3.listen_addr), and the workload user's S3 credentials (its name, its API key). */
+  s3Port: number;
+  s3Credentials: { accessKeyId: string; secretAccessKey: string };
   dataDir: string;
 }
 
@@ -84,6 +87,7 @@ export async function startCallfsTarget(options: CallfsTargetOptions): Promise<C
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const port = member?.port ?? (await freePort());
+  const s3Port = await freePort();
   const keys = member?.keys ?? newClusterKeys();
   const userKey = keys.user;
   const adminKey = keys.admin;
@@ -104,6 +108,7 @@ export async function startCallfsTarget(options: CallfsTargetOptions): Promise<C
       internal_proxy_secret: keys.internal,
       single_use_link_secret: keys.link,
     },
+    s3: { listen_addr: `127.0.0.1:${s3Port}` },
     log: { level: 'warn', format: 'json' },
     metrics: { listen_addr: '' },
     backend: { default_backend: 'cas', cas: { mode: 'loop' } },
@@ -150,6 +155,8 @@ export async function startCallfsTarget(options: CallfsTargetOptions): Promise<C
     authorization,
     adminAuthorization: `Bearer ${adminKey}`,
     basicAuthorization: `Basic ${Buffer.from(`${BENCH_USER}:${userKey}`).toString('base64')}`,
+    s3Port,
+    s3Credentials: { accessKeyId: BENCH_USER, secretAccessKey: userKey },
     readPrefix: '/v1/files/bench/',
     writePrefix: '/v1/files/bench/',
     proc,

@@ -74,8 +74,13 @@ export async function listParts(q: Queryable, uploadId: string): Promise<S3Part[
   return rows.map((r) => ({ partNumber: Number(r.part_number), size: Number(r.size), md5: String(r.md5), updatedAt: r.updated_at instanceof Date ? r.updated_at : new Date(String(r.updated_at)) }));
 }
 
-/** Multipart uploads of an instance started before `before` (abandoned), to remove. */
+/** Multipart uploads of an instance with nothing added since `before` (abandoned), to remove. */
 export async function staleMultipart(q: Queryable, instanceId: string, before: Date, limit: number): Promise<string[]> {
-  const rows = await q.query('SELECT id FROM s3_multipart WHERE instance_id = $1 AND created_at < $2 ORDER BY created_at LIMIT $3', [instanceId, before, limit]);
+  const rows = await q.query(
+    `SELECT m.id FROM s3_multipart m
+      WHERE m.instance_id = $1 AND coalesce((SELECT max(p.updated_at) FROM s3_parts p WHERE p.upload_id = m.id), m.created_at) < $2
+      ORDER BY m.created_at LIMIT $3`,
+    [instanceId, before, limit],
+  );
   return rows.map((r) => String(r.id));
 }

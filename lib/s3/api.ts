@@ -13,7 +13,7 @@ import { errorXml, sendXml } from './xml.js';
 export type { S3ApiOptions } from './context.js';
 
 const has = (r: S3Request, name: string): boolean => r.query[name] !== undefined;
-const UNSUPPORTED = ['acl', 'policy', 'cors', 'lifecycle', 'tagging', 'website', 'replication', 'encryption', 'logging', 'notification', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'accelerate', 'requestPayment', 'analytics', 'inventory', 'metrics', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering'];
+const UNSUPPORTED = ['versions', 'attributes', 'acl', 'policy', 'cors', 'lifecycle', 'tagging', 'website', 'replication', 'encryption', 'logging', 'notification', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'accelerate', 'requestPayment', 'analytics', 'inventory', 'metrics', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering'];
 
 async function dispatch(r: S3Request): Promise<void> {
   const m = r.ctx.method;
@@ -24,7 +24,10 @@ async function dispatch(r: S3Request): Promise<void> {
     throw new S3Error('MethodNotAllowed', 405, 'the service root lists buckets only');
   }
   if (r.key === '') {
-    if (m === 'PUT') return createBucket(r);
+    if (m === 'PUT') {
+      if (has(r, 'versioning')) throw new S3Error('NotImplemented', 501, 'buckets are unversioned; versioning cannot be turned on');
+      return createBucket(r);
+    }
     if (m === 'DELETE') return deleteBucket(r);
     if (m === 'HEAD') {
       await bucketEntry(r);

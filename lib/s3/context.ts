@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Context } from 'koa';
 import type { User } from '../auth/users.js';
@@ -69,22 +69,49 @@ export function userMeta(ctx: Ctx): Record<string, string> {
   return meta;
 }
 
-/** MD5 of what passes through, known once it has all passed. */
-export class Md5Meter extends Transform {
-  readonly hash = createHash('md5');
-  digest: Buffer | null = null;
+/**
+ * What passes through a request body: its MD5 (the ETag) and size, and,
+ * where the request declared them, a check of its Content-MD5 and of a
+ * signed x-amz-content-sha256 (a signature covers the hash, not the bytes:
+ * the bytes are held to it here). `check()` once the body has passed.
+ */
+export class BodyMeter extends Transform {
+  readonly #md5 = createHash('md5');
+  readonly #sha256: Hash | null;
+  md5: Buffer | null = null;
+  #sha256Hex: string | null = null;
   size = 0;
 
+  constructor(private readonly expected: { md5: Buffer | null; sha256: string | null }) {
+    super();
+    this.#sha256 = expected.sha256 === null ? null : createHash('sha256');
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
+    this.#md5.update(chunk);
+    this.#sha256?.update(chunk);
     this.size += chunk.length;
     callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback): void {
-    this.digest = this.hash.digest();
+    this.md5 = this.#md5.digest();
+    this.#sha256Hex = this.#sha256?.digest('hex') ?? null;
     callback();
   }
+
+  /** BadDigest or XAmzContentSHA256Mismatch when the body is not the one the request declared. */
+  check(): void {
+    if (this.md5 === null) throw new S3Error('IncompleteBody', 400, 'the body ended early');
+    if (this.expected.md5 !== null && !this.md5.equals(this.expected.md5)) throw new S3Error('BadDigest', 400, 'the Content-MD5 you specified did not match what was received');
+    if (this.expected.sha256 !== null && this.#sha256Hex !== this.expected.sha256) throw new S3Error('XAmzContentSHA256Mismatch', 400, 'the x-amz-content-sha256 you signed does not match the body');
+  }
+}
+
+/** A meter for the request's body, holding it to what its headers declare. */
+export function meterFor(r: S3Request): BodyMeter {
+  const declared = r.ctx.get('x-amz-content-sha256').toLowerCase();
+  return new BodyMeter({ md5: contentMd5(r.ctx), sha256: r.auth.payload.kind === 'plain' && /^[0-9a-f]{64}$/.test(declared) ? declared : null });
 }
 
 /** The request body as the client meant it (aws-chunked decoded and its signatures checked), and its length when known. */

@@ -38,10 +38,17 @@ export async function deleteBucket(r: S3Request): Promise<void> {
 
 // ------------------------------------------------------------------ listing
 
+/** Above every path that starts with `path` (C collation: the byte order of UTF-8, whose bytes never reach 0xF5). */
+const pastAll = (path: string): string => `${path}\u{10FFFF}`;
+
 /**
- * The keys under `prefix` in key order, from `after` on: files as objects,
- * and with delimiter '/' the subdirectories as common prefixes. Streamed
- * from the namespace's keyset pages; stops at `maxKeys`.
+ * The keys under `prefix` in key order, after `after`: files as objects
+ * and, with a delimiter, what lies beyond it rolled up into common
+ * prefixes. Walks the files below the prefix's directory in path order,
+ * which is key order (a path is '/<bucket>/<key>'); past a common prefix it
+ * starts a new walk beyond everything under it, so a rolled-up tree is not
+ * read. Stops at `maxKeys`. Directories with no file below are no prefix,
+ * as in S3.
  */
 export async function listKeys(r: S3Request, prefix: string, delimiter: string, after: string, maxKeys: number) {
   const bucketPath = pathOf(r.bucket);
@@ -49,49 +56,52 @@ export async function listKeys(r: S3Request, prefix: string, delimiter: string, 
   const prefixes: string[] = [];
   let truncated = false;
   let last = '';
-  const full = (): boolean => contents.length + prefixes.length >= maxKeys;
-  // With '/', only the directory the prefix ends in is read; otherwise the whole tree below it.
-  const slash = prefix.lastIndexOf('/');
-  const dirKey = prefix.slice(0, slash + 1);
+  const dirKey = prefix.slice(0, prefix.lastIndexOf('/') + 1);
   let dir: string;
   try {
     dir = dirKey === '' ? bucketPath : pathOf(r.bucket, dirKey);
   } catch {
     return { contents, prefixes, truncated, last };
   }
-  let listing;
-  try {
-    listing = await r.o.engine.listTree(r.user, dir, { maxDepth: delimiter === '/' ? 0 : Number.MAX_SAFE_INTEGER });
-  } catch (err) {
-    if (isCallfsError(err, 'FILE_NOT_FOUND') || isCallfsError(err, 'BAD_REQUEST') || isCallfsError(err, 'NOT_A_DIRECTORY')) return { contents, prefixes, truncated, last };
-    throw err;
-  }
-  let lastPrefix = '';
-  for await (const e of listing.items) {
-    const key = keyOf(r.bucket, e.path) + (e.type === 'directory' && delimiter === '/' ? '/' : '');
-    if (!key.startsWith(prefix)) continue;
-    if (delimiter !== '/' && e.type === 'directory') continue;
-    let common: string | null = null;
-    if (delimiter !== '') {
-      const at = key.indexOf(delimiter, prefix.length);
-      if (at >= 0) common = key.slice(0, at + delimiter.length);
+  const keyPath = (key: string): string => `${bucketPath}/${key}`;
+  // A marker that is a common prefix skips what it rolled up.
+  let cursor: string | undefined = after === '' ? undefined : delimiter !== '' && after.endsWith(delimiter) ? pastAll(keyPath(after)) : keyPath(after);
+  // Without a marker, start just before the prefix (a proper prefix of its path sorts before every key that has it).
+  if ((cursor === undefined || cursor < keyPath(prefix)) && prefix !== '') cursor = keyPath(prefix).slice(0, -1);
+  walks: for (;;) {
+    let listing;
+    try {
+      listing = await r.o.engine.listTree(r.user, dir, { maxDepth: Number.MAX_SAFE_INTEGER, ...(cursor === undefined ? {} : { after: cursor }) });
+    } catch (err) {
+      if (isCallfsError(err, 'FILE_NOT_FOUND') || isCallfsError(err, 'BAD_REQUEST') || isCallfsError(err, 'NOT_A_DIRECTORY')) break;
+      throw err;
     }
-    const sortKey = common ?? key;
-    // Strictly after the marker (a key equal to the prefix itself is listed).
-    if (after !== '' && sortKey <= after) continue;
-    if (common !== null && common === lastPrefix) continue;
-    if (full()) {
-      truncated = true;
-      break;
-    }
-    if (common !== null) {
+    for await (const e of listing.items) {
+      if (e.type !== 'file') continue;
+      const key = keyOf(r.bucket, e.path);
+      if (!key.startsWith(prefix)) {
+        // Keys come in order: past the prefix's range, nothing more can match.
+        if (key > prefix) break walks;
+        continue;
+      }
+      if (after !== '' && key <= after) continue;
+      const at = delimiter === '' ? -1 : key.indexOf(delimiter, prefix.length);
+      if (contents.length + prefixes.length >= maxKeys) {
+        truncated = true;
+        break walks;
+      }
+      if (at < 0) {
+        contents.push(e);
+        last = key;
+        continue;
+      }
+      const common = key.slice(0, at + delimiter.length);
       prefixes.push(common);
-      lastPrefix = common;
       last = common;
-    } else {
-      contents.push(e);
-      last = key;
+      cursor = pastAll(keyPath(common));
+      continue walks;
     }
+    break;
   }
   return { contents, prefixes, truncated, last };
 }

@@ -4,7 +4,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { bucketEntry, bodyOf, contentMd5, iso, Md5Meter, pathOf, q1, userMeta, type S3Request } from './context.js';
+import { bucketEntry, bodyOf, iso, meterFor, pathOf, q1, userMeta, type S3Request } from './context.js';
 import { S3Error } from './errors.js';
 import { readXml, sendXml } from './xml.js';
 
@@ -35,17 +35,18 @@ export async function uploadPart(r: S3Request): Promise<void> {
   const partNumber = Number(q1(r, 'partNumber'));
   if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) throw new S3Error('InvalidArgument', 400, 'partNumber is 1 to 10000');
   if (r.ctx.get('x-amz-copy-source') !== '') throw new S3Error('NotImplemented', 501, 'UploadPartCopy is not implemented');
-  const expected = contentMd5(r.ctx);
   const { body, length } = bodyOf(r);
   if (length !== undefined && length > r.o.maxUploadBytes) throw new S3Error('EntityTooLarge', 400, 'the part is larger than the upload limit');
   const file = join(partsOf(r, up.id), String(partNumber));
-  const meter = new Md5Meter();
-  await pipeline(body, meter, createWriteStream(`${file}.tmp`, { mode: 0o600 }));
-  const digest = meter.digest ?? createHash('md5').digest();
-  if (expected !== null && !digest.equals(expected)) {
+  const meter = meterFor(r);
+  try {
+    await pipeline(body, meter, createWriteStream(`${file}.tmp`, { mode: 0o600 }));
+    meter.check();
+  } catch (err) {
     await rm(`${file}.tmp`, { force: true });
-    throw new S3Error('BadDigest', 400, 'the Content-MD5 you specified did not match what was received');
+    throw err;
   }
+  const digest = meter.md5 ?? createHash('md5').digest();
   await rename(`${file}.tmp`, file);
   await r.o.store.putPart(up.id, { partNumber, size: meter.size, md5: digest.toString('hex') });
   r.ctx.set('ETag', `"${digest.toString('hex')}"`);

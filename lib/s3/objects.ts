@@ -4,7 +4,7 @@ import { isCallfsError } from '../errors.js';
 import type { Entry, S3ObjectMeta } from '../metadata/types.js';
 import { parentOf } from '../paths.js';
 import { parseRange, sendContent } from '../http/representation.js';
-import { bucketEntry, bodyOf, contentMd5, etagOf, iso, META_PREFIX, Md5Meter, metaOf, objectEntry, pathOf, userMeta, type Ctx, type S3Request } from './context.js';
+import { bucketEntry, bodyOf, etagOf, iso, META_PREFIX, meterFor, metaOf, objectEntry, pathOf, userMeta, type Ctx, type S3Request } from './context.js';
 import { S3Error, toS3Error } from './errors.js';
 import { readXml, sendXml } from './xml.js';
 
@@ -77,19 +77,17 @@ export async function putObject(r: S3Request): Promise<void> {
     r.ctx.status = 200;
     return;
   }
-  const expected = contentMd5(r.ctx);
   const { body, length } = bodyOf(r);
-  const meter = new Md5Meter();
+  const meter = meterFor(r);
   body.on('error', (err) => meter.destroy(err));
   const result = await r.o.engine.writeFile(r.user, path, body.pipe(meter), {
     mustCreate: false,
     ...(length === undefined ? {} : { length }),
-    beforeCommit: async () => {
-      if (expected !== null && meter.digest !== null && !meter.digest.equals(expected)) throw new S3Error('BadDigest', 400, 'the Content-MD5 you specified did not match what was received');
-    },
+    // The bytes are stored aside by now; a body that is not the declared one commits nothing.
+    beforeCommit: async () => meter.check(),
     signal: r.ctx.state.signal,
   });
-  const md5 = (meter.digest ?? createHash('md5').digest()).toString('hex');
+  const md5 = (meter.md5 ?? createHash('md5').digest()).toString('hex');
   await r.o.store.putObjectMeta(result.entry.id, { sha256: result.entry.etag ?? '', etag: md5, contentType: r.ctx.get('content-type'), meta: userMeta(r.ctx) });
   r.ctx.set('ETag', `"${md5}"`);
   r.ctx.status = 200;
