@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createHash, createHmac } from 'node:crypto';
 import https from 'node:https';
-import { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { S3Client, S3ServiceException, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import type { TestServer } from './callfs.js';
 
 /**
@@ -28,6 +28,12 @@ export const singlePartEtag = (body: Buffer | string): string => `"${md5(body)}"
 export function multipartEtag(parts: Buffer[]): string {
   const digests = parts.map((p) => createHash('md5').update(p).digest());
   return `"${md5(Buffer.concat(digests))}-${parts.length}"`;
+}
+
+/** A GetObject answer's body, read whole. */
+export async function bodyOf(res: GetObjectCommandOutput): Promise<Buffer> {
+  expect(res.Body, 'a GetObject body').to.not.equal(undefined);
+  return Buffer.from(await (res.Body as NonNullable<GetObjectCommandOutput['Body']>).transformToByteArray());
 }
 
 /** Cut `body` into parts of `partSize` bytes (the last one shorter), the way multipart uploaders do. */
