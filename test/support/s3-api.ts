@@ -49,13 +49,18 @@ export function splitParts(body: Buffer, partSize: number): Buffer[] {
  * Checksum settings are the SDK's defaults: what every application using it sends.
  */
 export function s3ApiClient(server: TestServer, accessKeyId: string, secretAccessKey: string): S3Client {
+  return s3ClientAt(s3Endpoint(server), server.ca, accessKeyId, secretAccessKey);
+}
+
+/** s3ApiClient for an endpoint and certificate of a server not started in this process (a cluster instance). */
+export function s3ClientAt(endpoint: string, ca: Buffer, accessKeyId: string, secretAccessKey: string): S3Client {
   return new S3Client({
-    endpoint: s3Endpoint(server),
+    endpoint,
     region: 'us-east-1',
     forcePathStyle: true,
     credentials: { accessKeyId, secretAccessKey },
     maxAttempts: 1,
-    requestHandler: { httpsAgent: new https.Agent({ ca: server.ca, keepAlive: true }) },
+    requestHandler: { httpsAgent: new https.Agent({ ca, keepAlive: true }) },
   });
 }
 
