@@ -149,6 +149,14 @@ for (const stack of [embeddedStack, clusterStack] as Stack[]) {
         expect((await v1('HEAD', '/v1/files/bobs/planted.txt', { token: KEYS.bob })).status).to.equal(404);
       });
 
+      it("another user's empty bucket: alice may not delete it (the root is sticky), bob may", async () => {
+        await bob.send(new CreateBucketCommand({ Bucket: 'bobs-empty' }));
+        await expectS3Error(alice.send(new DeleteBucketCommand({ Bucket: 'bobs-empty' })), 'AccessDenied', 403);
+        expect((await v1('HEAD', '/v1/files/bobs-empty')).status).to.equal(200);
+        await bob.send(new DeleteBucketCommand({ Bucket: 'bobs-empty' }));
+        expect((await v1('HEAD', '/v1/files/bobs-empty')).status).to.equal(404);
+      });
+
       it('a file bob may read but not write (0644 in a 0755 bucket): alice reads it, her PutObject is AccessDenied', async () => {
         await bob.send(new CreateBucketCommand({ Bucket: 'bobs-public' }));
         await put(bob, 'bobs-public', 'readme.txt', 'read me');
@@ -211,6 +219,25 @@ for (const stack of [embeddedStack, clusterStack] as Stack[]) {
         expect((await get(alice, 'obj', 'changed.txt')).toString()).to.equal('then through /v1');
         const listed = await alice.send(new ListObjectsV2Command({ Bucket: 'obj', Prefix: 'changed.txt' }));
         expect(listed.Contents?.[0]?.ETag, 'the listing agrees').to.equal(`"${sha256('then through /v1')}"`);
+      });
+
+      it('keys the namespace cannot hold are InvalidArgument (400): empty, "." or ".." segments, under a file, onto a directory', async () => {
+        await put(alice, 'obj', 'shape/file.txt', 'a file');
+        await put(alice, 'obj', 'shape/dir/inside.txt', 'inside');
+        for (const Key of ['shape//double', 'shape/./dot', 'shape/../dotdot', 'shape/file.txt/child', 'shape/dir']) {
+          await expectS3Error(put(alice, 'obj', Key, 'x'), 'InvalidArgument', 400, Key);
+        }
+        expect((await get(alice, 'obj', 'shape/file.txt')).toString()).to.equal('a file');
+        expect((await get(alice, 'obj', 'shape/dir/inside.txt')).toString()).to.equal('inside');
+        expect((await v1('HEAD', '/v1/files/obj/dotdot')).status, 'nothing escaped the prefix').to.equal(404);
+      });
+
+      it('a body that does not match its Content-MD5 is BadDigest (400) and nothing is stored', async () => {
+        const ContentMD5 = createHash('md5').update('another body').digest('base64');
+        await expectS3Error(alice.send(new PutObjectCommand({ Bucket: 'obj', Key: 'bad-digest.txt', Body: 'this body', ContentMD5 })), 'BadDigest', 400);
+        await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'obj', Key: 'bad-digest.txt' })), null, 404, 'nothing stored');
+        const good = createHash('md5').update('this body').digest('base64');
+        expect((await alice.send(new PutObjectCommand({ Bucket: 'obj', Key: 'good-digest.txt', Body: 'this body', ContentMD5: good }))).ETag).to.equal(singlePartEtag('this body'));
       });
 
       it('a missing key is NoSuchKey (404); a missing bucket is NoSuchBucket (404)', async () => {
