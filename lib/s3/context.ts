@@ -82,15 +82,19 @@ export class BodyMeter extends Transform {
   #sha256Hex: string | null = null;
   size = 0;
 
-  constructor(private readonly expected: { md5: Buffer | null; sha256: string | null }) {
+  constructor(private readonly expected: { md5: Buffer | null; sha256: string | null; limit: number }) {
     super();
     this.#sha256 = expected.sha256 === null ? null : createHash('sha256');
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.size += chunk.length;
+    if (this.size > this.expected.limit) {
+      callback(new S3Error('EntityTooLarge', 400, `the body is larger than the ${this.expected.limit}-byte limit`));
+      return;
+    }
     this.#md5.update(chunk);
     this.#sha256?.update(chunk);
-    this.size += chunk.length;
     callback(null, chunk);
   }
 
@@ -111,7 +115,18 @@ export class BodyMeter extends Transform {
 /** A meter for the request's body, holding it to what its headers declare. */
 export function meterFor(r: S3Request): BodyMeter {
   const declared = r.ctx.get('x-amz-content-sha256').toLowerCase();
-  return new BodyMeter({ md5: contentMd5(r.ctx), sha256: r.auth.payload.kind === 'plain' && /^[0-9a-f]{64}$/.test(declared) ? declared : null });
+  return new BodyMeter({ md5: contentMd5(r.ctx), sha256: r.auth.payload.kind === 'plain' && /^[0-9a-f]{64}$/.test(declared) ? declared : null, limit: r.o.maxUploadBytes });
+}
+
+/**
+ * EntityTooLarge before a byte of the body is read when its declared length
+ * (x-amz-decoded-content-length for aws-chunked, else Content-Length) is over
+ * the limit: the unread body is then drained after the answer (as /v1 does),
+ * so the client reads the 400 rather than a reset connection.
+ */
+export function assertDeclaredFits(r: S3Request): void {
+  const declared = r.ctx.get(r.auth.payload.kind === 'plain' ? 'content-length' : 'x-amz-decoded-content-length');
+  if (/^\d+$/.test(declared) && Number(declared) > r.o.maxUploadBytes) throw new S3Error('EntityTooLarge', 400, `the body is larger than the ${r.o.maxUploadBytes}-byte limit`);
 }
 
 /** The request body as the client meant it (aws-chunked decoded and its signatures checked), and its length when known. */

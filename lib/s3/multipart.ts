@@ -4,7 +4,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { bucketEntry, bodyOf, iso, meterFor, pathOf, q1, userMeta, type S3Request } from './context.js';
+import { assertDeclaredFits, bucketEntry, bodyOf, iso, meterFor, pathOf, q1, userMeta, type S3Request } from './context.js';
 import { S3Error } from './errors.js';
 import { readXml, sendXml } from './xml.js';
 
@@ -35,8 +35,8 @@ export async function uploadPart(r: S3Request): Promise<void> {
   const partNumber = Number(q1(r, 'partNumber'));
   if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) throw new S3Error('InvalidArgument', 400, 'partNumber is 1 to 10000');
   if (r.ctx.get('x-amz-copy-source') !== '') throw new S3Error('NotImplemented', 501, 'UploadPartCopy is not implemented');
-  const { body, length } = bodyOf(r);
-  if (length !== undefined && length > r.o.maxUploadBytes) throw new S3Error('EntityTooLarge', 400, 'the part is larger than the upload limit');
+  assertDeclaredFits(r);
+  const { body } = bodyOf(r);
   const file = join(partsOf(r, up.id), String(partNumber));
   const meter = meterFor(r);
   try {
@@ -83,7 +83,9 @@ export async function completeMultipart(r: S3Request): Promise<void> {
   async function* concatenated(): AsyncGenerator<Buffer> {
     for (const p of chosen) for await (const chunk of createReadStream(join(partsOf(r, up.id), String(p.partNumber)))) yield chunk as Buffer;
   }
-  const result = await r.o.engine.writeFile(r.user, pathOf(r.bucket, r.key), Readable.from(concatenated()), { mustCreate: false, length: total, signal: r.ctx.state.signal });
+  const whole = Readable.from(concatenated());
+  // A refused write (too large, a permission, a lost lock) leaves the stream unread: end it, so it opens no more parts.
+  const result = await r.o.engine.writeFile(r.user, pathOf(r.bucket, r.key), whole, { mustCreate: false, length: total, signal: r.ctx.state.signal }).finally(() => whole.destroy());
   const etag = `${createHash('md5').update(Buffer.concat(chosen.map((p) => Buffer.from(p.md5, 'hex')))).digest('hex')}-${chosen.length}`;
   await r.o.store.putObjectMeta(result.entry.id, { sha256: result.entry.etag ?? '', etag, contentType: up.contentType, meta: up.meta });
   await r.o.store.removeMultipart(up.id);

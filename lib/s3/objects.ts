@@ -4,7 +4,7 @@ import { isCallfsError } from '../errors.js';
 import type { Entry, S3ObjectMeta } from '../metadata/types.js';
 import { parentOf } from '../paths.js';
 import { parseRange, sendContent } from '../http/representation.js';
-import { bucketEntry, bodyOf, etagOf, iso, META_PREFIX, meterFor, metaOf, objectEntry, pathOf, userMeta, type Ctx, type S3Request } from './context.js';
+import { assertDeclaredFits, bucketEntry, bodyOf, etagOf, iso, META_PREFIX, meterFor, metaOf, objectEntry, pathOf, userMeta, type Ctx, type S3Request } from './context.js';
 import { S3Error, toS3Error } from './errors.js';
 import { readXml, sendXml } from './xml.js';
 
@@ -77,6 +77,7 @@ export async function putObject(r: S3Request): Promise<void> {
     r.ctx.status = 200;
     return;
   }
+  assertDeclaredFits(r);
   const { body, length } = bodyOf(r);
   const meter = meterFor(r);
   body.on('error', (err) => meter.destroy(err));
