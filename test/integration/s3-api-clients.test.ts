@@ -102,20 +102,23 @@ describe('S3 API with real clients', function () {
     };
     const headObject = async (key: string): Promise<{ ETag: string; ContentLength: number; Metadata?: Record<string, string> }> =>
       JSON.parse((await awsOk(['s3api', 'head-object', '--bucket', bucket, '--key', key, '--output', 'json'])).stdout);
-    const small = randomBytes(12_345);
-    const big = randomBytes(40 * 1024 * 1024);
+    let small: Buffer;
+    let big: Buffer;
 
     before(async function () {
       if (variant.debian) requireComponent(this, await ensureDebianPackage(variant.binary, 'awscli'));
       else {
         const other = findProgram(variant.binary);
-        if (other === null || realpathSync(other) === realpathSync(findProgram(DEBIAN_AWS) ?? DEBIAN_AWS)) {
+        const debian = findProgram(DEBIAN_AWS);
+        if (other === null || realpathSync(other) === (debian === null ? null : realpathSync(debian))) {
           console.warn(`    skipped: no aws-cli on the PATH other than Debian's`);
           this.skip();
         }
       }
       dir = join(work.dir, bucket);
       mkdirSync(dir);
+      small = randomBytes(12_345);
+      big = randomBytes(40 * 1024 * 1024);
       const config = join(dir, 'config');
       // Path-style addressing: the listener has no per-bucket host names. aws-cli v1 presigns with
       // Signature V2 unless told s3v4 (the listener takes V4 only, as S3 does in newer regions).
