@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import {
   AbortMultipartUploadCommand,
@@ -100,6 +101,42 @@ describe('S3 API signatures and settings', function () {
       }
       const now = signV4({ method: 'GET', path: '/sig/', host: host(), accessKeyId: 'alice', secretAccessKey: KEYS.alice, payloadHash: sha256('') });
       expect((await send('GET', now)).status, 'the same request signed now').to.equal(200);
+    });
+
+    it('a CRC32 checksum (header or aws-chunked trailer) that does not match the body is BadDigest (400), nothing stored', async () => {
+      const body = randomBytes(50_000);
+      const crc = (b: Buffer): string => {
+        const out = Buffer.alloc(4);
+        out.writeUInt32BE(crc32(b));
+        return out.toString('base64');
+      };
+      const wrong = crc(Buffer.from('another body'));
+      // S3 answers BadDigest ("The CRC32 you specified did not match the calculated checksum").
+      await expectS3Error(alice.send(new PutObjectCommand({ Bucket: 'sig', Key: 'crc-header.bin', Body: body, ChecksumCRC32: wrong })), 'BadDigest', 400, 'x-amz-checksum-crc32 header');
+      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'sig', Key: 'crc-header.bin' })), null, 404, 'nothing stored');
+
+      // An unsigned aws-chunked body with the checksum in a trailer, as the SDKs send streams.
+      const trailed = (checksum: string): Buffer =>
+        Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from(`\r\n0\r\nx-amz-checksum-crc32:${checksum}\r\n\r\n`)]);
+      const putTrailed = async (key: string, checksum: string): Promise<TestResponse> => {
+        const framed = trailed(checksum);
+        const signed = signV4({
+          method: 'PUT',
+          path: `/sig/${key}`,
+          host: host(),
+          accessKeyId: 'alice',
+          secretAccessKey: KEYS.alice,
+          payloadHash: 'STREAMING-UNSIGNED-PAYLOAD-TRAILER',
+          headers: { 'content-encoding': 'aws-chunked', 'content-length': String(framed.length), 'x-amz-decoded-content-length': String(body.length), 'x-amz-trailer': 'x-amz-checksum-crc32' },
+        });
+        return request(`${s3Endpoint(server)}${signed.path}`, { method: 'PUT', ca: server.ca, headers: signed.headers, body: framed });
+      };
+      const refused = await putTrailed('crc-trailer.bin', wrong);
+      expect({ status: refused.status, code: codeOf(refused) }, refused.text).to.deep.equal({ status: 400, code: 'BadDigest' });
+      await expectS3Error(alice.send(new HeadObjectCommand({ Bucket: 'sig', Key: 'crc-trailer.bin' })), null, 404, 'nothing stored');
+      const accepted = await putTrailed('crc-trailer.bin', crc(body));
+      expect(accepted.status, accepted.text).to.equal(200);
+      expect((await get(alice, 'sig', 'crc-trailer.bin')).equals(body)).to.equal(true);
     });
 
     it('a presigned GET and PUT work within their expiry; an expired one is AccessDenied (403)', async () => {
