@@ -59,8 +59,19 @@ export async function runChecked(file: string, args: string[], options: RunProgr
   return result;
 }
 
-/** The full path of a program on the PATH or in the sbin directories (not always on a user's PATH), else null. */
+/**
+ * The full path of a program on the PATH or in the sbin directories (not always on a user's PATH), else null.
+ * A path with a slash ("/usr/bin/aws") names that very file: a package's own copy when another is first on the PATH.
+ */
 export function findProgram(binary: string): string | null {
+  if (binary.includes('/')) {
+    try {
+      accessSync(binary, constants.X_OK);
+      return binary;
+    } catch {
+      return null;
+    }
+  }
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/local/bin', '/usr/bin', '/bin'];
   for (const dir of dirs) {
     if (dir === '') continue;
