@@ -126,3 +126,12 @@ export async function measurePgbench(suite: Suite, script: string, clients: numb
   suite.log(`  B-pg    ${format(m)} (latency average ${r.latencyAvgMs} ms)`);
   return m;
 }
+
+/** RSS growth of CallFS over its RSS before `work` (its warm-up included), in MiB. */
+export async function growthOf(suite: Suite, work: () => Promise<void>): Promise<number | null> {
+  const before = suite.rss.now('callfs');
+  const from = performance.now();
+  await work();
+  const peak = suite.rss.peakBetween('callfs', from, performance.now());
+  return before === null || peak === null ? null : (peak - before) / (1024 * 1024);
+}

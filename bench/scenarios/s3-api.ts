@@ -9,7 +9,7 @@ import type { Measurement } from '../report/types.js';
 import type { HttpTarget } from '../targets/types.js';
 import { inTurn, type Scenario, type Suite } from './context.js';
 import { CONCURRENCY, FILES, measurePuts, warmUp } from './large-put.js';
-import { measured, measureWrk } from './measure.js';
+import { growthOf, measured, measureWrk } from './measure.js';
 
 /**
  * Scenario 12 (issue 25): the S3-compatible API (s3.listen_addr, a second
@@ -26,7 +26,6 @@ import { measured, measureWrk } from './measure.js';
  * Each workload alternates the order of the two sides, as the scenarios do.
  */
 
-const MiB = 1024 * 1024;
 /** The bench user's /bench directory is the bucket "bench". */
 const BUCKET = 'bench';
 const S3_KEYS = 's3/l/';
@@ -88,14 +87,6 @@ async function prepare(suite: Suite, presign: ReturnType<typeof presigner>): Pro
   }
 }
 
-/** RSS growth of CallFS over its RSS before `work` (its warm-up included), in MiB. */
-async function growthOf(suite: Suite, work: () => Promise<void>): Promise<number | null> {
-  const before = suite.rss.now('callfs');
-  const from = performance.now();
-  await work();
-  const peak = suite.rss.peakBetween('callfs', from, performance.now());
-  return before === null || peak === null ? null : (peak - before) / MiB;
-}
 
 export const s3Api: Scenario = {
   name: 's3-api',

@@ -5,7 +5,7 @@ import type { Measurement } from '../report/types.js';
 import { SEED, type HttpTarget } from '../targets/types.js';
 import { inTurn, type Scenario, type Suite } from './context.js';
 import { FILES, measurePuts, warmUp } from './large-put.js';
-import { measureWrk, type WrkSpec } from './measure.js';
+import { growthOf, measureWrk, type WrkSpec } from './measure.js';
 import { ensureSmallSeeds } from './seed.js';
 
 /**
@@ -128,14 +128,6 @@ async function listedAt(suite: Suite, dir: string, size: number): Promise<number
   }
 }
 
-/** RSS growth of CallFS over its RSS before `work` (its warm-up included), in MiB. */
-async function growthOf(suite: Suite, work: () => Promise<void>): Promise<number | null> {
-  const before = suite.rss.now('callfs');
-  const from = performance.now();
-  await work();
-  const peak = suite.rss.peakBetween('callfs', from, performance.now());
-  return before === null || peak === null ? null : (peak - before) / MiB;
-}
 
 export const webdav: Scenario = {
   name: 'webdav',

@@ -20,7 +20,7 @@ import {
 import { request, type TestResponse } from '../support/http.js';
 import { KEYS, type TestServer } from '../support/callfs.js';
 import { clusterStack, embeddedStack, type Stack } from '../support/stacks.js';
-import { bodyOf, expectS3Error, multipartEtag, s3ApiClient, singlePartEtag, splitParts } from '../support/s3-api.js';
+import { bodyOf, expectS3Error, multipartEtag, s3ApiClient, singlePartEtag, splitParts, getObjectBytes as get, putObject as put } from '../support/s3-api.js';
 
 /** The S3 listener (issue 25) through @aws-sdk/client-s3, on both stacks: listing and multipart uploads. */
 
@@ -35,9 +35,6 @@ for (const stack of [embeddedStack, clusterStack] as Stack[]) {
     let bob: S3Client;
     const v1 = (method: string, path: string, options: { body?: string | Buffer; headers?: Record<string, string>; token?: string } = {}): Promise<TestResponse> =>
       request(`${server.url}${path}`, { method, token: KEYS.alice, ca: server.ca, ...options });
-    const put = (client: S3Client, Bucket: string, Key: string, Body: Buffer | string, extra: { Metadata?: Record<string, string>; ContentType?: string } = {}) =>
-      client.send(new PutObjectCommand({ Bucket, Key, Body, ...extra }));
-    const get = async (client: S3Client, Bucket: string, Key: string): Promise<Buffer> => bodyOf(await client.send(new GetObjectCommand({ Bucket, Key })));
 
     before(async function () {
       await stack.require(this);

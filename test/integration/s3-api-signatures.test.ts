@@ -9,7 +9,6 @@ import {
   CreateBucketCommand,
   CreateMultipartUploadCommand,
   GetBucketLocationCommand,
-  GetObjectCommand,
   PutBucketTaggingCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
@@ -20,7 +19,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { request, type TestResponse } from '../support/http.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
-import { bodyOf, expectS3Error, presignV4, s3ApiClient, s3Endpoint, s3PortOf, signV4, singlePartEtag, streamingPut, type SignedRequest } from '../support/s3-api.js';
+import { expectS3Error, presignV4, s3ApiClient, s3Endpoint, s3PortOf, signV4, singlePartEtag, streamingPut, type SignedRequest, getObjectBytes as get, putObject as put } from '../support/s3-api.js';
 
 /**
  * The S3 listener (issue 25) with requests signed by hand (aws-chunked chunk signatures,
@@ -35,9 +34,6 @@ describe('S3 API signatures and settings', function () {
   let server: TestServer;
   let alice: S3Client;
   let bob: S3Client;
-  const put = (client: S3Client, Bucket: string, Key: string, Body: Buffer | string, extra: { Metadata?: Record<string, string>; ContentType?: string } = {}) =>
-    client.send(new PutObjectCommand({ Bucket, Key, Body, ...extra }));
-  const get = async (client: S3Client, Bucket: string, Key: string): Promise<Buffer> => bodyOf(await client.send(new GetObjectCommand({ Bucket, Key })));
 
   before(async function () {
     server = await startTestServer({ s3: { listen_addr: '127.0.0.1:0' } });

@@ -20,7 +20,7 @@ import { request, type TestResponse } from '../support/http.js';
 import { KEYS, type TestServer } from '../support/callfs.js';
 import { clusterStack, embeddedStack, type Stack } from '../support/stacks.js';
 import { scrape } from '../support/prometheus.js';
-import { bodyOf, expectS3Error, s3ApiClient, singlePartEtag } from '../support/s3-api.js';
+import { bodyOf, expectS3Error, s3ApiClient, singlePartEtag, getObjectBytes as get, putObject as put } from '../support/s3-api.js';
 
 /**
  * The S3 listener (issue 25) through @aws-sdk/client-s3, on both stacks: buckets, authentication
@@ -39,9 +39,6 @@ for (const stack of [embeddedStack, clusterStack] as Stack[]) {
     let bob: S3Client;
     const v1 = (method: string, path: string, options: { body?: string | Buffer; headers?: Record<string, string>; token?: string } = {}): Promise<TestResponse> =>
       request(`${server.url}${path}`, { method, token: KEYS.alice, ca: server.ca, ...options });
-    const put = (client: S3Client, Bucket: string, Key: string, Body: Buffer | string, extra: { Metadata?: Record<string, string>; ContentType?: string } = {}) =>
-      client.send(new PutObjectCommand({ Bucket, Key, Body, ...extra }));
-    const get = async (client: S3Client, Bucket: string, Key: string): Promise<Buffer> => bodyOf(await client.send(new GetObjectCommand({ Bucket, Key })));
 
     before(async function () {
       await stack.require(this);

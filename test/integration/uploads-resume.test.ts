@@ -1,10 +1,9 @@
 import { expect } from 'chai';
-import { createHash } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { DefaultHttpStack, Upload, type HttpRequest, type HttpResponse } from 'tus-js-client';
-import { request, type TestResponse } from '../support/http.js';
+import { request } from '../support/http.js';
 import { KEYS, TEST_USERS, startTestServer, type TestServer } from '../support/callfs.js';
 import { startCliServer, type CliServer } from '../support/cli.js';
 import { startCluster, type TestCluster } from '../support/cluster.js';
@@ -12,7 +11,7 @@ import { ensurePostgres, ensureRedis, requireComponent } from '../support/servic
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { tempDir } from '../support/tmp.js';
-import { MiB, b64, fetchSha256, openPatch, patternBytes, sha256, tusClient, waitFor } from '../support/tus.js';
+import { MiB, fetchSha256, openPatch, patternBytes, sha256, tusClient, waitFor, UPLOAD_PATH, digest, expectError, expectHead404 } from '../support/tus.js';
 
 /**
  * Issue 24: resumable uploads (tus 1.0) whose progress survives cut
@@ -20,20 +19,6 @@ import { MiB, b64, fetchSha256, openPatch, patternBytes, sha256, tusClient, wait
  * of instance. The protocol itself: uploads.test.ts.
  */
 
-const UPLOAD_PATH = /^\/v1\/uploads\/[0-9a-f]{32}$/;
-/** The base64 digest an Upload-Checksum header carries. */
-const digest = (algorithm: 'sha1' | 'sha256' | 'md5', b: Buffer): string => b64(createHash(algorithm).update(b).digest());
-
-function expectError(res: TestResponse, status: number, code: string): void {
-  expect(res.status, res.text).to.equal(status);
-  expect(res.json?.code, res.text).to.equal(code);
-}
-
-/** A HEAD answer has no body to carry the code. */
-function expectHead404(res: TestResponse): void {
-  expect(res.status, 'HEAD of the upload').to.equal(404);
-  expect(res.headers['tus-resumable']).to.equal('1.0.0');
-}
 
 
 describe('resumable uploads (tus 1.0): tus-js-client through a connection cut three times', function () {

@@ -1,10 +1,9 @@
 import { expect } from 'chai';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { request, type TestResponse } from '../support/http.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
-import { MiB, OFFSET_TYPE, b64, patternBytes, sha256, tusClient, uploadMetadata, waitFor, type TusClient } from '../support/tus.js';
+import { MiB, OFFSET_TYPE, patternBytes, sha256, tusClient, uploadMetadata, waitFor, type TusClient, UPLOAD_PATH, digest, expectError, expectHead404 } from '../support/tus.js';
 
 /**
  * Issue 24: resumable uploads (tus 1.0) at /v1/uploads, through the real
@@ -12,20 +11,6 @@ import { MiB, OFFSET_TYPE, b64, patternBytes, sha256, tusClient, uploadMetadata,
  * survives cut connections, kill -9 and a change of instance.
  */
 
-const UPLOAD_PATH = /^\/v1\/uploads\/[0-9a-f]{32}$/;
-/** The base64 digest an Upload-Checksum header carries. */
-const digest = (algorithm: 'sha1' | 'sha256' | 'md5', b: Buffer): string => b64(createHash(algorithm).update(b).digest());
-
-function expectError(res: TestResponse, status: number, code: string): void {
-  expect(res.status, res.text).to.equal(status);
-  expect(res.json?.code, res.text).to.equal(code);
-}
-
-/** A HEAD answer has no body to carry the code. */
-function expectHead404(res: TestResponse): void {
-  expect(res.status, 'HEAD of the upload').to.equal(404);
-  expect(res.headers['tus-resumable']).to.equal('1.0.0');
-}
 
 describe('resumable uploads (tus 1.0): the protocol', function () {
   this.timeout(120_000);

@@ -1,35 +1,16 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
-import { request, type TestResponse } from '../support/http.js';
+import { type TestResponse } from '../support/http.js';
 import { scrape } from '../support/prometheus.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
-import { davClient, parseMultistatus, type DavResponse, type User } from '../support/webdav.js';
+import { davSession } from '../support/webdav.js';
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
 describe('WebDAV protocol: COPY, MOVE, permissions and client habits (embedded server over HTTPS)', function () {
   this.timeout(120_000);
   let server: TestServer;
-  let client: ReturnType<typeof davClient>;
-  const dav: ReturnType<typeof davClient>['dav'] = (...args) => client.dav(...args);
-  /** The /v1 API as a user (Bearer), to check what WebDAV did through the other door. */
-  const v1 = (method: string, path: string, options: { as?: User; body?: string | Buffer; headers?: Record<string, string> } = {}): Promise<TestResponse> =>
-    request(`${server.url}${path}`, { method, token: KEYS[options.as ?? 'alice'], ca: server.ca, ...(options.body === undefined ? {} : { body: options.body }), ...(options.headers === undefined ? {} : { headers: options.headers }) });
-  const propfind = async (path: string, depth: string, body?: string, as: User = 'alice'): Promise<DavResponse[]> => {
-    const res = await dav('PROPFIND', path, { as, headers: { depth, 'content-type': 'application/xml' }, ...(body === undefined ? {} : { body }) });
-    expect(res.status, `PROPFIND ${path} Depth ${depth}: ${res.text.slice(0, 300)}`).to.equal(207);
-    expect(String(res.headers['content-type'])).to.match(/^(application|text)\/xml/);
-    return parseMultistatus(res.text);
-  };
-  const mkcol = async (path: string): Promise<void> => {
-    const res = await dav('MKCOL', path);
-    expect(res.status, `MKCOL ${path}: ${res.text.slice(0, 200)}`).to.equal(201);
-  };
-  const put = async (path: string, body: string | Buffer, as: User = 'alice'): Promise<TestResponse> => {
-    const res = await dav('PUT', path, { as, body });
-    expect(res.status, `PUT ${path}: ${res.text.slice(0, 200)}`).to.be.oneOf([201, 204]);
-    return res;
-  };
+  const { dav, v1, propfind, mkcol, put, url } = davSession(() => server);
   /** Sum of the CAS blob counts over every image (root only). */
   const casBlobs = async (): Promise<number> => {
     const res = await v1('GET', '/v1/cas/images', { as: 'root' });
@@ -39,15 +20,14 @@ describe('WebDAV protocol: COPY, MOVE, permissions and client habits (embedded s
 
   before(async () => {
     server = await startTestServer();
-    client = davClient(server.url, server.ca);
   });
   after(async () => {
     await server?.stop();
   });
 
   describe('COPY and MOVE', () => {
-    const copy = (from: string, to: string, headers: Record<string, string> = {}): Promise<TestResponse> => dav('COPY', from, { headers: { destination: client.url(to), ...headers } });
-    const move = (from: string, to: string, headers: Record<string, string> = {}): Promise<TestResponse> => dav('MOVE', from, { headers: { destination: client.url(to), ...headers } });
+    const copy = (from: string, to: string, headers: Record<string, string> = {}): Promise<TestResponse> => dav('COPY', from, { headers: { destination: url(to), ...headers } });
+    const move = (from: string, to: string, headers: Record<string, string> = {}): Promise<TestResponse> => dav('MOVE', from, { headers: { destination: url(to), ...headers } });
 
     before(async () => {
       await mkcol('/cp');
@@ -145,7 +125,7 @@ describe('WebDAV protocol: COPY, MOVE, permissions and client habits (embedded s
       expect((await dav('PUT', '/alices/public.txt', { as: 'bob', body: 'vandal' })).status).to.equal(403);
       expect((await dav('GET', '/alices/private.txt', { as: 'bob' })).status).to.equal(403);
       expect((await dav('GET', '/alices/public.txt', { as: 'bob' })).text).to.equal('public');
-      expect((await dav('COPY', '/alices/private.txt', { as: 'bob', headers: { destination: client.url('/bob-stole.txt') } })).status).to.equal(403);
+      expect((await dav('COPY', '/alices/private.txt', { as: 'bob', headers: { destination: url('/bob-stole.txt') } })).status).to.equal(403);
       expect((await v1('HEAD', '/v1/files/bob-stole.txt')).status).to.equal(404);
       expect((await v1('GET', '/v1/files/alices/public.txt')).text).to.equal('public');
     });

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { request, type TestResponse } from '../support/http.js';
+import { request } from '../support/http.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
-import { DAV, basic, child, clark, davClient, descendants, encodeSegments, parseMultistatus, parseXml, propText, propfindBody, type DavResponse, type User } from '../support/webdav.js';
+import { DAV, basic, child, clark, davClient, descendants, encodeSegments, parseMultistatus, parseXml, propText, propfindBody, type DavResponse, davSession } from '../support/webdav.js';
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 const NS = 'urn:callfs-tests:props';
@@ -22,29 +22,9 @@ async function inParallel<T>(items: T[], width: number, fn: (item: T) => Promise
 describe('WebDAV protocol (embedded server over HTTPS)', function () {
   this.timeout(120_000);
   let server: TestServer;
-  let client: ReturnType<typeof davClient>;
-  const dav: ReturnType<typeof davClient>['dav'] = (...args) => client.dav(...args);
-  /** The /v1 API as a user (Bearer), to check what WebDAV did through the other door. */
-  const v1 = (method: string, path: string, options: { as?: User; body?: string | Buffer; headers?: Record<string, string> } = {}): Promise<TestResponse> =>
-    request(`${server.url}${path}`, { method, token: KEYS[options.as ?? 'alice'], ca: server.ca, ...(options.body === undefined ? {} : { body: options.body }), ...(options.headers === undefined ? {} : { headers: options.headers }) });
-  const propfind = async (path: string, depth: string, body?: string, as: User = 'alice'): Promise<DavResponse[]> => {
-    const res = await dav('PROPFIND', path, { as, headers: { depth, 'content-type': 'application/xml' }, ...(body === undefined ? {} : { body }) });
-    expect(res.status, `PROPFIND ${path} Depth ${depth}: ${res.text.slice(0, 300)}`).to.equal(207);
-    expect(String(res.headers['content-type'])).to.match(/^(application|text)\/xml/);
-    return parseMultistatus(res.text);
-  };
-  const mkcol = async (path: string): Promise<void> => {
-    const res = await dav('MKCOL', path);
-    expect(res.status, `MKCOL ${path}: ${res.text.slice(0, 200)}`).to.equal(201);
-  };
-  const put = async (path: string, body: string | Buffer, as: User = 'alice'): Promise<TestResponse> => {
-    const res = await dav('PUT', path, { as, body });
-    expect(res.status, `PUT ${path}: ${res.text.slice(0, 200)}`).to.be.oneOf([201, 204]);
-    return res;
-  };
+  const { dav, v1, propfind, mkcol, put, url } = davSession(() => server);
   before(async () => {
     server = await startTestServer();
-    client = davClient(server.url, server.ca);
   });
   after(async () => {
     await server?.stop();
@@ -321,7 +301,7 @@ describe('WebDAV protocol (embedded server over HTTPS)', function () {
     it('dead properties live on collections too, and follow a MOVE; a missing resource is 404', async () => {
       await mkcol('/pp/coll');
       await proppatch('/pp/coll', setBody('<t:tag>on a collection</t:tag>'));
-      expect((await dav('MOVE', '/pp/coll', { headers: { destination: client.url('/pp/moved') } })).status).to.equal(201);
+      expect((await dav('MOVE', '/pp/coll', { headers: { destination: url('/pp/moved') } })).status).to.equal(201);
       const [r] = await propfind('/pp/moved', '0', propfindBody([], [{ ns: NS, local: 'tag' }]));
       expect(propText(r, 'tag', NS)).to.equal('on a collection');
       expect((await dav('PROPPATCH', '/pp/missing', { body: setBody('<t:x>1</t:x>') })).status).to.equal(404);

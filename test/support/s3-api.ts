@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createHash, createHmac } from 'node:crypto';
 import https from 'node:https';
-import { S3Client, S3ServiceException, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import type { TestServer } from './callfs.js';
 
 /**
@@ -195,4 +195,14 @@ export function presignV4(o: Omit<SignV4Options, 'payloadHash' | 'headers'> & { 
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256hex(canonicalRequest)].join('\n');
   const signingKey = hmac(hmac(hmac(hmac(`AWS4${o.secretAccessKey}`, day), region), 's3'), 'aws4_request');
   return `${path}?${query}&X-Amz-Signature=${createHmac('sha256', signingKey).update(stringToSign).digest('hex')}`;
+}
+
+/** PutObject through the SDK, with optional user metadata and Content-Type. */
+export function putObject(client: S3Client, Bucket: string, Key: string, Body: Buffer | string, extra: { Metadata?: Record<string, string>; ContentType?: string } = {}) {
+  return client.send(new PutObjectCommand({ Bucket, Key, Body, ...extra }));
+}
+
+/** The bytes of an object, through GetObject. */
+export async function getObjectBytes(client: S3Client, Bucket: string, Key: string): Promise<Buffer> {
+  return bodyOf(await client.send(new GetObjectCommand({ Bucket, Key })));
 }

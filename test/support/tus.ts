@@ -1,5 +1,6 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import https from 'node:https';
+import { expect } from 'chai';
 import { request, type TestResponse } from './http.js';
 
 /** Helpers for tests of the resumable uploads (tus 1.0) at /v1/uploads. */
@@ -139,4 +140,21 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** Where POST /v1/uploads puts an upload. */
+export const UPLOAD_PATH = /^\/v1\/uploads\/[0-9a-f]{32}$/;
+
+/** The base64 digest an Upload-Checksum header carries. */
+export const digest = (algorithm: 'sha1' | 'sha256' | 'md5', b: Buffer): string => b64(createHash(algorithm).update(b).digest());
+
+export function expectError(res: TestResponse, status: number, code: string): void {
+  expect(res.status, res.text).to.equal(status);
+  expect(res.json?.code, res.text).to.equal(code);
+}
+
+/** A HEAD answer has no body to carry the code. */
+export function expectHead404(res: TestResponse): void {
+  expect(res.status, 'HEAD of the upload').to.equal(404);
+  expect(res.headers['tus-resumable']).to.equal('1.0.0');
 }

@@ -1,4 +1,6 @@
 import type { Readable } from 'node:stream';
+import { expect } from 'chai';
+import type { TestServer } from './callfs.js';
 import { request, type TestResponse } from './http.js';
 import { KEYS } from './callfs.js';
 
@@ -211,4 +213,42 @@ export function lockToken(res: TestResponse): string {
   const m = /^\s*<([^>]+)>\s*$/.exec(String(header ?? ''));
   if (m === null) throw new Error(`no Lock-Token header in the ${res.status} answer: ${res.text.slice(0, 300)}`);
   return m[1] as string;
+}
+
+/**
+ * The requests a WebDAV test makes of the server `getServer()` returns (set
+ * in a before hook): WebDAV as a user (Basic), the /v1 API as a user
+ * (Bearer, to check what WebDAV did through the other door), and PROPFIND,
+ * MKCOL and PUT that expect success.
+ */
+export function davSession(getServer: () => TestServer) {
+  const dav = (method: string, path: string, options: DavOptions = {}): Promise<TestResponse> => {
+    const server = getServer();
+    return davClient(server.url, server.ca).dav(method, path, options);
+  };
+  const v1 = (method: string, path: string, options: { as?: User; body?: string | Buffer; headers?: Record<string, string> } = {}): Promise<TestResponse> => {
+    const server = getServer();
+    return request(`${server.url}${path}`, { method, token: KEYS[options.as ?? 'alice'], ca: server.ca, ...(options.body === undefined ? {} : { body: options.body }), ...(options.headers === undefined ? {} : { headers: options.headers }) });
+  };
+  const propfind = async (path: string, depth: string, body?: string, as: User = 'alice'): Promise<DavResponse[]> => {
+    const res = await dav('PROPFIND', path, { as, headers: { depth, 'content-type': 'application/xml' }, ...(body === undefined ? {} : { body }) });
+    expect(res.status, `PROPFIND ${path} Depth ${depth}: ${res.text.slice(0, 300)}`).to.equal(207);
+    expect(String(res.headers['content-type'])).to.match(/^(application|text)\/xml/);
+    return parseMultistatus(res.text);
+  };
+  const mkcol = async (path: string): Promise<void> => {
+    const res = await dav('MKCOL', path);
+    expect(res.status, `MKCOL ${path}: ${res.text.slice(0, 200)}`).to.equal(201);
+  };
+  const put = async (path: string, body: string | Buffer, as: User = 'alice'): Promise<TestResponse> => {
+    const res = await dav('PUT', path, { as, body });
+    expect(res.status, `PUT ${path}: ${res.text.slice(0, 200)}`).to.be.oneOf([201, 204]);
+    return res;
+  };
+  /** The WebDAV URL of a path (for Destination headers). */
+  const url = (path: string): string => {
+    const server = getServer();
+    return davClient(server.url, server.ca).url(path);
+  };
+  return { dav, v1, propfind, mkcol, put, url };
 }
