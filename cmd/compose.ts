@@ -203,6 +203,7 @@ async function assemble(
   uploads?.start(config.uploads.sweep_interval);
   closers.push(async () => uploads?.stop());
   const authenticate = (header: string | undefined) => users.authenticate(header);
+  const peerOnly = requirePeer(config.auth.internal_proxy_secret);
   const app = createApp({
     logger,
     metrics,
@@ -218,10 +219,10 @@ async function assemble(
       jobsRoutes({ engine, requireAuth }),
       adminRoutes({ cas, requireAuth }),
       linksRoutes({ links, requireAuth, generateRateLimit: config.links.generate_rate_limit, downloadRateLimit: config.links.download_rate_limit }),
-      internalRoutes({ engine, requirePeer: requirePeer(config.auth.internal_proxy_secret) }),
+      internalRoutes({ engine, requirePeer: peerOnly }),
       ...(uploads === null
         ? []
-        : [uploadsRoutes({ uploads, ...(peerDirectory === undefined ? {} : { peers: peerDirectory }), requireAuth, requirePeer: requirePeer(config.auth.internal_proxy_secret), maxUploadBytes: config.server.max_upload_bytes })]),
+        : [uploadsRoutes({ uploads, ...(peerDirectory === undefined ? {} : { peers: peerDirectory }), requireAuth, requirePeer: peerOnly, maxUploadBytes: config.server.max_upload_bytes })]),
     ],
   });
   const server = createHttpServer({ app, tls, readTimeoutMs: config.server.read_timeout, writeTimeoutMs: config.server.write_timeout });

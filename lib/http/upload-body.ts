@@ -1,5 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
+import type { Context } from 'koa';
 
 /**
  * The request body handed on lazily: the request is piped in only when the
@@ -40,4 +41,10 @@ export function uploadBody(req: IncomingMessage): Readable {
   req.once('error', (err) => body.destroy(err));
   req.once('aborted', () => body.destroy(new Error('the client went away during the upload')));
   return body;
+}
+
+/** The body's declared length (Content-Length), for the engine's upload limit; absent for a chunked body. */
+export function declaredLength(ctx: Context): { length?: number } {
+  const length = ctx.get('content-length');
+  return /^\d+$/.test(length) ? { length: Number(length) } : {};
 }

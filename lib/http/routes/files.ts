@@ -12,7 +12,7 @@ import { entryJson, parseMode, parseRange, sendContent, setEntryHeaders, type Na
 import { notModified, requestPreconditions } from '../preconditions.js';
 import { jsonListingStream } from '../json-stream.js';
 import { readJsonBody } from '../json-body.js';
-import { uploadBody } from '../upload-body.js';
+import { declaredLength, uploadBody } from '../upload-body.js';
 import { acceptedJob } from './jobs.js';
 
 export interface FilesRoutesOptions {
@@ -60,12 +60,6 @@ export function filesRoutes(options: FilesRoutesOptions): Router<RequestState> {
       return;
     }
     await serveFile(ctx, engine, entry, { head, nameOf });
-  }
-
-  /** The declared body length, for the engine's upload limit (absent for a chunked body). */
-  function declaredLength(ctx: Ctx): { length?: number } {
-    const length = ctx.get('content-length');
-    return /^\d+$/.test(length) ? { length: Number(length) } : {};
   }
 
   function newMode(ctx: Ctx): number | undefined {

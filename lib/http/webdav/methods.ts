@@ -4,7 +4,7 @@ import type { Entry } from '../../metadata/types.js';
 import { baseName, isWithin, parentOf } from '../../paths.js';
 import { requestPreconditions } from '../preconditions.js';
 import { serveFile } from '../routes/files.js';
-import { uploadBody } from '../upload-body.js';
+import { declaredLength, uploadBody } from '../upload-body.js';
 import { assertUnlocked, checkIf } from './conditions.js';
 import { assertParentCollection, DavError, entryOrNull, hasBody, hrefOf, pathOfUrl, type DavRequest } from './context.js';
 import { copyDeadProperties } from './properties.js';
@@ -43,12 +43,6 @@ export async function get(r: DavRequest, head: boolean): Promise<void> {
   r.ctx.body = Readable.from(page(), { objectMode: false });
 }
 
-/** The declared body length, for the engine's upload limit (absent for a chunked body). */
-function declaredLength(r: DavRequest): { length?: number } {
-  const length = r.ctx.get('content-length');
-  return /^\d+$/.test(length) ? { length: Number(length) } : {};
-}
-
 /** A PUT body from this size on is not read at all when a lock refuses it; a smaller one is, and refused at the commit. */
 const EARLY_LOCK_CHECK_BYTES = 1024 * 1024;
 
@@ -60,13 +54,13 @@ export async function put(r: DavRequest): Promise<void> {
   if (existing?.type === 'directory') throw new DavError(405, 'IS_A_DIRECTORY', `${r.path} is a collection`);
   const change = [{ path: r.path, membership: existing === null }];
   // Checked before the commit in any case; before the bytes too when they are many, so that a refusal costs no upload.
-  const { length } = declaredLength(r);
-  if (length === undefined || length >= EARLY_LOCK_CHECK_BYTES) await assertUnlocked(r, change, submitted);
+  const declared = declaredLength(r.ctx);
+  if (declared.length === undefined || declared.length >= EARLY_LOCK_CHECK_BYTES) await assertUnlocked(r, change, submitted);
   const result = await r.deps.engine
     .writeFile(r.user, r.path, uploadBody(r.ctx.req), {
       mustCreate: false,
       noParents: true,
-      ...declaredLength(r),
+      ...declared,
       ...requestPreconditions(r.ctx),
       // A lock taken while the bytes streamed in counts too.
       beforeCommit: () => assertUnlocked(r, change, submitted),
