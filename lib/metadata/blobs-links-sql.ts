@@ -2,7 +2,7 @@ import { CallfsError } from '../errors.js';
 import { assertCanonical } from '../paths.js';
 import type { Queryable } from './driver.js';
 import { BLOB_COLUMNS, LINK_COLUMNS, toBlob, toLink } from './rows.js';
-import type { BlobRecord, ConsumeResult, PackedAt, SingleUseLink } from './types.js';
+import type { BlobListing, BlobRecord, ConsumeResult, PackedAt, SingleUseLink } from './types.js';
 import { assertCount, assertDate, assertNonEmptyText, assertOwnerId, assertSha256 } from './validate.js';
 
 /** The CAS blob index and single-use links: single statements, no cache involved. */
@@ -124,9 +124,10 @@ export async function markBlobVerified(q: Queryable, instanceId: string, sha256:
   );
 }
 
-export async function* listBlobs(q: Queryable, instanceId: string, pageSize: number, packedOnly = false): AsyncGenerator<BlobRecord> {
+export async function* listBlobs(q: Queryable, instanceId: string, pageSize: number, options: BlobListing = {}): AsyncGenerator<BlobRecord> {
   let after = '';
-  const packed = packedOnly ? "AND segment IS NOT NULL AND image_id <> ''" : '';
+  const filesBelow = Math.trunc(options.filesBelow ?? 0);
+  const packed = options.packedOnly !== true ? '' : `AND (segment IS NOT NULL OR size < ${filesBelow}) AND image_id <> ''`;
   for (;;) {
     const rows = await q.query(
       `SELECT ${BLOB_COLUMNS} FROM blobs WHERE instance_id = $1 AND sha256 > $2 ${packed} ORDER BY sha256 LIMIT $3`,

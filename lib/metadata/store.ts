@@ -295,7 +295,7 @@ export function createStore(parts: StoreParts): MetadataStore {
     forgetBlob: (instanceId, sha256, olderThan) => instrument('forgetBlob', () => blobs.forgetBlob(driver, instanceId, sha256, olderThan)),
     listBlobsForScrub: (instanceId, limit) => instrument('listBlobsForScrub', () => blobs.listBlobsForScrub(driver, instanceId, limit)),
     markBlobVerified: (instanceId, sha256, ok) => instrument('markBlobVerified', () => blobs.markBlobVerified(driver, instanceId, sha256, ok)),
-    listBlobs: (instanceId, options) => instrumentStream('listBlobs', () => blobs.listBlobs(driver, instanceId, listPageSize, options?.packedOnly === true)),
+    listBlobs: (instanceId, options) => instrumentStream('listBlobs', () => blobs.listBlobs(driver, instanceId, listPageSize, options)),
     purgeLinks: (before) => instrument('purgeLinks', () => blobs.purgeLinks(driver, before)),
     trees: {
       get: (id) => instrument('getTreeJob', () => trees.getJob(driver, id)),

@@ -347,6 +347,12 @@ export interface MetadataOps {
 }
 
 /** The store itself. */
+/** Which blob rows listBlobs yields: all, or only the packed copies (and with `filesBelow`, also the copies stored as files of fewer bytes). */
+export interface BlobListing {
+  packedOnly?: boolean;
+  filesBelow?: number;
+}
+
 export interface MetadataStore extends MetadataOps {
   /**
    * Run `fn` in one database transaction; its writes commit together or not at all.
@@ -388,7 +394,7 @@ export interface MetadataStore extends MetadataOps {
   markBlobVerified(instanceId: string, sha256: string, ok: boolean): Promise<void>;
 
   /** Every blob row of an instance (admin listings, recovery). */
-  listBlobs(instanceId: string, options?: { packedOnly?: boolean }): AsyncIterable<BlobRecord>;
+  listBlobs(instanceId: string, options?: BlobListing): AsyncIterable<BlobRecord>;
 
   /** Delete links that expired or were used before `before`; returns how many. */
   purgeLinks(before: Date): Promise<number>;

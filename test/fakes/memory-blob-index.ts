@@ -1,6 +1,6 @@
 import type { BlobIndex } from '../../lib/backends/cas/types.js';
 import type { BlobPlacement } from '../../lib/metadata/blobs-links-sql.js';
-import type { BlobRecord } from '../../lib/metadata/types.js';
+import type { BlobListing, BlobRecord } from '../../lib/metadata/types.js';
 import * as blobs from './memory-metadata/blobs.js';
 import { Table } from './memory-metadata/table.js';
 
@@ -40,8 +40,8 @@ export class MemoryBlobIndex implements BlobIndex {
     blobs.markBlobVerified(this.rows, instanceId, sha256, ok, this.now());
   }
 
-  async *listBlobs(instanceId: string, options?: { packedOnly?: boolean }): AsyncIterable<BlobRecord> {
-    yield* blobs.listBlobs(this.rows, instanceId, options?.packedOnly === true);
+  async *listBlobs(instanceId: string, options?: BlobListing): AsyncIterable<BlobRecord> {
+    yield* blobs.listBlobs(this.rows, instanceId, options);
   }
 
   /** Set a blob's reference count (the real store derives it from its entries). */

@@ -170,7 +170,7 @@ export function createMemoryMetadataStore(options: MemoryMetadataStoreOptions = 
     markBlobVerified: (instanceId, sha256, ok) => write((s) => blobs.markBlobVerified(s.blobs, instanceId, sha256, ok, s.now)),
     listBlobs: (instanceId, options) => lazily(() => {
       assertUsable();
-      return blobs.listBlobs(committed.blobs, instanceId, options?.packedOnly === true);
+      return blobs.listBlobs(committed.blobs, instanceId, options);
     }),
     purgeLinks: (before) => write((s) => links.purgeLinks(s.links, before)),
     cluster: {

@@ -302,6 +302,7 @@ async function goodCopy(ctx: CasContext, sha256: string, size: number): Promise<
   const packed = ctx.packed.get(sha256);
   // Packed by an earlier put, or the packing threshold was higher then.
   if (packed !== undefined && packed.image.state !== 'failed' && packed.size === size) return { imageId: packed.image.id, packed };
+  if (size < ctx.packed.packBelowBytes && !ctx.packed.smallFilesIndexed) return null;
   const found = await ctx.locator.find(sha256);
   if (found === null || found.image.state === 'failed') return null;
   if (found.size === size) return { imageId: found.image.id, packed: null };

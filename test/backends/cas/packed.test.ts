@@ -133,6 +133,21 @@ for (const mode of ['loop', 'dir'] as const) {
       expect(segmentFiles(root)).to.have.length(2);
     });
 
+
+    it('deduplicates a small put against a file stored before packing was on, after a restart', async function () {
+      const { backend, index } = await open({ packBelowBytes: 0 });
+      const data = randomBytes(4 * KiB);
+      const id = (await backend.put(streamOf(data))).id;
+      expect(blobFiles(root).map((f) => basename(f))).to.deep.equal([id]);
+      await backend.close();
+      cas = undefined;
+      const reopened = await open({ index });
+      const again = await reopened.backend.put(streamOf(data));
+      expect(again.id).to.equal(id);
+      expect(segmentFiles(root), 'no record written for content already stored as a file').to.have.length(0);
+      expect((await index.getBlob(INSTANCE_ID, id))?.packed).to.equal(null);
+      expect((await readAll((await reopened.backend.open(id)).stream)).equals(data)).to.equal(true);
+    });
     it('refuses bad bytes and a damaged header with INTEGRITY_ERROR, quarantines the blob, and heals on a re-upload', async function () {
       const { backend, index } = await open();
       const data = randomBytes(5000);

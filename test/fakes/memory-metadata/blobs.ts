@@ -1,6 +1,6 @@
 import { CallfsError } from '../../../lib/errors.js';
 import { assertBlobPlacement, type BlobPlacement } from '../../../lib/metadata/blobs-links-sql.js';
-import type { BlobRecord } from '../../../lib/metadata/types.js';
+import type { BlobListing, BlobRecord } from '../../../lib/metadata/types.js';
 import { assertCount, assertDate } from '../../../lib/metadata/validate.js';
 import { compareBytes, type Table } from './table.js';
 
@@ -106,10 +106,11 @@ export function markBlobVerified(blobs: Table<BlobRecord>, instanceId: string, s
   blobs.set(key, ok ? { ...row, lastVerifiedAt: now, quarantined: false } : { ...row, quarantined: true });
 }
 
-/** Every blob of an instance (or only its packed copies), by sha256. */
-export function listBlobs(blobs: Table<BlobRecord>, instanceId: string, packedOnly = false): BlobRecord[] {
+/** Every blob of an instance (or only its packed copies, and files below `filesBelow` bytes), by sha256. */
+export function listBlobs(blobs: Table<BlobRecord>, instanceId: string, options: BlobListing = {}): BlobRecord[] {
+  const wanted = (r: BlobRecord): boolean => options.packedOnly !== true || ((r.packed !== null || r.size < (options.filesBelow ?? 0)) && r.imageId !== '');
   return [...blobs.values()]
-    .filter((r) => r.instanceId === instanceId && (!packedOnly || (r.packed !== null && r.imageId !== '')))
+    .filter((r) => r.instanceId === instanceId && wanted(r))
     .sort((a, b) => compareBytes(a.sha256, b.sha256))
     .map(copyBlob);
 }
