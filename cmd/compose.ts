@@ -36,6 +36,9 @@ import { uploadsRoutes } from '../lib/http/routes/uploads.js';
 import { UploadService } from '../lib/uploads/service.js';
 import { join } from 'node:path';
 import { S3Replica } from '../lib/cluster/s3-replica.js';
+import { readClusterStatus } from '../lib/cluster/status.js';
+import { clusterRoutes } from '../lib/http/routes/cluster.js';
+import { whoamiRoutes } from '../lib/http/routes/whoami.js';
 
 /**
  * The composition root: builds every component from the settings and wires
@@ -204,6 +207,7 @@ async function assemble(
   closers.push(async () => uploads?.stop());
   const authenticate = (header: string | undefined) => users.authenticate(header);
   const peerOnly = requirePeer(config.auth.internal_proxy_secret);
+  const cachedCasSpace = cachedFor(5000, () => casSpace(cas));
   const app = createApp({
     logger,
     metrics,
@@ -211,13 +215,15 @@ async function assemble(
     readiness,
     tls: tls !== null,
     mounts: config.webdav.enabled && store.dav !== undefined
-      ? [webdav({ prefix: config.webdav.prefix, engine, dav: store.dav, nameOf, authenticate, quota: cachedFor(5000, () => casSpace(cas)) })]
+      ? [webdav({ prefix: config.webdav.prefix, engine, dav: store.dav, nameOf, authenticate, quota: cachedCasSpace })]
       : [],
     routers: (requireAuth) => [
       filesRoutes({ engine, nameOf, uidOf, requireAuth, externalUrl: settings.externalUrl }),
       directoriesRoutes({ engine, nameOf, requireAuth }),
       jobsRoutes({ engine, requireAuth }),
       adminRoutes({ cas, requireAuth }),
+      clusterRoutes({ status: () => readClusterStatus(settings, store, { url: settings.externalUrl, space: cachedCasSpace }), requireAuth }),
+      whoamiRoutes({ requireAuth }),
       linksRoutes({ links, requireAuth, generateRateLimit: config.links.generate_rate_limit, downloadRateLimit: config.links.download_rate_limit }),
       internalRoutes({ engine, requirePeer: peerOnly }),
       ...(uploads === null
