@@ -3,12 +3,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Page } from 'puppeteer-core';
+import type { HTTPResponse, Page } from 'puppeteer-core';
 import { request } from '../support/http.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
 import { requireComponent } from '../support/services.js';
 import { tempDir } from '../support/tmp.js';
 import { ensureChromium, launchChromium, screenshot, watchPage, type PageWatch, type TestBrowser } from '../support/browser.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 import { byName, click, entryNames, pngImage, retype, signIn, unnamedControls, waitForText } from '../support/ui-page.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -40,7 +41,11 @@ describe('web UI in Chromium', function () {
   before(async function () {
     requireComponent(this, await ensureChromium());
     // Links are made quickly one after another here; their limiter has its own tests.
-    server = await startTestServer({ links: { generate_rate_limit: 0 } });
+    server = await startTestServer({
+      links: { generate_rate_limit: 0 },
+      // A folder of more than 100 entries is deleted by a tree job (202), which the UI follows.
+      metadata_store: { tree_job_entries: 100, tree_batch_entries: 1 },
+    });
     for (const [name, bytes] of Object.entries(upload)) writeFileSync(join(files.dir, name), bytes);
     chromium = await launchChromium();
     page = await chromium.browser.newPage();
@@ -184,6 +189,66 @@ describe('web UI in Chromium', function () {
     expect((await api('HEAD', '/v1/files/album/data.bin')).status).to.equal(404);
   });
 
+  it('cancels an upload on its way: the server drops it, nothing appears', async () => {
+    const requests: string[] = [];
+    const onRequest = (r: { method(): string; url(): string }) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`);
+    page.on('request', onRequest);
+    try {
+      // Slowed down, so that there is time to cancel it on its way.
+      await page.emulateNetworkConditions({ upload: 200 * 1024, download: -1, latency: 0 });
+      const picker = await page.$('input[data-role="upload-picker"]');
+      await picker?.uploadFile(join(files.dir, 'data.bin'));
+      await page.waitForFunction(() => (document.querySelector<HTMLProgressElement>('.uploads li progress')?.value ?? 0) > 0, { timeout: 30_000 });
+      await click(page, 'button', 'Cancel upload of data.bin');
+      await page.locator('.uploads li.upload-cancelled').wait();
+      expect(await page.$eval('.uploads li .upload-state', (s) => s.textContent)).to.equal('Cancelled');
+      // tus termination: the upload resource is deleted on the server, bytes and all.
+      await page.waitForFunction(() => true);
+      const deadline = Date.now() + 10_000;
+      while (!requests.some((r) => /^DELETE \/v1\/uploads\/[0-9a-f]{32}$/.test(r)) && Date.now() < deadline) await sleep(50);
+      expect(requests.filter((r) => r.startsWith('DELETE /v1/uploads/'))).to.have.length(1);
+    } finally {
+      page.off('request', onRequest);
+      await page.emulateNetworkConditions(null);
+    }
+    expect((await api('HEAD', '/v1/files/album/data.bin')).status).to.equal(404);
+    await click(page, 'button', 'Clear finished');
+  });
+
+  it('resumes an upload whose connection broke, from where the server got to', async () => {
+    // A second tab that reaches the server through a relay which drops every connection once
+    // 1.5 MiB have gone up: the PATCH breaks off in the middle, and tus-js-client goes on by itself.
+    const relay = await startTcpProxy({ host: '127.0.0.1', port: server.port }, { cutUpAt: [1536 * 1024] });
+    const tab = await chromium.browser.newPage();
+    const tabWatch = await watchPage(tab);
+    const patches: number[] = [];
+    tab.on('request', (r) => {
+      if (r.method() === 'PATCH') patches.push(Number(r.headers()['upload-offset']));
+    });
+    try {
+      await tab.goto(`https://127.0.0.1:${relay.port}/ui/#/files/album`, { waitUntil: 'networkidle0' });
+      await signIn(tab, KEYS.alice, 'alice');
+      await tab.waitForFunction(() => document.querySelector('h1')?.textContent === 'album');
+      const picker = await tab.$('input[data-role="upload-picker"]');
+      await picker?.uploadFile(join(files.dir, 'data.bin'));
+      await tab.locator('.uploads li.upload-done').setTimeout(60_000).wait();
+      expect(relay.cuts).to.equal(1);
+      // The first PATCH started at 0; the one after the break at what the server had kept (HEAD).
+      expect(patches[0]).to.equal(0);
+      expect(patches.length).to.be.at.least(2);
+      expect(patches[patches.length - 1]).to.be.greaterThan(0);
+      const stored = await api('GET', '/v1/files/album/data.bin');
+      expect(sha256(stored.body)).to.equal(sha256(data));
+      // Only what the browser logs for the request the relay cut off, and for a PATCH that may
+      // come before the server has recorded the broken one (409 offset mismatch: tus asks again).
+      tabWatch.accept(/net::ERR_|status of 409 \(Conflict\) \(https:\/\/127\.0\.0\.1:\d+\/v1\/uploads\//);
+      expect(tabWatch.problems).to.deep.equal([]);
+    } finally {
+      await tab.close();
+      await relay.close();
+    }
+  });
+
   it('fits a phone-sized window, and every control has a name for screen readers', async () => {
     expect(unnamedControls(await page.accessibility.snapshot())).to.deep.equal([]);
     await page.setViewport({ width: 375, height: 740 });
@@ -201,6 +266,38 @@ describe('web UI in Chromium', function () {
     await click(page, 'button', 'Delete folder and contents');
     await waitForText(page, 'album deleted.');
     expect((await api('HEAD', '/v1/files/album')).status).to.equal(404);
+  });
+
+  it('pages through a big folder, and deletes it as a server job followed to its end', async () => {
+    // 250 files and a chain of 2000 folders: two pages of the UI's 200, and a tree that takes
+    // its job (one entry per batch) longer than the server waits before answering 202.
+    const names = Array.from({ length: 250 }, (_, i) => `f-${String(i).padStart(3, '0')}.txt`);
+    for (let i = 0; i < names.length; i += 25) {
+      await Promise.all(names.slice(i, i + 25).map(async (n) => expect((await api('PUT', `/v1/files/big/${n}`, KEYS.alice, n)).status).to.equal(201)));
+    }
+    expect((await api('POST', `/v1/files/big${'/d'.repeat(2000)}/`)).status).to.equal(201);
+    await click(page, 'button', 'Refresh');
+    await click(page, 'button', 'Folder big');
+    await waitForText(page, '200 entries shown, more in this folder');
+    await click(page, 'button', 'Load 200 more');
+    await waitForText(page, '251 entries');
+    expect(await entryNames(page)).to.deep.equal(['d', ...names]);
+    const seen: string[] = [];
+    const onResponse = (r: HTTPResponse) => seen.push(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`);
+    page.on('response', onResponse);
+    try {
+      await click(page, 'link', 'Home');
+      await click(page, 'button', 'Details of big');
+      await page.locator(`.details ${byName('button', 'Delete')}`).click();
+      await click(page, 'button', 'Delete folder and contents');
+      await page.waitForFunction(() => /Deleting: \d+ of \d+ entries/.test(document.querySelector('dialog[open] .progress-text')?.textContent ?? ''), { timeout: 30_000 });
+      await waitForText(page, 'big deleted.', 60_000);
+    } finally {
+      page.off('response', onResponse);
+    }
+    expect(seen).to.include('DELETE /v1/files/big 202');
+    expect(seen.filter((s) => /^GET \/v1\/jobs\/\S+ 200$/.test(s)).length).to.be.at.least(1);
+    expect((await api('HEAD', '/v1/files/big')).status).to.equal(404);
   });
 
   it('shows the cluster: the instance up, its space as a bar, its blobs', async () => {
