@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HTTPResponse, Page } from 'puppeteer-core';
@@ -8,7 +8,7 @@ import { request } from '../support/http.js';
 import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
 import { requireComponent } from '../support/services.js';
 import { tempDir } from '../support/tmp.js';
-import { ensureChromium, launchChromium, screenshot, watchPage, type PageWatch, type TestBrowser } from '../support/browser.js';
+import { SCREENSHOTS, ensureChromium, launchChromium, screenshot, watchPage, type PageWatch, type TestBrowser } from '../support/browser.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { byName, click, entryNames, pngImage, retype, signIn, unnamedControls, waitForText } from '../support/ui-page.js';
 
@@ -40,6 +40,7 @@ describe('web UI in Chromium', function () {
 
   before(async function () {
     requireComponent(this, await ensureChromium());
+    rmSync(SCREENSHOTS, { recursive: true, force: true });
     // Links are made quickly one after another here; their limiter has its own tests.
     server = await startTestServer({
       links: { generate_rate_limit: 0 },
@@ -354,6 +355,8 @@ describe('web UI in Chromium', function () {
     await picker?.uploadFile(join(files.dir, 'notes.txt'));
     await page.locator('.uploads li.upload-failed').wait();
     expect(await page.$eval('.uploads li.upload-failed .error-inline', (p) => p.textContent)).to.equal('You do not have permission to do that here.');
+    // Trying again would not help: no Retry for a refusal.
+    expect(await page.$('.uploads li.upload-failed .upload-action button')).to.equal(null);
     await screenshot(page, 'upload-refused');
     expect(watch.accept(/status of 403/)).to.equal(1);
     await click(page, 'button', 'Sign out');

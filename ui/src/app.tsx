@@ -14,7 +14,7 @@ interface Session {
   user: Whoami;
 }
 
-const MAX_NOTICES = 4;
+const MAX_ERRORS = 3;
 
 /** The signed-in shell (header, notices, the page of the route), or the sign-in form. */
 export function App() {
@@ -53,7 +53,12 @@ export function App() {
   }, [begin, signOut]);
 
   const notify = useCallback((notice: Notice) => {
-    setNotices((all) => [...all.slice(-(MAX_NOTICES - 1)), notice]);
+    // One confirmation at a time (the latest); errors stay, the last few, until dismissed.
+    setNotices((all) => {
+      const infos = all.filter((n) => n.kind === 'info');
+      const errors = all.filter((n) => n.kind === 'error');
+      return notice.kind === 'info' ? [...errors, notice] : [...infos, ...errors.slice(-(MAX_ERRORS - 1)), notice];
+    });
     if (notice.kind === 'info') setTimeout(() => setNotices((all) => all.filter((n) => n.id !== notice.id)), INFO_MS);
   }, []);
   const dismiss = useCallback((id: number) => setNotices((all) => all.filter((n) => n.id !== id)), []);

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { explain } from '../../api/errors.js';
+import { ApiError, explain } from '../../api/errors.js';
 import { bytes, percent } from '../../format.js';
 import type { UploadItem, UploadQueue } from '../../uploads.js';
 
@@ -10,6 +10,12 @@ const STATE_WORDS: Record<UploadItem['state'], string> = {
   failed: 'Failed',
   cancelled: 'Cancelled',
 };
+
+/** Whether trying again may help: a lost connection, a busy or failing server, a conflict, not a refusal. */
+function retriable(error: unknown): boolean {
+  if (!(error instanceof ApiError)) return true;
+  return error.status >= 500 || [408, 409, 423, 429, 460].includes(error.status);
+}
 
 /** Every upload of the tab with its progress bar, and Cancel / Retry. Finishing ones are announced politely. */
 export function UploadsPanel({ queue }: { queue: UploadQueue }) {
@@ -51,7 +57,7 @@ export function UploadsPanel({ queue }: { queue: UploadQueue }) {
                   Cancel
                 </button>
               )}
-              {item.state === 'failed' && (
+              {item.state === 'failed' && retriable(item.error) && (
                 <button type="button" class="button small" onClick={() => queue.retry(item.id)} aria-label={`Retry upload of ${item.name}`}>
                   Retry
                 </button>
