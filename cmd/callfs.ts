@@ -6,7 +6,8 @@ import { redactConfig } from '../lib/config/validate.js';
 import { tlsFiles } from '../lib/config/embedded.js';
 import { createLogger } from '../lib/log/index.js';
 import { isCallfsError } from '../lib/errors.js';
-import { startCallfs, type RunningCallfs } from './compose.js';
+import { startCallfs, UI_ROOT, type RunningCallfs } from './compose.js';
+import { webUi } from '../lib/http/web-ui.js';
 import { casCommand } from './cas-admin.js';
 import { migrateDatabase } from '../lib/metadata/index.js';
 import { resolveCasMode } from '../lib/backends/cas/index.js';
@@ -83,11 +84,12 @@ async function serverCommand(opts: { config?: string }): Promise<void> {
         '',
         'Try it:',
         `    curl --cacert ${tls.certFile} -H "Authorization: Bearer ${prepared.generatedApiKey}" ${started.url.replace('127.0.0.1', 'localhost')}/v1/directories/`,
+        ...(settings.config.ui.enabled ? ['', 'Or open the web file manager and paste the key there:', `    ${started.url.replace('127.0.0.1', 'localhost')}/ui/`] : []),
         '',
       ].join('\n') + '\n',
     );
   }
-  logger.info({ url: started.url, metrics_port: started.metricsPort, metadata: settings.metadataType, locks: settings.dlmType, instance_id: settings.config.instance_discovery.instance_id }, 'CallFS is listening');
+  logger.info({ url: started.url, metrics_port: started.metricsPort, metadata: settings.metadataType, locks: settings.dlmType, instance_id: settings.config.instance_discovery.instance_id, ...(settings.config.ui.enabled ? { web_ui: `${started.url}/ui/` } : {}) }, 'CallFS is listening');
 }
 
 async function validateCommand(opts: { config?: string }): Promise<void> {
@@ -108,6 +110,7 @@ async function validateCommand(opts: { config?: string }): Promise<void> {
     secrets: settings.metadataType === 'embedded' && (prepared.usesGeneratedSecrets || settings.config.auth.internal_proxy_secret === '')
       ? `generated on first start into ${settings.dataDir}/secrets.json`
       : 'from configuration',
+    web_ui: !settings.config.ui.enabled ? 'off (ui.enabled is false)' : webUi({ root: UI_ROOT }).built ? `served at ${settings.externalUrl}/ui/` : `on, but not built: /ui/ answers 404 until npm run build writes ${UI_ROOT}`,
   };
   process.stdout.write('\nEffective settings:\n' + toYaml(effective, { lineWidth: 0 }) + '\n' + toYaml(redactConfig(settings.config), { lineWidth: 0 }));
 }

@@ -3,6 +3,7 @@ import type { Settings } from '../lib/config/index.js';
 import { CallfsError } from '../lib/errors.js';
 import { createSilentLogger } from '../lib/log/index.js';
 import type { InstanceRecord, MetadataStore } from '../lib/metadata/index.js';
+import { isUp, readClusterStatus, type ClusterStatus } from '../lib/cluster/status.js';
 import { openMetadataStore } from './stores.js';
 import { REBALANCE } from '../lib/cluster/repairer.js';
 
@@ -12,32 +13,9 @@ import { REBALANCE } from '../lib/cluster/repairer.js';
  * decides about an instance. Run with the same -c configuration as the
  * servers, from any machine that reaches the store; the running servers do
  * the work (the repairer), the command records the decision and follows it.
+ * The status is computed in lib/cluster/status.ts, which GET
+ * /v1/cluster/status answers with too.
  */
-
-export interface InstanceStatus {
-  id: string;
-  url: string;
-  state: InstanceRecord['state'];
-  up: boolean;
-  lost: boolean;
-  last_seen: string | null;
-  /** What the instance's CAS images use on their filesystems (loop: ext4's own count; dir: the host filesystem's). */
-  used_bytes: number;
-  /** Free on the host filesystem under its CAS. */
-  free_bytes: number;
-  /** Copies it holds, and their bytes (the bar: what CallFS keeps there). */
-  blobs: number;
-  blob_bytes: number;
-  /** Of its copies, those of contents with too few copies (the repairer's work to do). */
-  under_replicated: number;
-}
-
-export interface ClusterStatus {
-  replicas: number;
-  min_replicas: number;
-  under_replicated: number;
-  instances: InstanceStatus[];
-}
 
 async function withStore<T>(settings: Settings, fn: (store: MetadataStore) => Promise<T>): Promise<T> {
   if (settings.metadataType !== 'postgres') {
@@ -49,50 +27,6 @@ async function withStore<T>(settings: Settings, fn: (store: MetadataStore) => Pr
   } finally {
     await store.close();
   }
-}
-
-function isUp(settings: Settings, r: InstanceRecord): boolean {
-  return r.state !== 'forgotten' && r.seenAgoMs !== null && r.seenAgoMs <= settings.config.cluster.down_after;
-}
-
-function isLost(settings: Settings, r: InstanceRecord): boolean {
-  const lostAfter = settings.config.cluster.lost_after;
-  return lostAfter > 0 && r.seenAgoMs !== null && r.seenAgoMs > lostAfter;
-}
-
-async function readStatus(settings: Settings, store: MetadataStore): Promise<ClusterStatus> {
-  const { cas } = settings.config.backend;
-  const records = await store.cluster.listInstances();
-  const configured = [settings.config.instance_discovery.instance_id, ...Object.keys(settings.config.instance_discovery.peer_endpoints)];
-  const copies = await store.cluster.copiesPerInstance();
-  const byId = new Map(records.map((r) => [r.id, r]));
-  const ids = [...new Set([...configured, ...byId.keys()])].sort();
-  const instances = ids.map((id): InstanceStatus => {
-    const r = byId.get(id);
-    const c = copies.get(id) ?? { blobs: 0, bytes: 0 };
-    return {
-      id,
-      url: r?.url || settings.config.instance_discovery.peer_endpoints[id] || '',
-      state: r?.state ?? 'active',
-      up: r !== undefined && isUp(settings, r),
-      lost: r !== undefined && isLost(settings, r),
-      last_seen: r?.lastSeen?.toISOString() ?? null,
-      used_bytes: r?.usedBytes ?? 0,
-      free_bytes: r?.freeBytes ?? 0,
-      blobs: c.blobs,
-      blob_bytes: c.bytes,
-      under_replicated: 0,
-    };
-  });
-  const notCounting = instances.filter((i) => i.state !== 'active' || i.lost).map((i) => i.id);
-  const under = await store.cluster.underReplicatedPerInstance(cas.replicas, notCounting);
-  for (const i of instances) i.under_replicated = under.get(i.id) ?? 0;
-  return {
-    replicas: cas.replicas,
-    min_replicas: cas.min_replicas === 0 ? cas.replicas : cas.min_replicas,
-    under_replicated: await store.cluster.countUnderReplicated(cas.replicas, notCounting),
-    instances,
-  };
 }
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -135,7 +69,7 @@ export function renderStatus(status: ClusterStatus): string {
 }
 
 export async function clusterStatus(settings: Settings, json: boolean): Promise<string> {
-  const status = await withStore(settings, (store) => readStatus(settings, store));
+  const status = await withStore(settings, (store) => readClusterStatus(settings, store));
   return json ? JSON.stringify(status, null, 2) : renderStatus(status);
 }
 

@@ -36,6 +36,14 @@ import { uploadsRoutes } from '../lib/http/routes/uploads.js';
 import { UploadService } from '../lib/uploads/service.js';
 import { join } from 'node:path';
 import { S3Replica } from '../lib/cluster/s3-replica.js';
+import { fileURLToPath } from 'node:url';
+import { webUi } from '../lib/http/web-ui.js';
+import { readClusterStatus } from '../lib/cluster/status.js';
+import { clusterRoutes } from '../lib/http/routes/cluster.js';
+import { whoamiRoutes } from '../lib/http/routes/whoami.js';
+
+/** Where `npm run build` writes the web UI (dist/ui, beside dist/cmd). */
+export const UI_ROOT = fileURLToPath(new URL('../ui', import.meta.url));
 
 /**
  * The composition root: builds every component from the settings and wires
@@ -204,20 +212,28 @@ async function assemble(
   closers.push(async () => uploads?.stop());
   const authenticate = (header: string | undefined) => users.authenticate(header);
   const peerOnly = requirePeer(config.auth.internal_proxy_secret);
+  const ui = config.ui.enabled ? webUi({ root: UI_ROOT }) : null;
+  if (ui !== null && !ui.built) logger.warn({ root: UI_ROOT }, 'ui.enabled, but the web UI is not built (npm run build): /ui/ answers 404');
+  const cachedCasSpace = cachedFor(5000, () => casSpace(cas));
   const app = createApp({
     logger,
     metrics,
     authenticate,
     readiness,
     tls: tls !== null,
-    mounts: config.webdav.enabled && store.dav !== undefined
-      ? [webdav({ prefix: config.webdav.prefix, engine, dav: store.dav, nameOf, authenticate, quota: cachedFor(5000, () => casSpace(cas)) })]
-      : [],
+    mounts: [
+      ...(config.webdav.enabled && store.dav !== undefined
+        ? [webdav({ prefix: config.webdav.prefix, engine, dav: store.dav, nameOf, authenticate, quota: cachedCasSpace })]
+        : []),
+      ...(ui === null ? [] : [ui.middleware]),
+    ],
     routers: (requireAuth) => [
       filesRoutes({ engine, nameOf, uidOf, requireAuth, externalUrl: settings.externalUrl }),
       directoriesRoutes({ engine, nameOf, requireAuth }),
       jobsRoutes({ engine, requireAuth }),
       adminRoutes({ cas, requireAuth }),
+      clusterRoutes({ status: () => readClusterStatus(settings, store, { url: settings.externalUrl, space: cachedCasSpace }), requireAuth }),
+      whoamiRoutes({ requireAuth }),
       linksRoutes({ links, requireAuth, generateRateLimit: config.links.generate_rate_limit, downloadRateLimit: config.links.download_rate_limit }),
       internalRoutes({ engine, requirePeer: peerOnly }),
       ...(uploads === null

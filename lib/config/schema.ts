@@ -82,6 +82,7 @@ export interface Config {
   cluster: { heartbeat_interval: number; down_after: number; lost_after: number; repair_interval: number; repair_bytes_per_second: number };
   ha: { replication_enabled: boolean; replica_backend: string; require_replica_success: boolean; outbox_interval: number };
   webdav: { enabled: boolean; prefix: string };
+  ui: { enabled: boolean };
   uploads: { expire_after: number; max_per_user: number; sweep_interval: number };
   s3: { listen_addr: string; region: string };
 }
@@ -201,6 +202,9 @@ const SCHEMA: convict.Schema<Config> = {
     webdav: {
       enabled: { doc: 'Serve the namespace over WebDAV (RFC 4918 class 1 and 2) on the main port, with HTTP Basic auth (user name and API key).', format: 'bool', default: true, env: 'CALLFS_WEBDAV_ENABLED' },
       prefix: { doc: 'URL path the WebDAV tree is served under.', format: String, default: '/webdav', env: 'CALLFS_WEBDAV_PREFIX' },
+    },
+    ui: {
+      enabled: { doc: 'Serve the web file manager at /ui/ on the main port (static files; it signs in with an API key sent as Bearer).', format: 'bool', default: true, env: 'CALLFS_UI_ENABLED' },
     },
     s3: {
       listen_addr: { doc: 'host:port of the S3-compatible API (a second TLS listener with the same certificate; path-style addressing); empty disables it.', format: String, default: '', env: 'CALLFS_S3_LISTEN_ADDR' },

@@ -177,7 +177,7 @@ function checkStores(settings: Settings, problems: string[]): void {
  * (or will be generated into) the data directory, so they are not problems.
  */
 /** The paths the server's own routes use: a WebDAV prefix may not shadow them. */
-const RESERVED_PREFIXES = ['/v1', '/download', '/health', '/ready', '/metrics', '/openapi.json', '/internal'];
+const RESERVED_PREFIXES = ['/v1', '/download', '/health', '/ready', '/metrics', '/openapi.json', '/internal', '/ui'];
 
 function checkWebdav(config: Config, problems: string[]): void {
   const { prefix } = config.webdav;

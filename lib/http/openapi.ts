@@ -164,6 +164,32 @@ export const openApiDocument = {
           finished_at: { type: ['string', 'null'], format: 'date-time' },
         },
       },
+      ClusterStatus: {
+        type: 'object',
+        required: ['replicas', 'min_replicas', 'under_replicated', 'instances'],
+        description: 'What `callfs cluster status --json` prints.',
+        properties: {
+          replicas: { type: 'integer', description: 'backend.cas.replicas' },
+          min_replicas: { type: 'integer', description: 'copies a write needs (backend.cas.min_replicas, else replicas)' },
+          under_replicated: { type: 'integer', description: 'referenced contents with fewer good copies than replicas' },
+          instances: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                id: { type: 'string' }, url: { type: 'string' }, state: { enum: ['active', 'draining', 'forgotten'] },
+                up: { type: 'boolean', description: 'heartbeat within cluster.down_after; the answering instance without peers: true' },
+                lost: { type: 'boolean', description: 'down for longer than cluster.lost_after' },
+                last_seen: { type: ['string', 'null'], format: 'date-time' },
+                used_bytes: { type: 'integer', description: 'what its CAS images use on their filesystems' },
+                free_bytes: { type: 'integer', description: 'free on the host filesystem under its CAS' },
+                blobs: { type: 'integer' }, blob_bytes: { type: 'integer' },
+                under_replicated: { type: 'integer', description: 'its copies of contents with too few copies' },
+              },
+            },
+          },
+        },
+      },
     },
   },
   security: [{ bearer: [] }],
@@ -182,6 +208,15 @@ export const openApiDocument = {
     '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'Prometheus text format' }, '401': error('AUTHENTICATION_FAILED') } } },
     '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
     '/v1/files/{path}': filesPath,
+    '/v1/whoami': {
+      get: { summary: 'The user the key belongs to', responses: { '200': { description: '{name, uid, gid, groups, root}' }, '401': error('AUTHENTICATION_FAILED') } },
+    },
+    '/v1/cluster/status': {
+      get: {
+        summary: 'Every instance of the cluster: up or down, space, copies, under-replicated copies (any user; the same data as `callfs cluster status`)',
+        responses: { '200': { description: 'the status', content: { 'application/json': { schema: { $ref: '#/components/schemas/ClusterStatus' } } } }, '401': error('AUTHENTICATION_FAILED'), '503': error('SERVICE_UNAVAILABLE') },
+      },
+    },
     '/v1/cas/images': {
       get: { summary: 'The CAS loop images: state, size, used, free, inodes, blob count, packed small blobs and their segment files (root only)', responses: { '200': { description: '{mode, images: [{id, state, size, used, free, inodes_total, inodes_free, blob_count, packed_blobs, segments, segment_bytes, segment_live_bytes, allocated}]}' }, '401': error('AUTHENTICATION_FAILED'), '403': error('PERMISSION_DENIED') } },
     },
