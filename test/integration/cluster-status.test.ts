@@ -6,22 +6,9 @@ import { KEYS, startTestServer, type TestServer } from '../support/callfs.js';
 import { runCli } from '../support/cli.js';
 import { ensurePostgres, ensureRedis, requireComponent } from '../support/services.js';
 import { startCluster, type TestCluster } from '../support/cluster.js';
+import type { InstanceStatus as Instance } from '../../lib/cluster/status.js';
 
 /** GET /v1/cluster/status (the web UI's cluster page) and GET /v1/whoami, over HTTPS. */
-
-interface Instance {
-  id: string;
-  url: string;
-  state: string;
-  up: boolean;
-  lost: boolean;
-  last_seen: string | null;
-  used_bytes: number;
-  free_bytes: number;
-  blobs: number;
-  blob_bytes: number;
-  under_replicated: number;
-}
 
 describe('cluster status and whoami over HTTPS (embedded store, one instance)', function () {
   this.timeout(60_000);
