@@ -98,7 +98,7 @@ export async function getChains(q: Queryable, paths: readonly string[]): Promise
     assertCanonical(path);
     return [...ancestorsOf(path), path];
   });
-  const rows = await q.query(`SELECT ${ENTRY_COLUMNS} FROM inodes WHERE path = ANY($1::text[])`, [[...new Set(wanted.flat())]]);
+  const rows = await q.query(`SELECT ${ENTRY_COLUMNS} FROM callfs_entries($1::text[])`, [[...new Set(wanted.flat())]]);
   const byPath = new Map(rows.map((r) => [String(r.path), toEntry(r)]));
   return wanted.map((chainPaths) => {
     const chain: StoredEntry[] = [];
