@@ -108,7 +108,10 @@ interface Variant {
 
 const VARIANTS: Variant[] = [
   // Images larger than the host, as in production (64 GiB images on whatever disk there is): the host fills first.
-  { mode: 'loop', hostBytes: 160 * MiB, minFreeBytes: 8 * MiB, cas: { mode: 'loop', image_size: '256MiB', min_free_bytes: '8MiB', min_free_inodes: 100 } },
+  // The reserve is above the 16 MiB journal of a 256 MiB image: ext4 allocates an image's journal on
+  // the host as it first uses it, which the CAS does not count (a CI run saw the host 5.6 MiB below
+  // the floor with an 8 MiB reserve). The docs say the same of min_free_bytes.
+  { mode: 'loop', hostBytes: 160 * MiB, minFreeBytes: 32 * MiB, cas: { mode: 'loop', image_size: '256MiB', min_free_bytes: '32MiB', min_free_inodes: 100 } },
   { mode: 'dir', hostBytes: 64 * MiB, minFreeBytes: 4 * MiB, cas: { mode: 'dir', min_free_bytes: '4MiB' } },
 ];
 
