@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { BlobRowToWrite } from '../metadata/types.js';
 import type { BackendCapabilities } from './registry.js';
 
 export type { Addressing, BackendCapabilities, BackendType, Locality } from './registry.js';
@@ -24,6 +25,13 @@ export interface PutOptions extends BackendCallOptions {
   key?: string;
   /** Refuse (PAYLOAD_TOO_LARGE) and store nothing once more bytes than this arrive. */
   maxBytes?: number;
+  /**
+   * The caller commits an entry naming the blob next, and carries the blob's
+   * index row into that commit (PutResult.index): a backend that keeps an
+   * index (the CAS) may then leave the row to it instead of writing it in a
+   * round trip of its own.
+   */
+  deferIndex?: boolean;
 }
 
 export interface PutResult {
@@ -39,6 +47,19 @@ export interface PutResult {
    * or will not be (in a `finally`); later calls do nothing.
    */
   release?: () => void;
+  /**
+   * Present when the put left its index row to the caller (deferIndex): hand
+   * it to the commit (createIfUnchanged, updateIfUnchanged), or call
+   * `write()` before committing any other way. One never written is given
+   * up by `release`.
+   */
+  index?: DeferredIndexRow;
+}
+
+/** A blob-index row a put left to its caller's commit (PutOptions.deferIndex). */
+export interface DeferredIndexRow extends BlobRowToWrite {
+  /** Write the row now, in a round trip of its own; nothing when it is written already. */
+  write(): Promise<void>;
 }
 
 /** An inclusive byte range, as in HTTP. */

@@ -1,20 +1,13 @@
 import { CallfsError } from '../errors.js';
 import { assertCanonical } from '../paths.js';
-import type { Queryable } from './driver.js';
+import type { Queryable, Statement } from './driver.js';
 import { BLOB_COLUMNS, LINK_COLUMNS, toBlob, toLink } from './rows.js';
-import type { BlobListing, BlobRecord, ConsumeResult, PackedAt, SingleUseLink } from './types.js';
+import type { BlobListing, BlobPlacement, BlobRecord, ConsumeResult, SingleUseLink } from './types.js';
 import { assertCount, assertDate, assertNonEmptyText, assertOwnerId, assertSha256 } from './validate.js';
 
 /** The CAS blob index and single-use links: single statements, no cache involved. */
 
-export interface BlobPlacement {
-  sha256: string;
-  instanceId: string;
-  imageId: string;
-  size: number;
-  /** Where in a segment file of the image the bytes are; absent or null: a file of its own. */
-  packed?: PackedAt | null;
-}
+export type { BlobPlacement };
 
 export function assertBlobPlacement(blob: BlobPlacement): void {
   assertSha256(blob.sha256);
@@ -40,18 +33,34 @@ export async function recordBlob(q: Queryable, blob: BlobPlacement): Promise<Blo
  * collector's grace period.
  */
 export async function recordBlobs(q: Queryable, input: readonly BlobPlacement[]): Promise<BlobRecord[]> {
-  for (const blob of input) assertBlobPlacement(blob);
   const key = (instanceId: string, sha256: string): string => `${instanceId}/${sha256}`;
-  // One row per blob: ON CONFLICT DO UPDATE cannot touch a row twice in one statement. Rows are
-  // locked in key order, so that two such statements never wait for each other in a cycle.
+  // One row per blob: ON CONFLICT DO UPDATE cannot touch a row twice in one statement.
   const unique = [...new Map(input.map((b) => [key(b.instanceId, b.sha256), b])).values()];
-  const rows = await q.query(
-    `INSERT INTO blobs (instance_id, sha256, image_id, size, segment, seg_offset)
+  const { sql, params } = recordBlobsStatement(unique);
+  const rows = await q.query(sql, params);
+  const byKey = new Map(rows.map((r) => [key(String(r.instance_id), String(r.sha256)), toBlob(r)]));
+  return input.map((b) => {
+    const record = byKey.get(key(b.instanceId, b.sha256));
+    if (record === undefined) throw new Error(`recordBlobs: no row returned for ${b.sha256}`);
+    return record;
+  });
+}
+
+/**
+ * The statement of recordBlobs, for blobs that are all distinct, with every
+ * parameter cast so that it can run with its values inlined (in a script).
+ * Rows are locked in key order, so that two such statements never wait for
+ * each other in a cycle.
+ */
+export function recordBlobsStatement(unique: readonly BlobPlacement[]): Statement {
+  for (const blob of unique) assertBlobPlacement(blob);
+  return {
+    sql: `INSERT INTO blobs (instance_id, sha256, image_id, size, segment, seg_offset)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[]) ORDER BY 1, 2
      ON CONFLICT (instance_id, sha256) DO UPDATE
        SET image_id = EXCLUDED.image_id, size = EXCLUDED.size, segment = EXCLUDED.segment, seg_offset = EXCLUDED.seg_offset, touched_at = now()
      RETURNING ${BLOB_COLUMNS}`,
-    [
+    params: [
       unique.map((b) => b.instanceId),
       unique.map((b) => b.sha256),
       unique.map((b) => b.imageId),
@@ -59,13 +68,7 @@ export async function recordBlobs(q: Queryable, input: readonly BlobPlacement[])
       unique.map((b) => b.packed?.segment ?? null),
       unique.map((b) => b.packed?.offset ?? null),
     ],
-  );
-  const byKey = new Map(rows.map((r) => [key(String(r.instance_id), String(r.sha256)), toBlob(r)]));
-  return input.map((b) => {
-    const record = byKey.get(key(b.instanceId, b.sha256));
-    if (record === undefined) throw new Error(`recordBlobs: no row returned for ${b.sha256}`);
-    return record;
-  });
+  };
 }
 
 export async function getBlob(q: Queryable, instanceId: string, sha256: string): Promise<BlobRecord | null> {

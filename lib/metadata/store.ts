@@ -15,9 +15,9 @@ import * as trees from './tree-jobs-sql.js';
 import * as dav from './dav-sql.js';
 import * as uploads from './uploads-sql.js';
 import * as s3 from './s3-sql.js';
-import { plainEntry, toEntry } from './rows.js';
+import { plainEntry, toBlob, toEntry } from './rows.js';
 import { namespaceLockSql, newTxState, type TxState } from './tx-state.js';
-import type { BlobRecord, Entry, MetadataOps, MetadataStore } from './types.js';
+import type { BlobRecord, BlobRowToWrite, Entry, MetadataOps, MetadataStore } from './types.js';
 
 /** What both factories hand to createStore. */
 export interface StoreParts {
@@ -140,17 +140,26 @@ export function createStore(parts: StoreParts): MetadataStore {
     }
   }
 
-  /** What a guarded write's caller gets back from its batch. */
-  type GuardedOutcome = { committed: boolean; row: Row | null; pending: PendingDelivery | null; error?: unknown };
+  /** What a guarded write's caller gets back from its batch: the write's row, and the blob-index row it carried. */
+  type GuardedOutcome = { committed: boolean; row: Row | null; blobRow: Row | null; pending: PendingDelivery | null; error?: unknown };
+
+  /** A guarded write, with the blob-index row it carries (see BlobRowToWrite), and the paths it makes stale. */
+  type GuardedWrite = { statement: Statement; blob: Statement | null; state: TxState };
 
   /**
    * Guarded writes as one script (one round trip on Postgres): the namespace
    * lock, the writes, and the invalidator's NOTIFYs before the COMMIT. Each
    * write's first row, or null when its guard held it back.
    */
-  async function runGuarded(writes: Array<{ statement: Statement; state: TxState }>): Promise<GuardedOutcome[]> {
-    const prelude: Statement[] = [GUARDED_PLANS, { sql: namespaceLockSql('shared'), params: [] }];
-    const statements: Statement[] = [...prelude, ...writes.map((w) => w.statement)];
+  async function runGuarded(writes: GuardedWrite[]): Promise<GuardedOutcome[]> {
+    const statements: Statement[] = [GUARDED_PLANS, { sql: namespaceLockSql('shared'), params: [] }];
+    // Where each write's results are in the script's: its own statement, then its blob row's (or -1).
+    // The row comes after the entry: the entry's reference-count trigger makes a new blob's row with
+    // its count, and the row's place is then filled in without new index entries (migration 011).
+    const at = writes.map((w) => {
+      const write = statements.push(w.statement) - 1;
+      return { write, blob: w.blob === null ? -1 : statements.push(w.blob) - 1 };
+    });
     const collect: Queryable = {
       query: async (sql, params = []) => {
         statements.push({ sql, params });
@@ -161,9 +170,14 @@ export function createStore(parts: StoreParts): MetadataStore {
     for (const w of writes) pendings.push(await invalidator.beforeCommit(collect, w.state.invalidations));
     try {
       const results = await driver.script(statements);
-      return writes.map((_, i) => ({ committed: true, row: results[i + prelude.length]?.[0] ?? null, pending: pendings[i] ?? null }));
+      return at.map((p, i) => ({
+        committed: true,
+        row: results[p.write]?.[0] ?? null,
+        blobRow: p.blob < 0 ? null : results[p.blob]?.[0] ?? null,
+        pending: pendings[i] ?? null,
+      }));
     } catch (error) {
-      return writes.map((_, i) => ({ committed: false, row: null, pending: pendings[i] ?? null, error }));
+      return writes.map((_, i) => ({ committed: false, row: null, blobRow: null, pending: pendings[i] ?? null, error }));
     }
   }
 
@@ -171,7 +185,7 @@ export function createStore(parts: StoreParts): MetadataStore {
   // rolls back the whole script: the writes are then run again one by one, so that only the
   // failing one's caller sees its error (not after a lost connection: the outcome is unknown). A
   // lone write is run again after a deadlock or serialization failure.
-  const guardedWrites = new GroupCommit<{ statement: Statement; state: TxState }, GuardedOutcome>(async (writes) => {
+  const guardedWrites = new GroupCommit<GuardedWrite, GuardedOutcome>(async (writes) => {
     const outcomes = await runGuarded(writes);
     const failure = outcomes[0]?.error;
     if (failure === undefined || isConnectionError(failure)) return outcomes;
@@ -180,12 +194,18 @@ export function createStore(parts: StoreParts): MetadataStore {
     return Promise.all(writes.map(async (w) => (await runGuarded([w]))[0] as GuardedOutcome));
   });
 
-  async function guardedWrite(operation: string, build: () => Statement, state: TxState): Promise<Entry | null> {
+  async function guardedWrite(operation: string, build: () => Statement, state: TxState, blobRow: BlobRowToWrite | undefined): Promise<Entry | null> {
     return instrument(operation, async () => {
-      const outcome = await guardedWrites.submit({ statement: build(), state });
+      const statement = build();
+      const blob = blobRow === undefined ? null : blobs.recordBlobsStatement([blobRow.blob]);
+      const outcome = await guardedWrites.submit({ statement, blob, state });
       // Also after a failure: a COMMIT whose answer was lost may still have committed.
       await invalidator.afterCommit(state.invalidations, outcome.pending, outcome.committed);
       if (outcome.error !== undefined) throw outcome.error;
+      if (blobRow !== undefined) {
+        if (outcome.blobRow === null) throw new Error('guarded write: the blob-index row was not returned');
+        blobRow.written(toBlob(outcome.blobRow));
+      }
       return outcome.row === null ? null : plainEntry(toEntry(outcome.row));
     });
   }
@@ -297,13 +317,13 @@ export function createStore(parts: StoreParts): MetadataStore {
         (err) => typeof err === 'object' && err !== null && fromCaller.has(err),
       );
     },
-    createIfUnchanged: (entry, expected) =>
+    createIfUnchanged: (entry, expected, blobRow) =>
       // A new path: no instance can hold a cached entry for it, so nothing to invalidate.
-      guardedWrite('createIfUnchanged', () => ns.createIfUnchangedStatement(entry, expected), newTxState('shared')),
-    updateIfUnchanged: (path, version, patch, expected) => {
+      guardedWrite('createIfUnchanged', () => ns.createIfUnchangedStatement(entry, expected), newTxState('shared'), blobRow),
+    updateIfUnchanged: (path, version, patch, expected, blobRow) => {
       const state = newTxState('shared');
       state.invalidations.exact.add(path);
-      return guardedWrite('updateIfUnchanged', () => ns.updateIfUnchangedStatement(path, version, patch, expected), state);
+      return guardedWrite('updateIfUnchanged', () => ns.updateIfUnchangedStatement(path, version, patch, expected), state, blobRow);
     },
     listCollectableBlobs: (instanceId, olderThan, limit) =>
       instrument('listCollectableBlobs', () => blobs.listCollectableBlobs(driver, instanceId, olderThan, limit)),

@@ -157,6 +157,27 @@ export interface PackedAt {
   offset: number;
 }
 
+/** Where a blob's bytes are on an instance: what recordBlob writes in the blob index. */
+export interface BlobPlacement {
+  sha256: string;
+  instanceId: string;
+  imageId: string;
+  size: number;
+  /** Where in a segment file of the image the bytes are; absent or null: a file of its own. */
+  packed?: PackedAt | null;
+}
+
+/**
+ * A blob-index row a write carries into its metadata commit (see
+ * PutOptions.deferIndex): written by the commit's own script, whether or not
+ * the entry's guard lets the entry through.
+ */
+export interface BlobRowToWrite {
+  readonly blob: BlobPlacement;
+  /** Called once the script that wrote the row committed, with the row as it is now. */
+  written(row: BlobRecord): void;
+}
+
 /** What an operator decided about an instance: it serves (`active`), its copies are being moved off (`draining`), or it is declared lost (`forgotten`). */
 export type InstanceState = 'active' | 'draining' | 'forgotten';
 
@@ -305,7 +326,7 @@ export interface MetadataOps {
    * creating, re-pointing or deleting a 'cas' file entry adjusts the count of
    * (instanceId, blobId) in the same transaction.
    */
-  recordBlob(blob: { sha256: string; instanceId: string; imageId: string; size: number; packed?: PackedAt | null }): Promise<BlobRecord>;
+  recordBlob(blob: BlobPlacement): Promise<BlobRecord>;
 
   /** One blob's index row, or null. */
   getBlob(instanceId: string, sha256: string): Promise<BlobRecord | null>;
@@ -368,15 +389,16 @@ export interface MetadataStore extends MetadataOps {
    * root first, ending with the file's parent) still has the id, path and version it
    * was read with, and nothing exists at the path. Null otherwise: nothing was
    * written and the caller decides again inside a transaction. Takes the
-   * namespace lock (shared) as `transaction` does.
+   * namespace lock (shared) as `transaction` does. With `blobRow`, the same
+   * commit first writes that blob-index row (as recordBlob), guard or not.
    */
-  createIfUnchanged(entry: NewEntry, expected: readonly Entry[]): Promise<Entry | null>;
+  createIfUnchanged(entry: NewEntry, expected: readonly Entry[], blobRow?: BlobRowToWrite): Promise<Entry | null>;
 
   /**
    * As createIfUnchanged, for a new version of the file at `path`, read at
    * `version`: `expected` is its ancestors followed by the file itself.
    */
-  updateIfUnchanged(path: string, version: number, patch: EntryPatch, expected: readonly Entry[]): Promise<Entry | null>;
+  updateIfUnchanged(path: string, version: number, patch: EntryPatch, expected: readonly Entry[], blobRow?: BlobRowToWrite): Promise<Entry | null>;
 
   /** Blobs of `instanceId` with zero references untouched since `olderThan` (for the collector). */
   listCollectableBlobs(instanceId: string, olderThan: Date, limit: number): Promise<BlobRecord[]>;

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import type { CallfsError } from '../../lib/errors.js';
+import type { BlobRecord, BlobRowToWrite } from '../../lib/metadata/types.js';
 import { casFile, collect, DIR_ATTRS, dir, expectCode, expectConsistentTree, file, sha, type ContractContext } from './metadata-helpers.js';
 
 /** Moves, whole-subtree renames and transactions. */
@@ -54,6 +55,39 @@ export function movesContract(ctx: ContractContext): void {
     const oddFile = await store.createIfUnchanged(casFile(`${odd.path}/'$2"`, instance, sha('g5')), oddChain);
     expect(oddFile?.path).to.equal(`${base}/q'"$1{a,b} é/'$2"`);
     expect((await store.get(oddFile!.path))?.parentId).to.equal(odd.id);
+  });
+
+  it('writes the blob-index row a guarded write carries in the same commit, whether or not the guard lets the entry through', async () => {
+    const store = ctx.store();
+    const base = ctx.uniquePath();
+    const instance = `i-${base.slice(1)}`;
+    await store.create(dir(`${base}/d`), { parents: DIR_ATTRS });
+    const chain = await store.getChain(`${base}/d`);
+    const rows: BlobRecord[] = [];
+    const carried = (blob: string, segment: number): BlobRowToWrite => ({
+      blob: { sha256: blob, instanceId: instance, imageId: 'img-1', size: 7, packed: { segment, offset: 64 } },
+      written: (row) => void rows.push(row),
+    });
+
+    const created = await store.createIfUnchanged(casFile(`${base}/d/f`, instance, sha('b1'), 7), chain, carried(sha('b1'), 3));
+    expect(created).to.include({ path: `${base}/d/f`, etag: sha('b1') });
+    expect(rows.map((r) => r.sha256)).to.deep.equal([sha('b1')]);
+    expect(await store.getBlob(instance, sha('b1'))).to.deep.include({ imageId: 'img-1', size: 7, refCount: 1, packed: { segment: 3, offset: 64 } });
+
+    // Held back by its guard: the entry is not written, the row is (its bytes are stored).
+    expect(await store.createIfUnchanged(casFile(`${base}/d/f`, instance, sha('b2'), 7), chain, carried(sha('b2'), 4))).to.equal(null);
+    expect(rows.map((r) => r.sha256)).to.deep.equal([sha('b1'), sha('b2')]);
+    expect(await store.getBlob(instance, sha('b2'))).to.deep.include({ imageId: 'img-1', refCount: 0, packed: { segment: 4, offset: 64 } });
+
+    const updated = await store.updateIfUnchanged(created!.path, created!.version, { blobId: sha('b2'), etag: sha('b2') }, [...chain, created!], carried(sha('b2'), 5));
+    expect(updated).to.include({ etag: sha('b2'), version: 2 });
+    expect(await store.getBlob(instance, sha('b2'))).to.deep.include({ refCount: 1, packed: { segment: 5, offset: 64 } });
+    expect((await store.getBlob(instance, sha('b1')))?.refCount).to.equal(0);
+
+    // A row that cannot be written fails the write, and nothing of it is committed.
+    const bad: BlobRowToWrite = { blob: { sha256: 'not-a-hash', instanceId: instance, imageId: 'img-1', size: 1 }, written: () => expect.fail('not written') };
+    await expectCode(store.createIfUnchanged(casFile(`${base}/d/g`, instance, sha('b3'), 1), chain, bad), 'BAD_REQUEST');
+    expect(await store.get(`${base}/d/g`)).to.equal(null);
   });
 
   it('concurrent guarded writes each get their own outcome; a failing one fails only its caller', async () => {

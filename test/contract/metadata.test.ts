@@ -102,7 +102,7 @@ describe('Postgres metadata store across instances', function () {
     await client.connect();
     try {
       const { rows } = await client.query('SELECT version FROM callfs_migrations ORDER BY version');
-      expect(rows.map((r: { version: number }) => r.version)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      expect(rows.map((r: { version: number }) => r.version)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     } finally {
       await client.end();
     }

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CallfsError, unavailable } from '../../lib/errors.js';
-import type { BlobRecord, InstanceRecord, MetadataOps, MetadataStore, SingleUseLink } from '../../lib/metadata/types.js';
+import { assertBlobPlacement } from '../../lib/metadata/blobs-links-sql.js';
+import type { BlobRecord, BlobRowToWrite, Entry, InstanceRecord, MetadataOps, MetadataStore, SingleUseLink } from '../../lib/metadata/types.js';
 import { assertCanonical } from '../../lib/paths.js';
 import * as blobs from './memory-metadata/blobs.js';
 import * as cluster from './memory-metadata/cluster.js';
@@ -94,6 +95,17 @@ export function createMemoryMetadataStore(options: MemoryMetadataStoreOptions = 
     return serialized(async () => apply(committed, op));
   }
 
+  /** A guarded write, with the blob-index row it carries written in the same commit, after the entry (as the SQL store's script does). */
+  async function guarded(blobRow: BlobRowToWrite | undefined, op: (s: ns.Scope) => Entry | null, check: () => void): Promise<Entry | null> {
+    if (blobRow !== undefined) assertBlobPlacement(blobRow.blob);
+    const done = await write((s) => {
+      const entry = op(s);
+      return { entry, row: blobRow === undefined ? null : blobs.recordBlob(s.blobs, blobRow.blob, s.now) };
+    }, check);
+    if (blobRow !== undefined && done.row !== null) blobRow.written(done.row);
+    return done.entry;
+  }
+
   /** The operations over `tables`: the committed ones (the store), or a transaction's layer. */
   function opsOver(tables: Tables, assertOpen: () => void, writeOp: <T>(op: (s: ns.Scope) => T) => Promise<T>): MetadataOps {
     const read = async <T>(fn: () => T): Promise<T> => {
@@ -154,9 +166,10 @@ export function createMemoryMetadataStore(options: MemoryMetadataStoreOptions = 
       });
     },
 
-    createIfUnchanged: (entry, expected) => write((s) => ns.createIfUnchanged(s, entry, expected), () => ns.assertGuardedCreate(entry, expected)),
-    updateIfUnchanged: (path, version, patch, expected) =>
-      write((s) => ns.updateIfUnchanged(s, path, version, patch, expected), () => ns.assertGuardedUpdate(path, version, patch)),
+    createIfUnchanged: (entry, expected, blobRow) =>
+      guarded(blobRow, (s) => ns.createIfUnchanged(s, entry, expected), () => ns.assertGuardedCreate(entry, expected)),
+    updateIfUnchanged: (path, version, patch, expected, blobRow) =>
+      guarded(blobRow, (s) => ns.updateIfUnchanged(s, path, version, patch, expected), () => ns.assertGuardedUpdate(path, version, patch)),
 
     listCollectableBlobs: async (instanceId, olderThan, limit) => {
       assertUsable();

@@ -180,7 +180,7 @@ class LoopImageCasBackend implements CasBackend {
     try {
       const result = await putBlob(this.ctx, body, options);
       this.observe('put', started, result.deduplicated ? 'dedup' : 'ok');
-      return { id: result.id, size: result.size, sha256: result.sha256, release: result.release };
+      return { id: result.id, size: result.size, sha256: result.sha256, release: result.release, ...(result.index === undefined ? {} : { index: result.index }) };
     } catch (err) {
       this.observe('put', started, 'error');
       if (isCallfsError(err, 'INSUFFICIENT_STORAGE')) this.reclaimer.trigger();

@@ -94,6 +94,8 @@ async function moveLive(ctx: CasContext, image: Image, segment: number, signal?:
       if (signal?.aborted) return;
       const location = ctx.packed.get(sha256);
       if (location === undefined || location.image !== image || location.segment !== segment) return;
+      // A row naming this place is still to be written by a put's commit: moved now, it would name dead bytes.
+      if (ctx.packed.rowAwaited(sha256)) return;
       const got = await readPackedHashed(location, sha256);
       if (got.detail !== null) {
         await quarantinePackedLocked(ctx, sha256, location, `compaction: ${got.detail}`, got.data);

@@ -285,6 +285,8 @@ export class PackedBlobs {
   private readonly writers = new Map<string, SegmentWriter>();
   /** Records appended (or being appended) and not yet indexed or given up, per segment. */
   private readonly unsettled = new Map<string, number>();
+  /** Index rows of packed blobs left to a put's caller and not yet written or given up (see awaitRow), per blob. */
+  private readonly rowsAwaited = new Map<string, number>();
   /** Segments seen with no live record, and when: deleted by a later collection. */
   readonly emptySince = new Map<string, number>();
   /**
@@ -385,6 +387,33 @@ export class PackedBlobs {
    */
   settled(image: Image, at: PackedAt): void {
     this.countUnsettled(image, at.segment, -1);
+  }
+
+  /**
+   * A put left the index row of `sha256`, packed in `segment` of `image`, to
+   * its caller's commit (PutOptions.deferIndex). Until the returned function
+   * is called (once the row is written, or given up), the record counts as
+   * unsettled, so its segment is not deleted, and compaction does not move
+   * the blob: the row, written later, names this place. `appended`: the put
+   * appended the record itself, and its append counts it already.
+   */
+  awaitRow(sha256: string, image: Image, segment: number, appended: boolean): () => void {
+    if (!appended) this.countUnsettled(image, segment, 1);
+    this.rowsAwaited.set(sha256, (this.rowsAwaited.get(sha256) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = (this.rowsAwaited.get(sha256) ?? 1) - 1;
+      if (n > 0) this.rowsAwaited.set(sha256, n);
+      else this.rowsAwaited.delete(sha256);
+      this.countUnsettled(image, segment, -1);
+    };
+  }
+
+  /** Whether a put's caller is still to write an index row naming where the blob is packed now (see awaitRow). */
+  rowAwaited(sha256: string): boolean {
+    return this.rowsAwaited.has(sha256);
   }
 
   private countUnsettled(image: Image, segment: number, records: number): void {

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CallfsError, isCallfsError, unavailable } from '../../errors.js';
 import type { BlobRecord, PackedAt } from '../../metadata/types.js';
-import type { PutOptions, PutResult } from '../types.js';
+import type { DeferredIndexRow, PutOptions, PutResult } from '../types.js';
 import type { CasContext } from './context.js';
 import { errnoCode, fsyncDir, isFilesystemFailure, isNoSpace } from './fs-util.js';
 import type { Image } from './images.js';
@@ -315,6 +315,49 @@ function stored(ctx: CasContext, sha256: string, size: number, deduplicated: boo
   return { id: sha256, sha256, size, deduplicated, release: ctx.pins.pin(sha256) };
 }
 
+/**
+ * What a put resolves to when its index row is left to the caller's commit
+ * (PutOptions.deferIndex): the blob, pinned, and the row to write. `settle`
+ * ends the packed record's wait for its row (see PackedBlobs.awaitRow):
+ * called when the row is written, or by release when it never was.
+ */
+function deferred(
+  ctx: CasContext,
+  blob: { sha256: string; imageId: string; size: number; packed: PackedAt | null },
+  deduplicated: boolean,
+  settle: (() => void) | null,
+): CasPutResult {
+  const { sha256, size } = blob;
+  const unpin = ctx.pins.pin(sha256);
+  // Only the place is written: a PackedLocation also carries its image and size.
+  const placement = { sha256, instanceId: ctx.instanceId, imageId: blob.imageId, size, packed: blob.packed === null ? null : { segment: blob.packed.segment, offset: blob.packed.offset } };
+  let isWritten = false;
+  const index: DeferredIndexRow = {
+    blob: placement,
+    written: (row) => {
+      if (isWritten) return;
+      isWritten = true;
+      settle?.();
+      if (!deduplicated) void clearQuarantine(ctx, row);
+    },
+    write: async () => {
+      if (isWritten) return;
+      index.written(await recordIn(ctx, placement));
+    },
+  };
+  return {
+    id: sha256,
+    sha256,
+    size,
+    deduplicated,
+    index,
+    release: () => {
+      settle?.();
+      unpin();
+    },
+  };
+}
+
 /** Good bytes (hashed just now) replaced a quarantined blob: its row is healthy again. */
 async function clearQuarantine(ctx: CasContext, row: BlobRecord): Promise<void> {
   if (!row.quarantined) return;
@@ -438,11 +481,23 @@ async function putPacked(ctx: CasContext, upload: SmallUpload, options: PutOptio
     return await ctx.guard.run(sha256, async () => {
       const copy = await goodCopy(ctx, sha256, size);
       if (copy !== null) {
+        if (options.deferIndex === true) {
+          const copyImage = copy.packed === null ? undefined : ctx.images.get(copy.imageId);
+          const settle = copy.packed === null || copyImage === undefined ? null : ctx.packed.awaitRow(sha256, copyImage, copy.packed.segment, false);
+          return deferred(ctx, { sha256, size, ...copy }, true, settle);
+        }
         await recordIn(ctx, { sha256, size, ...copy });
         return stored(ctx, sha256, size, true);
       }
       const at = await appendCounted(ctx, image, sha256, data);
       written = RECORD_HEADER_BYTES + size;
+      if (options.deferIndex === true) {
+        // Known here before it is indexed, so that a put of the same bytes deduplicates against it;
+        // a row given up leaves it known (dead bytes until a restart) rather than name bytes that
+        // compaction could drop while another put's row still names them.
+        ctx.packed.set(sha256, { image, ...at, size });
+        return deferred(ctx, { sha256, imageId: image.id, size, packed: at }, false, ctx.packed.awaitRow(sha256, image, at.segment, true));
+      }
       let row: BlobRecord;
       try {
         row = await recordIn(ctx, { sha256, imageId: image.id, size, packed: at });

@@ -231,6 +231,57 @@ for (const mode of ['loop', 'dir'] as const) {
       }
     });
 
+    it('leaves a small blob\'s index row to the caller when asked (deferIndex), and keeps its place until the row is written', async function () {
+      const { backend, index } = await open({ segmentBytes: PACKED_SEGMENT_BYTES, gcGraceMs: 60_000 });
+      const fresh = randomBytes(3000);
+      const put = await backend.put(streamOf(fresh), { deferIndex: true });
+      expect(put.index?.blob).to.deep.include({ sha256: put.id, instanceId: INSTANCE_ID, size: 3000 });
+      expect(put.index?.blob.packed?.segment).to.be.a('number');
+      expect(await index.getBlob(INSTANCE_ID, put.id), 'no row until the caller writes it').to.equal(null);
+      const twin = await backend.put(streamOf(fresh), { deferIndex: true });
+      expect(twin).to.include({ id: put.id });
+      expect(twin.index?.blob, 'deduplicated against the record whose row is still to come').to.deep.equal(put.index?.blob);
+      await put.index!.write();
+      await put.index!.write();
+      expect((await index.getBlob(INSTANCE_ID, put.id))?.packed).to.deep.equal(put.index?.blob.packed);
+      twin.release?.();
+      put.release?.();
+
+      // A row given up (the caller's commit failed): the bytes stay known, and a later put is deduplicated against them.
+      const lost = randomBytes(2000);
+      const givenUp = await backend.put(streamOf(lost), { deferIndex: true });
+      givenUp.release?.();
+      expect(await index.getBlob(INSTANCE_ID, givenUp.id)).to.equal(null);
+      const later = await backend.put(streamOf(lost));
+      later.release?.();
+      expect((await index.getBlob(INSTANCE_ID, later.id))?.packed).to.deep.equal(givenUp.index?.blob.packed);
+      expect((await readAll((await backend.open(later.id)).stream)).equals(lost)).to.equal(true);
+
+      // A mostly dead, sealed segment whose one live blob has a row still to come: compaction leaves it.
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const r = await backend.put(streamOf(contentFor(300 + i, 2048)));
+        r.release?.();
+        ids.push(r.id);
+      }
+      const kept = ids[0]!;
+      const old = new Date(Date.now() - 3_600_000);
+      for (const id of ids.slice(1)) index.setTouchedAt(INSTANCE_ID, id, old);
+      const pending = await backend.put(streamOf(contentFor(300, 2048)), { deferIndex: true });
+      expect(pending.id).to.equal(kept);
+      const placeBefore = await placeOf(cas!, kept);
+      const first = await backend.gc();
+      expect(first.collected).to.be.greaterThan(30);
+      expect(await placeOf(cas!, kept), 'not moved while its row is to come').to.deep.equal(placeBefore);
+      await backend.gc();
+      expect(statSync(placeBefore.path).size, 'its segment is kept').to.be.greaterThan(placeBefore.offset);
+      await pending.index!.write();
+      pending.release?.();
+      await backend.gc();
+      expect(await placeOf(cas!, kept), 'moved once its row is written').to.not.deep.equal(placeBefore);
+      expect((await readAll((await backend.open(kept)).stream)).equals(contentFor(300, 2048))).to.equal(true);
+    });
+
     it('evicts a packed copy: it is gone for reads, and its bytes are dead', async function () {
       const { backend } = await open();
       const { id, release } = await backend.put(streamOf(randomBytes(4000)));
