@@ -8,6 +8,7 @@ import type { Logger } from '../../log/index.js';
 import type { PackedAt } from '../../metadata/types.js';
 import { errnoCode, fsyncDir } from './fs-util.js';
 import type { Image, ImageSet } from './images.js';
+import { BlobPins } from './pins.js';
 import { segmentPath, segmentsDir, segmentIdOf } from './layout.js';
 import type { BlobIndex } from './types.js';
 
@@ -286,7 +287,7 @@ export class PackedBlobs {
   /** Records appended (or being appended) and not yet indexed or given up, per segment. */
   private readonly unsettled = new Map<string, number>();
   /** Index rows of packed blobs left to a put's caller and not yet written or given up (see awaitRow), per blob. */
-  private readonly rowsAwaited = new Map<string, number>();
+  private readonly rowsAwaited = new BlobPins();
   /** Segments seen with no live record, and when: deleted by a later collection. */
   readonly emptySince = new Map<string, number>();
   /**
@@ -399,14 +400,12 @@ export class PackedBlobs {
    */
   awaitRow(sha256: string, image: Image, segment: number, appended: boolean): () => void {
     if (!appended) this.countUnsettled(image, segment, 1);
-    this.rowsAwaited.set(sha256, (this.rowsAwaited.get(sha256) ?? 0) + 1);
+    const release = this.rowsAwaited.pin(sha256);
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      const n = (this.rowsAwaited.get(sha256) ?? 1) - 1;
-      if (n > 0) this.rowsAwaited.set(sha256, n);
-      else this.rowsAwaited.delete(sha256);
+      release();
       this.countUnsettled(image, segment, -1);
     };
   }

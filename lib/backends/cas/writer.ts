@@ -328,7 +328,7 @@ function deferred(
   settle: (() => void) | null,
 ): CasPutResult {
   const { sha256, size } = blob;
-  const unpin = ctx.pins.pin(sha256);
+  const pinned = stored(ctx, sha256, size, deduplicated);
   // Only the place is written: a PackedLocation also carries its image and size.
   const placement = { sha256, instanceId: ctx.instanceId, imageId: blob.imageId, size, packed: blob.packed === null ? null : { segment: blob.packed.segment, offset: blob.packed.offset } };
   let isWritten = false;
@@ -346,14 +346,11 @@ function deferred(
     },
   };
   return {
-    id: sha256,
-    sha256,
-    size,
-    deduplicated,
+    ...pinned,
     index,
     release: () => {
       settle?.();
-      unpin();
+      pinned.release();
     },
   };
 }
