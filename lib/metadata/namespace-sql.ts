@@ -241,32 +241,75 @@ function writeAllowed(path: string, expected: readonly ReadRow[], params: unknow
 }
 
 /**
- * The INSERT of createEntry as one statement that inserts nothing unless the
- * rows in `expected` (the ancestors, root first, the last being the new
- * entry's parent) are unchanged and nothing exists at the path, with every
- * parameter cast so that it can also run with its values inlined. Meant to
- * run after the namespace lock, in a script.
+ * A file or directory to create unless the rows its caller read (the
+ * ancestors, root first, the last being the new entry's parent) have
+ * changed: its column values and its guard, to go into createRowsStatement.
  */
-export function createIfUnchangedStatement(entry: NewEntry, expected: readonly ReadRow[]): Statement {
+export interface GuardedCreate {
+  path: string;
+  /** The 14 inserted columns, in CREATE_COLUMNS order. */
+  values: unknown[];
+  /** callfs_write_allowed's five arguments, each as a PostgreSQL array literal. */
+  guard: string[];
+  /** The blob row its reference-count trigger locks ('instance/sha256'), or '' when it names none. */
+  blobKey: string;
+}
+
+const CREATE_COLUMNS = 'path, parent_id, name, depth, type, size, mode, uid, gid, mtime, backend, instance_id, blob_id, etag';
+const CREATE_TYPES = ['text', 'bigint', 'text', 'integer', 'text', 'bigint', 'integer', 'bigint', 'bigint', 'timestamptz', 'text', 'text', 'text', 'text'];
+const GUARD_TYPES = ['bigint[]', 'text[]', 'bigint[]', 'text[]', 'text[]'];
+const GUARD_COLUMNS = ['g_ids', 'g_paths', 'g_versions', 'g_strict', 'g_self'];
+
+/** createEntry's row for createRowsStatement, checked as createEntry checks it. */
+export function guardedCreate(entry: NewEntry, expected: readonly ReadRow[]): GuardedCreate {
   assertCanonical(entry.path);
   assertNewEntry(entry);
   if (entry.path === '/') throw alreadyExists('/');
   const parent = expected[expected.length - 1];
   if (parent?.path !== parentOf(entry.path)) throw new CallfsError('INTERNAL_ERROR', `createIfUnchanged: the rows read must end with the parent of ${entry.path}`);
-  const params: unknown[] = [entry.path, parent.id, baseName(entry.path), depthOf(entry.path), entry.type, entry.size ?? 0, entry.mode, entry.uid, entry.gid,
-    entry.mtime ?? null, entry.backend ?? null, entry.instanceId ?? null, entry.blobId ?? null, entry.etag ?? null];
-  const allowed = writeAllowed(entry.path, expected, params);
+  const strict = ancestorsOf(entry.path);
   return {
-    sql: `INSERT INTO inodes (path, parent_id, name, depth, type, size, mode, uid, gid, mtime, backend, instance_id, blob_id, etag)
-     SELECT $1::text, $2::bigint, $3::text, $4::integer, $5::text, $6::bigint, $7::integer, $8::bigint, $9::bigint,
-       COALESCE($10::timestamptz, now()), $11::text, $12::text, $13::text, $14::text
-     WHERE ${allowed}
+    path: entry.path,
+    values: [entry.path, parent.id, baseName(entry.path), depthOf(entry.path), entry.type, entry.size ?? 0, entry.mode, entry.uid, entry.gid,
+      entry.mtime ?? null, entry.backend ?? null, entry.instanceId ?? null, entry.blobId ?? null, entry.etag ?? null],
+    // Array literals, so that rows whose guards have different lengths travel in one text[] each.
+    guard: [expected.map((e) => e.id), expected.map((e) => e.path), expected.map((e) => e.version), strict, [...strict, entry.path]].map(arrayLiteral),
+    blobKey: entry.backend === 'cas' ? `${entry.instanceId ?? ''}/${entry.blobId ?? ''}` : '',
+  };
+}
+
+/**
+ * The INSERT of createEntry for many entries as one statement (one parse,
+ * plan and executor start for a batch of small PUTs instead of one each):
+ * each row is inserted unless its guard (callfs_write_allowed, see
+ * writeAllowed) fails or something exists at its path. The paths must be
+ * distinct, so that each returned row (matched by path) is its own
+ * create's. Every parameter is cast so that it can run with its values
+ * inlined. Meant to run after the namespace lock, in a script.
+ */
+export function createRowsStatement(rows: readonly GuardedCreate[]): Statement {
+  if (new Set(rows.map((r) => r.path)).size !== rows.length) throw new Error('createRowsStatement: paths must be distinct');
+  const columns = CREATE_TYPES.map((_, i) => rows.map((r) => r.values[i]));
+  const guards = GUARD_TYPES.map((_, i) => rows.map((r) => r.guard[i]));
+  const params = [...columns, ...guards];
+  const arrays = [...CREATE_TYPES.map((t, i) => `$${i + 1}::${t}[]`), ...GUARD_TYPES.map((_, i) => `$${CREATE_TYPES.length + i + 1}::text[]`)];
+  const guardArgs = GUARD_COLUMNS.map((c, i) => `w.${c}::${GUARD_TYPES[i]}`).join(', ');
+  return {
+    sql: `INSERT INTO inodes (${CREATE_COLUMNS})
+     SELECT w.path, w.parent_id, w.name, w.depth, w.type, w.size, w.mode, w.uid, w.gid, COALESCE(w.mtime, now()), w.backend, w.instance_id, w.blob_id, w.etag
+       FROM unnest(${arrays.join(', ')}) AS w(${CREATE_COLUMNS}, ${GUARD_COLUMNS.join(', ')})
+      WHERE callfs_write_allowed(${guardArgs})
      ON CONFLICT (path) DO NOTHING RETURNING ${ENTRY_COLUMNS}`,
     params,
   };
 }
 
-/** The UPDATE of updateEntry, applied only while the rows in `expected` are unchanged (see createIfUnchangedStatement). */
+/** A one-dimensional PostgreSQL array literal: every element double-quoted, with `\\` and `"` escaped. */
+export function arrayLiteral(values: ReadonlyArray<string | number>): string {
+  return `{${values.map((v) => `"${String(v).replace(/[\\"]/g, '\\$&')}"`).join(',')}}`;
+}
+
+/** The UPDATE of updateEntry, applied only while the rows in `expected` are unchanged (see guardedCreate and writeAllowed). */
 export function updateIfUnchangedStatement(path: string, expectedVersion: number, patch: EntryPatch, expected: readonly ReadRow[]): Statement {
   assertCanonical(path);
   assertCount(expectedVersion, 'expectedVersion');

@@ -143,23 +143,38 @@ export function createStore(parts: StoreParts): MetadataStore {
   /** What a guarded write's caller gets back from its batch: the write's row, and the blob-index row it carried. */
   type GuardedOutcome = { committed: boolean; row: Row | null; blobRow: Row | null; pending: PendingDelivery | null; error?: unknown };
 
-  /** A guarded write, with the blob-index row it carries (see BlobRowToWrite), and the paths it makes stale. */
-  type GuardedWrite = { statement: Statement; blob: Statement | null; state: TxState };
+  /**
+   * A guarded write — a create (which can share its batch's one INSERT) or
+   * any other statement — with the blob-index row it carries (see
+   * BlobRowToWrite), and the paths it makes stale.
+   */
+  type GuardedWrite = { write: { create: ns.GuardedCreate } | { statement: Statement }; blob: blobs.BlobPlacement | null; state: TxState };
+
+  const blobKey = (instanceId: unknown, sha256: unknown): string => `${String(instanceId)}/${String(sha256)}`;
 
   /**
    * Guarded writes as one script (one round trip on Postgres): the namespace
-   * lock, the writes, and the invalidator's NOTIFYs before the COMMIT. Each
-   * write's first row, or null when its guard held it back.
+   * lock, the writes, the blob-index rows they carry, and the invalidator's
+   * NOTIFYs before the COMMIT. Each write's first row, or null when its
+   * guard held it back.
    */
   async function runGuarded(writes: GuardedWrite[]): Promise<GuardedOutcome[]> {
     const statements: Statement[] = [GUARDED_PLANS, { sql: namespaceLockSql('shared'), params: [] }];
-    // Where each write's results are in the script's: its own statement, then its blob row's (or -1).
-    // The row comes after the entry: the entry's reference-count trigger makes a new blob's row with
-    // its count, and the row's place is then filled in without new index entries (migration 011).
-    const at = writes.map((w) => {
-      const write = statements.push(w.statement) - 1;
-      return { write, blob: w.blob === null ? -1 : statements.push(w.blob) - 1 };
-    });
+    // Creates at distinct paths share one INSERT, first: returned rows are matched to them by path.
+    // Any other write (and a create at a path already taken in the batch) is a statement of its
+    // own after it, in the order the writes came.
+    const creates = new Map<string, ns.GuardedCreate>();
+    for (const w of writes) if ('create' in w.write && !creates.has(w.write.create.path)) creates.set(w.write.create.path, w.write.create);
+    // In blob order, as the blob rows are locked by their reference-count trigger and then by recordBlobsStatement.
+    const createRows = [...creates.values()].sort((a, b) => (a.blobKey < b.blobKey ? -1 : a.blobKey > b.blobKey ? 1 : 0));
+    const createsAt = createRows.length === 0 ? -1 : statements.push(ns.createRowsStatement(createRows)) - 1;
+    const at = writes.map((w) => ('create' in w.write && creates.get(w.write.create.path) === w.write.create ? -1 : statements.push('statement' in w.write ? w.write.statement : ns.createRowsStatement([w.write.create])) - 1));
+    // The blob rows come after the entries: an entry's reference-count trigger makes a new blob's
+    // row with its count, and the row's place is then filled in without new index entries
+    // (migration 011). One row per blob: ON CONFLICT DO UPDATE cannot touch a row twice.
+    const placements = new Map<string, blobs.BlobPlacement>();
+    for (const w of writes) if (w.blob !== null) placements.set(blobKey(w.blob.instanceId, w.blob.sha256), w.blob);
+    const blobsAt = placements.size === 0 ? -1 : statements.push(blobs.recordBlobsStatement([...placements.values()])) - 1;
     const collect: Queryable = {
       query: async (sql, params = []) => {
         statements.push({ sql, params });
@@ -170,12 +185,14 @@ export function createStore(parts: StoreParts): MetadataStore {
     for (const w of writes) pendings.push(await invalidator.beforeCommit(collect, w.state.invalidations));
     try {
       const results = await driver.script(statements);
-      return at.map((p, i) => ({
-        committed: true,
-        row: results[p.write]?.[0] ?? null,
-        blobRow: p.blob < 0 ? null : results[p.blob]?.[0] ?? null,
-        pending: pendings[i] ?? null,
-      }));
+      const created = new Map((createsAt < 0 ? [] : results[createsAt] ?? []).map((r) => [String(r.path), r]));
+      const blobRows = new Map((blobsAt < 0 ? [] : results[blobsAt] ?? []).map((r) => [blobKey(r.instance_id, r.sha256), r]));
+      return writes.map((w, i) => {
+        const own = at[i] ?? -1;
+        const row = own >= 0 ? results[own]?.[0] ?? null : 'create' in w.write ? created.get(w.write.create.path) ?? null : null;
+        const blobRow = w.blob === null ? null : blobRows.get(blobKey(w.blob.instanceId, w.blob.sha256)) ?? null;
+        return { committed: true, row, blobRow, pending: pendings[i] ?? null };
+      });
     } catch (error) {
       return writes.map((_, i) => ({ committed: false, row: null, blobRow: null, pending: pendings[i] ?? null, error }));
     }
@@ -194,11 +211,11 @@ export function createStore(parts: StoreParts): MetadataStore {
     return Promise.all(writes.map(async (w) => (await runGuarded([w]))[0] as GuardedOutcome));
   });
 
-  async function guardedWrite(operation: string, build: () => Statement, state: TxState, blobRow: BlobRowToWrite | undefined): Promise<Entry | null> {
+  async function guardedWrite(operation: string, build: () => GuardedWrite['write'], state: TxState, blobRow: BlobRowToWrite | undefined): Promise<Entry | null> {
     return instrument(operation, async () => {
-      const statement = build();
-      const blob = blobRow === undefined ? null : blobs.recordBlobsStatement([blobRow.blob]);
-      const outcome = await guardedWrites.submit({ statement, blob, state });
+      const write = build();
+      if (blobRow !== undefined) blobs.assertBlobPlacement(blobRow.blob);
+      const outcome = await guardedWrites.submit({ write, blob: blobRow?.blob ?? null, state });
       // Also after a failure: a COMMIT whose answer was lost may still have committed.
       await invalidator.afterCommit(state.invalidations, outcome.pending, outcome.committed);
       if (outcome.error !== undefined) throw outcome.error;
@@ -319,11 +336,11 @@ export function createStore(parts: StoreParts): MetadataStore {
     },
     createIfUnchanged: (entry, expected, blobRow) =>
       // A new path: no instance can hold a cached entry for it, so nothing to invalidate.
-      guardedWrite('createIfUnchanged', () => ns.createIfUnchangedStatement(entry, expected), newTxState('shared'), blobRow),
+      guardedWrite('createIfUnchanged', () => ({ create: ns.guardedCreate(entry, expected) }), newTxState('shared'), blobRow),
     updateIfUnchanged: (path, version, patch, expected, blobRow) => {
       const state = newTxState('shared');
       state.invalidations.exact.add(path);
-      return guardedWrite('updateIfUnchanged', () => ns.updateIfUnchangedStatement(path, version, patch, expected), state, blobRow);
+      return guardedWrite('updateIfUnchanged', () => ({ statement: ns.updateIfUnchangedStatement(path, version, patch, expected) }), state, blobRow);
     },
     listCollectableBlobs: (instanceId, olderThan, limit) =>
       instrument('listCollectableBlobs', () => blobs.listCollectableBlobs(driver, instanceId, olderThan, limit)),

@@ -116,6 +116,47 @@ export function movesContract(ctx: ContractContext): void {
     expect(await store.count(`${base}/d`, null)).to.equal(15);
   });
 
+  it('creates that share a batch each get their own row, guard and blob row: odd names, one path twice, one stale guard', async () => {
+    const store = ctx.store();
+    const base = ctx.uniquePath();
+    const instance = `i-${base.slice(1)}`;
+    await store.create(dir(`${base}/d`), { parents: DIR_ATTRS });
+    await store.create(dir(`${base}/e`), { parents: DIR_ATTRS });
+    const chain = await store.getChain(`${base}/d`);
+    const stale = await store.getChain(`${base}/e`);
+    await store.update(`${base}/e`, stale[stale.length - 1]!.version, { mode: 0o700 });
+    const rows = new Map<string, BlobRecord[]>();
+    const carried = (key: string, blob: string): BlobRowToWrite => ({
+      blob: { sha256: blob, instanceId: instance, imageId: 'img-1', size: 7, packed: { segment: 9, offset: 64 } },
+      written: (row) => void rows.set(key, [...(rows.get(key) ?? []), row]),
+    });
+    // Names that an array literal must quote: braces, commas, quotes, spaces, NULL, and the same name in other cases.
+    const names = ['a', '{b,c}', '"q"', "it's", 'sp ace', 'NULL', 'x,y', 'A'];
+    const outcomes = await Promise.all([
+      store.createIfUnchanged(casFile(`${base}/d/first`, instance, sha('c0')), chain),
+      ...names.map((n, i) => store.createIfUnchanged(casFile(`${base}/d/${n}`, instance, sha(`c${i + 1}`), i), chain, carried(n, sha(`c${i + 1}`)))),
+      store.createIfUnchanged(casFile(`${base}/d/twice`, instance, sha('same'), 1), chain, carried('t1', sha('same'))),
+      store.createIfUnchanged(casFile(`${base}/d/twice`, instance, sha('same'), 2), chain, carried('t2', sha('same'))),
+      store.createIfUnchanged(casFile(`${base}/e/held`, instance, sha('h')), stale),
+    ]);
+    names.forEach((n, i) => {
+      expect(outcomes[i + 1], n).to.include({ path: `${base}/d/${n}`, name: n, etag: sha(`c${i + 1}`), size: i });
+      expect(rows.get(n)?.map((r) => r.sha256), n).to.deep.equal([sha(`c${i + 1}`)]);
+    });
+    const [t1, t2, held] = outcomes.slice(names.length + 1);
+    // The first of two creates at one path makes it; the second finds it taken.
+    expect(t1).to.include({ path: `${base}/d/twice`, size: 1 });
+    expect(t2).to.equal(null);
+    expect((await store.getBlob(instance, sha('same')))?.refCount).to.equal(1);
+    expect(rows.get('t1')?.[0]).to.deep.include({ sha256: sha('same'), packed: { segment: 9, offset: 64 } });
+    expect(rows.get('t2')?.[0]?.sha256).to.equal(sha('same'));
+    expect(held).to.equal(null);
+    expect(await store.get(`${base}/e/held`)).to.equal(null);
+    for (const [i, n] of names.entries()) expect((await store.get(`${base}/d/${n}`))?.etag, n).to.equal(sha(`c${i + 1}`));
+    expect(await store.count(`${base}/d`, null)).to.equal(names.length + 2);
+    expect((await store.getBlob(instance, sha('c1')))?.refCount).to.equal(1);
+  });
+
   it('moves a file and refuses impossible moves', async () => {
     const store = ctx.store();
     const base = ctx.uniquePath();
