@@ -33,17 +33,24 @@ export async function recordBlob(q: Queryable, blob: BlobPlacement): Promise<Blo
  * collector's grace period.
  */
 export async function recordBlobs(q: Queryable, input: readonly BlobPlacement[]): Promise<BlobRecord[]> {
-  const key = (instanceId: string, sha256: string): string => `${instanceId}/${sha256}`;
-  // One row per blob: ON CONFLICT DO UPDATE cannot touch a row twice in one statement.
-  const unique = [...new Map(input.map((b) => [key(b.instanceId, b.sha256), b])).values()];
-  const { sql, params } = recordBlobsStatement(unique);
+  const { sql, params } = recordBlobsStatement(distinctBlobs(input));
   const rows = await q.query(sql, params);
-  const byKey = new Map(rows.map((r) => [key(String(r.instance_id), String(r.sha256)), toBlob(r)]));
+  const byKey = new Map(rows.map((r) => [blobKey(r.instance_id, r.sha256), toBlob(r)]));
   return input.map((b) => {
-    const record = byKey.get(key(b.instanceId, b.sha256));
+    const record = byKey.get(blobKey(b.instanceId, b.sha256));
     if (record === undefined) throw new Error(`recordBlobs: no row returned for ${b.sha256}`);
     return record;
   });
+}
+
+/** A blob row's key in maps: its instance and its hash. */
+export function blobKey(instanceId: unknown, sha256: unknown): string {
+  return `${String(instanceId)}/${String(sha256)}`;
+}
+
+/** One placement per blob (the last given), for recordBlobsStatement: ON CONFLICT DO UPDATE cannot touch a row twice in one statement. */
+export function distinctBlobs(input: readonly BlobPlacement[]): BlobPlacement[] {
+  return [...new Map(input.map((b) => [blobKey(b.instanceId, b.sha256), b])).values()];
 }
 
 /**

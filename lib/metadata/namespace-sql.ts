@@ -1,5 +1,6 @@
 import { CallfsError, notFound } from '../errors.js';
 import { ancestorsOf, assertCanonical, baseName, isWithin, parentOf } from '../paths.js';
+import { blobKey } from './blobs-links-sql.js';
 import type { Queryable, Statement } from './driver.js';
 import { ENTRY_COLUMNS, toEntry } from './rows.js';
 import { lockNamespace, type TxState } from './tx-state.js';
@@ -235,9 +236,14 @@ export interface ReadRow {
  */
 function writeAllowed(path: string, expected: readonly ReadRow[], params: unknown[]): string {
   const first = params.length + 1;
-  const strict = ancestorsOf(path);
-  params.push(expected.map((e) => e.id), expected.map((e) => e.path), expected.map((e) => e.version), strict, [...strict, path]);
+  params.push(...guardArguments(path, expected));
   return `callfs_write_allowed($${first}::bigint[], $${first + 1}::text[], $${first + 2}::bigint[], $${first + 3}::text[], $${first + 4}::text[])`;
+}
+
+/** callfs_write_allowed's five arguments for a write at `path` decided on the rows in `expected`. */
+function guardArguments(path: string, expected: readonly ReadRow[]): [string[], string[], number[], string[], string[]] {
+  const strict = ancestorsOf(path);
+  return [expected.map((e) => e.id), expected.map((e) => e.path), expected.map((e) => e.version), strict, [...strict, path]];
 }
 
 /**
@@ -267,14 +273,13 @@ export function guardedCreate(entry: NewEntry, expected: readonly ReadRow[]): Gu
   if (entry.path === '/') throw alreadyExists('/');
   const parent = expected[expected.length - 1];
   if (parent?.path !== parentOf(entry.path)) throw new CallfsError('INTERNAL_ERROR', `createIfUnchanged: the rows read must end with the parent of ${entry.path}`);
-  const strict = ancestorsOf(entry.path);
   return {
     path: entry.path,
     values: [entry.path, parent.id, baseName(entry.path), depthOf(entry.path), entry.type, entry.size ?? 0, entry.mode, entry.uid, entry.gid,
       entry.mtime ?? null, entry.backend ?? null, entry.instanceId ?? null, entry.blobId ?? null, entry.etag ?? null],
     // Array literals, so that rows whose guards have different lengths travel in one text[] each.
-    guard: [expected.map((e) => e.id), expected.map((e) => e.path), expected.map((e) => e.version), strict, [...strict, entry.path]].map(arrayLiteral),
-    blobKey: entry.backend === 'cas' ? `${entry.instanceId ?? ''}/${entry.blobId ?? ''}` : '',
+    guard: guardArguments(entry.path, expected).map(arrayLiteral),
+    blobKey: entry.backend === 'cas' ? blobKey(entry.instanceId, entry.blobId) : '',
   };
 }
 

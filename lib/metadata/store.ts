@@ -150,8 +150,6 @@ export function createStore(parts: StoreParts): MetadataStore {
    */
   type GuardedWrite = { write: { create: ns.GuardedCreate } | { statement: Statement }; blob: blobs.BlobPlacement | null; state: TxState };
 
-  const blobKey = (instanceId: unknown, sha256: unknown): string => `${String(instanceId)}/${String(sha256)}`;
-
   /**
    * Guarded writes as one script (one round trip on Postgres): the namespace
    * lock, the writes, the blob-index rows they carry, and the invalidator's
@@ -171,10 +169,9 @@ export function createStore(parts: StoreParts): MetadataStore {
     const at = writes.map((w) => ('create' in w.write && creates.get(w.write.create.path) === w.write.create ? -1 : statements.push('statement' in w.write ? w.write.statement : ns.createRowsStatement([w.write.create])) - 1));
     // The blob rows come after the entries: an entry's reference-count trigger makes a new blob's
     // row with its count, and the row's place is then filled in without new index entries
-    // (migration 011). One row per blob: ON CONFLICT DO UPDATE cannot touch a row twice.
-    const placements = new Map<string, blobs.BlobPlacement>();
-    for (const w of writes) if (w.blob !== null) placements.set(blobKey(w.blob.instanceId, w.blob.sha256), w.blob);
-    const blobsAt = placements.size === 0 ? -1 : statements.push(blobs.recordBlobsStatement([...placements.values()])) - 1;
+    // (migration 011).
+    const placements = blobs.distinctBlobs(writes.flatMap((w) => (w.blob === null ? [] : [w.blob])));
+    const blobsAt = placements.length === 0 ? -1 : statements.push(blobs.recordBlobsStatement(placements)) - 1;
     const collect: Queryable = {
       query: async (sql, params = []) => {
         statements.push({ sql, params });
@@ -186,11 +183,11 @@ export function createStore(parts: StoreParts): MetadataStore {
     try {
       const results = await driver.script(statements);
       const created = new Map((createsAt < 0 ? [] : results[createsAt] ?? []).map((r) => [String(r.path), r]));
-      const blobRows = new Map((blobsAt < 0 ? [] : results[blobsAt] ?? []).map((r) => [blobKey(r.instance_id, r.sha256), r]));
+      const blobRows = new Map((blobsAt < 0 ? [] : results[blobsAt] ?? []).map((r) => [blobs.blobKey(r.instance_id, r.sha256), r]));
       return writes.map((w, i) => {
         const own = at[i] ?? -1;
         const row = own >= 0 ? results[own]?.[0] ?? null : 'create' in w.write ? created.get(w.write.create.path) ?? null : null;
-        const blobRow = w.blob === null ? null : blobRows.get(blobKey(w.blob.instanceId, w.blob.sha256)) ?? null;
+        const blobRow = w.blob === null ? null : blobRows.get(blobs.blobKey(w.blob.instanceId, w.blob.sha256)) ?? null;
         return { committed: true, row, blobRow, pending: pendings[i] ?? null };
       });
     } catch (error) {

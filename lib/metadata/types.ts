@@ -390,7 +390,7 @@ export interface MetadataStore extends MetadataOps {
    * was read with, and nothing exists at the path. Null otherwise: nothing was
    * written and the caller decides again inside a transaction. Takes the
    * namespace lock (shared) as `transaction` does. With `blobRow`, the same
-   * commit first writes that blob-index row (as recordBlob), guard or not.
+   * commit also writes that blob-index row (as recordBlob), guard or not.
    */
   createIfUnchanged(entry: NewEntry, expected: readonly Entry[], blobRow?: BlobRowToWrite): Promise<Entry | null>;
 

@@ -5,13 +5,18 @@ import { casFile, collect, DIR_ATTRS, dir, expectCode, expectConsistentTree, fil
 
 /** Moves, whole-subtree renames and transactions. */
 export function movesContract(ctx: ContractContext): void {
-  it('applies a write decided on earlier reads only while each row read is unchanged (createIfUnchanged, updateIfUnchanged)', async () => {
+  /** What a guarded-write test starts from: a directory `base/d`, its chain as read, and an instance id of the test's own. */
+  async function guardedSetup() {
     const store = ctx.store();
     const base = ctx.uniquePath();
     const instance = `i-${base.slice(1)}`;
-    const refs = async (blob: string): Promise<number | undefined> => (await store.getBlob(instance, blob))?.refCount;
     const d = await store.create(dir(`${base}/d`), { parents: DIR_ATTRS });
-    const chain = await store.getChain(`${base}/d`);
+    return { store, base, instance, d, chain: await store.getChain(`${base}/d`) };
+  }
+
+  it('applies a write decided on earlier reads only while each row read is unchanged (createIfUnchanged, updateIfUnchanged)', async () => {
+    const { store, base, instance, d, chain } = await guardedSetup();
+    const refs = async (blob: string): Promise<number | undefined> => (await store.getBlob(instance, blob))?.refCount;
     expect(chain.map((e) => e.path)).to.deep.equal(['/', base, `${base}/d`]);
 
     const created = await store.createIfUnchanged(casFile(`${base}/d/f`, instance, sha('g1'), 7), chain);
@@ -58,11 +63,7 @@ export function movesContract(ctx: ContractContext): void {
   });
 
   it('writes the blob-index row a guarded write carries in the same commit, whether or not the guard lets the entry through', async () => {
-    const store = ctx.store();
-    const base = ctx.uniquePath();
-    const instance = `i-${base.slice(1)}`;
-    await store.create(dir(`${base}/d`), { parents: DIR_ATTRS });
-    const chain = await store.getChain(`${base}/d`);
+    const { store, base, instance, chain } = await guardedSetup();
     const rows: BlobRecord[] = [];
     const carried = (blob: string, segment: number): BlobRowToWrite => ({
       blob: { sha256: blob, instanceId: instance, imageId: 'img-1', size: 7, packed: { segment, offset: 64 } },
@@ -91,11 +92,7 @@ export function movesContract(ctx: ContractContext): void {
   });
 
   it('concurrent guarded writes each get their own outcome; a failing one fails only its caller', async () => {
-    const store = ctx.store();
-    const base = ctx.uniquePath();
-    const instance = `i-${base.slice(1)}`;
-    await store.create(dir(`${base}/d`), { parents: DIR_ATTRS });
-    const chain = await store.getChain(`${base}/d`);
+    const { store, base, instance, chain } = await guardedSetup();
     const existing = await Promise.all([1, 2, 3].map((i) => store.create(casFile(`${base}/d/old${i}`, instance, sha(`o${i}`)))));
     // A CAS file without its instance id breaks a CHECK constraint in the database.
     const broken = { ...casFile(`${base}/d/broken`, instance, sha('b')), instanceId: null };
@@ -117,12 +114,8 @@ export function movesContract(ctx: ContractContext): void {
   });
 
   it('creates that share a batch each get their own row, guard and blob row: odd names, one path twice, one stale guard', async () => {
-    const store = ctx.store();
-    const base = ctx.uniquePath();
-    const instance = `i-${base.slice(1)}`;
-    await store.create(dir(`${base}/d`), { parents: DIR_ATTRS });
+    const { store, base, instance, chain } = await guardedSetup();
     await store.create(dir(`${base}/e`), { parents: DIR_ATTRS });
-    const chain = await store.getChain(`${base}/d`);
     const stale = await store.getChain(`${base}/e`);
     await store.update(`${base}/e`, stale[stale.length - 1]!.version, { mode: 0o700 });
     const rows = new Map<string, BlobRecord[]>();
