@@ -146,6 +146,15 @@ export function targetForWrite(deps: PlacementDeps, existing: Entry | null): Tar
   return writeTarget(deps, existing.backend, holder);
 }
 
+/**
+ * True when targetForWrite's answer cannot depend on the file it replaces:
+ * one backend and no other instance, so that new and replaced files go to
+ * the same place and a write may be placed before the file is read.
+ */
+export function placementIgnoresExisting(deps: PlacementDeps): boolean {
+  return (deps.peers === undefined || deps.peers.size === 0) && Object.keys(deps.backends).length === 1;
+}
+
 /** The instance-local backend type bytes are moved into when they move onto an instance. */
 export function instanceLocalType(deps: PlacementDeps, preferred: BackendType | null): BackendType {
   if (preferred !== null && isInstanceLocal(preferred)) return preferred;

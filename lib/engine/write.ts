@@ -5,8 +5,8 @@ import type { PutResult } from '../backends/types.js';
 import type { BackendType, Entry, MetadataOps, NewEntry } from '../metadata/types.js';
 import { CallfsError, isCallfsError } from '../errors.js';
 import { baseName, canonicalize, parentOf } from '../paths.js';
-import { checkPreconditions, crossServerConflict, lockKey, raced, resolve, retryRaces, WriteRace, type EngineDeps, type WritePreconditions } from './context.js';
-import { contentOf, holderElsewhere, knowsInstance, targetsForWrite, writeTarget, type Target } from './placement.js';
+import { assertAncestors, checkPreconditions, crossServerConflict, lockKey, raced, resolve, retryRaces, WriteRace, type EngineDeps, type WritePreconditions } from './context.js';
+import { contentOf, holderElsewhere, knowsInstance, placementIgnoresExisting, targetsForWrite, writeTarget, type Target } from './placement.js';
 import { openContent, statForRead } from './read.js';
 import { putReplicated } from './replicate.js';
 import { isContentAddressed } from '../backends/registry.js';
@@ -69,6 +69,8 @@ interface WriteDecision {
   /** The rows the decision was made on: the existing ancestors, root first. */
   ancestors: Entry[];
   parentExists: boolean;
+  /** Decided without reading the path (presumeNew): whether it exists is found out at the commit, and told here. */
+  presumed?: Presumptions;
 }
 
 /**
@@ -99,6 +101,73 @@ async function inspectWrite(deps: EngineDeps, ops: MetadataOps, user: User, path
   if (parent !== undefined) assertAccess(user, { ...parent, path: parent.path }, 'w');
   checkPreconditions(null, options);
   return { existing: null, parent, ancestors: r.ancestors, parentExists: r.parentExists };
+}
+
+/** The largest declared body a PUT writes on a path presumed new (presumeNew): what it costs when the path exists after all. */
+const PRESUMED_NEW_MAX_BYTES = 64 * 1024;
+
+/**
+ * Whether a PUT could be presumed new (presumeNew): a plain PUT (no POST, no
+ * precondition, which need the current entry) of a small declared body, on
+ * a server where the file's placement cannot depend on the file it replaces.
+ */
+function presumable(deps: EngineDeps, options: WriteFileOptions): boolean {
+  if (options.mustCreate || options.ifMatch !== undefined || options.ifNoneMatch !== undefined || options.ifUnmodifiedSince !== undefined) return false;
+  return options.length !== undefined && options.length <= PRESUMED_NEW_MAX_BYTES && placementIgnoresExisting(deps);
+}
+
+/**
+ * How often the PUTs that could be presumed new found their path taken: an
+ * average over about the last 32. While it is one in ten or more (a workload
+ * that replaces files, for which a presumption costs a wasted INSERT and a
+ * lookup after it), PUTs look first instead. Every such PUT tells what it
+ * found, presumed or not, so a workload that creates files again brings the
+ * presumption back.
+ */
+class Presumptions {
+  private missRate = 0;
+
+  get worthwhile(): boolean {
+    return this.missRate < 0.1;
+  }
+
+  record(taken: boolean): void {
+    this.missRate += ((taken ? 1 : 0) - this.missRate) / 32;
+  }
+}
+
+const presumptions = new WeakMap<EngineDeps, Presumptions>();
+
+function presumptionsOf(deps: EngineDeps): Presumptions {
+  let p = presumptions.get(deps);
+  if (p === undefined) presumptions.set(deps, (p = new Presumptions()));
+  return p;
+}
+
+/**
+ * inspectWrite's decision for a presumable PUT, made as if the path were
+ * new, from the cached ancestors alone: no round trip before the upload. The
+ * create's guard and the INSERT's check of the path settle it at the commit,
+ * and a path that exists after all is decided again there, on a lookup
+ * (commitContentAddressed). Null, for inspectWrite to decide, when an
+ * ancestor is not cached or the path is.
+ */
+async function presumeNew(deps: EngineDeps, user: User, path: string, presumed: Presumptions): Promise<WriteDecision | null> {
+  const ancestors = await deps.store.cachedAncestors(path);
+  const parent = ancestors?.[ancestors.length - 1];
+  if (ancestors === null || parent?.path !== parentOf(path)) return null;
+  assertAncestors(user, ancestors);
+  assertAccess(user, { ...parent, path: parent.path }, 'w');
+  return { existing: null, parent, ancestors, parentExists: true, presumed };
+}
+
+/** A write's decision: presumed new when that is possible and has been paying off, else looked up (inspectWrite). */
+async function decideWrite(deps: EngineDeps, user: User, path: string, options: WriteFileOptions): Promise<WriteDecision> {
+  if (!presumable(deps, options)) return inspectWrite(deps, deps.store, user, path, options);
+  const presumed = presumptionsOf(deps);
+  const pre = (presumed.worthwhile ? await presumeNew(deps, user, path, presumed) : null) ?? (await inspectWrite(deps, deps.store, user, path, options));
+  if (pre.presumed === undefined) presumed.record(pre.existing !== null);
+  return pre;
 }
 
 /** The content fields of an entry whose bytes `stored` are now at `target`. */
@@ -151,7 +220,13 @@ const LOCK_FREE_ATTEMPTS = 1;
  */
 async function commitContentAddressed(deps: EngineDeps, user: User, path: string, options: WriteFileOptions, target: Target, stored: PutResult, pre: WriteDecision): Promise<WriteResult> {
   const signal = options.signal ?? NEVER_ABORTED;
-  const fast = await commitUnchanged(deps, user, path, options, target, stored, pre, signal);
+  let fast = await commitUnchanged(deps, user, path, options, target, stored, pre, signal);
+  if (pre.presumed !== undefined) {
+    pre.presumed.record(fast === null);
+    // Presumed new, and it was not (or the cached rows were stale): decide on what is there now, as
+    // a PUT that looked first would have, and commit in one round trip again.
+    if (fast === null) fast = await commitUnchanged(deps, user, path, options, target, stored, await inspectWrite(deps, deps.store, user, path, options), signal);
+  }
   if (fast !== null) return fast;
   // The blob's index row, when the put left it to the commit, came with the one-round-trip one, if
   // that ran; the transactions below do not carry it.
@@ -231,7 +306,7 @@ export async function writeFile(deps: EngineDeps, user: User, path: string, body
   try {
     // Before anything is read: a body that can never fit, and a write that is not allowed, cost nothing.
     assertUploadFits(deps, options.length);
-    pre = await inspectWrite(deps, deps.store, user, path, options);
+    pre = await decideWrite(deps, user, path, options);
     targets = targetsForWrite(deps, pre.existing, path);
     assertEnoughCopies(deps, targets);
   } catch (err) {

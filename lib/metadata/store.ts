@@ -2,7 +2,7 @@ import type { CallfsError } from '../errors.js';
 import { GroupCommit } from '../group-commit.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
-import { assertCanonical } from '../paths.js';
+import { ancestorsOf, assertCanonical } from '../paths.js';
 import * as blobs from './blobs-links-sql.js';
 import * as clusterSql from './cluster-sql.js';
 import type { EntryCache } from './cache.js';
@@ -286,6 +286,16 @@ export function createStore(parts: StoreParts): MetadataStore {
     return chain;
   }
 
+  async function cachedAncestors(path: string): Promise<Entry[] | null> {
+    assertCanonical(path);
+    if (path === '/' || cache.has(path)) return null;
+    const paths = ancestorsOf(path);
+    const hit = await cachedOrNull(paths, () => paths.map((p) => cache.get(p)));
+    if (hit === null || cache.has(path) || !hit.every((e): e is Entry => e !== undefined)) return null;
+    metrics?.metadataCache.inc({ result: 'hit' });
+    return hit;
+  }
+
   return {
     get: (path) => instrument('get', async () => {
       assertCanonical(path);
@@ -314,6 +324,7 @@ export function createStore(parts: StoreParts): MetadataStore {
     createLink: (link) => instrument('createLink', () => blobs.createLink(driver, link)),
     getLink: (id) => instrument('getLink', () => blobs.getLink(driver, id)),
     consumeLink: (id, now) => instrument('consumeLink', () => blobs.consumeLink(driver, id, now)),
+    cachedAncestors,
     transaction: (fn, options = {}) => {
       // What the caller's function throws is the caller's business: rethrown as is, after the rollback.
       const fromCaller = new WeakSet<object>();

@@ -384,6 +384,15 @@ export interface MetadataStore extends MetadataOps {
   transaction<T>(fn: (tx: MetadataOps) => Promise<T>, options?: { namespaceLock?: 'shared' }): Promise<T>;
 
   /**
+   * The ancestors of `path`, root first, when each of them is in the entry
+   * cache, the cache may be read, and `path` itself is not cached: no round
+   * trip. Null otherwise (and always where there is no cache). It says
+   * nothing of `path`: a write decided on these rows must be guarded by them
+   * and find out at its commit whether `path` exists (createIfUnchanged).
+   */
+  cachedAncestors(path: string): Promise<Entry[] | null>;
+
+  /**
    * Create a file in one round trip, decided on rows read before (outside
    * any transaction): applied only if each row in `expected` (the ancestors,
    * root first, ending with the file's parent) still has the id, path and version it

@@ -144,6 +144,19 @@ describe('Postgres metadata store across instances', function () {
     expect(await b.get('/y/f')).to.equal(null);
   });
 
+  it('answers cachedAncestors from its cache alone: an uncached path\'s ancestors, null once one moves on another instance', async () => {
+    await a.create(file('/ca/d/f', { size: 0 }), { parents: DIR_ATTRS });
+    expect(await b.cachedAncestors('/ca/d/new'), 'nothing of it read yet').to.equal(null);
+    await b.getChain('/ca/d/new');
+    expect((await b.cachedAncestors('/ca/d/new'))?.map((e) => e.path)).to.deep.equal(['/', '/ca', '/ca/d']);
+    await b.getChain('/ca/d/f');
+    expect(await b.cachedAncestors('/ca/d/f'), 'a path in the cache is known, not presumed').to.equal(null);
+    await a.move('/ca/d', '/ca/e');
+    expect(await b.cachedAncestors('/ca/d/new')).to.equal(null);
+    await b.getChain('/ca/e/new');
+    expect((await b.cachedAncestors('/ca/e/new'))?.map((e) => [e.path, e.type])).to.deep.equal([['/', 'directory'], ['/ca', 'directory'], ['/ca/e', 'directory']]);
+  });
+
   it('recovers the pool and the listener after every connection is killed', async function () {
     this.timeout(30_000);
     await a.create(dir('/r'));

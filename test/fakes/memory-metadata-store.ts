@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { CallfsError, unavailable } from '../../lib/errors.js';
 import { assertBlobPlacement } from '../../lib/metadata/blobs-links-sql.js';
 import type { BlobRecord, BlobRowToWrite, Entry, InstanceRecord, MetadataOps, MetadataStore, SingleUseLink } from '../../lib/metadata/types.js';
-import { assertCanonical } from '../../lib/paths.js';
+import { ancestorsOf, assertCanonical, parentOf } from '../../lib/paths.js';
 import * as blobs from './memory-metadata/blobs.js';
 import * as cluster from './memory-metadata/cluster.js';
 import * as links from './memory-metadata/links.js';
@@ -13,6 +13,13 @@ import { Table } from './memory-metadata/table.js';
 export interface MemoryMetadataStoreOptions {
   /** Time source for the times the store sets itself (ctime, touched, created, used); tests may move it. */
   now?: () => Date;
+  /**
+   * Model an entry cache that holds every ancestor but never the path asked
+   * about: cachedAncestors answers with the committed ancestors whether or
+   * not the path exists (the engine's presumed-new writes then meet the
+   * path at their commit). Default: no cache, cachedAncestors is null.
+   */
+  cachedAncestors?: boolean;
 }
 
 /** The store's three tables, committed or as one transaction or operation sees them. */
@@ -47,7 +54,7 @@ async function* lazily<T>(take: () => T[]): AsyncGenerator<T> {
  * transactions is refused with INTERNAL_ERROR, since the write would wait for
  * the transaction forever. After close() every call is SERVICE_UNAVAILABLE.
  *
- * Not modelled: metrics, the entry cache and its invalidation, the
+ * Not modelled: metrics, the entry cache (but see cachedAncestors) and its invalidation, the
  * namespace lock's interplay between concurrent transactions (nothing
  * runs concurrently here), timeouts and lost connections.
  */
@@ -164,6 +171,14 @@ export function createMemoryMetadataStore(options: MemoryMetadataStoreOptions = 
           state.open = false;
         }
       });
+    },
+
+    cachedAncestors: async (path) => {
+      assertUsable();
+      assertCanonical(path);
+      if (options.cachedAncestors !== true || path === '/') return null;
+      const chain = ns.getChain(committed.inodes, parentOf(path));
+      return chain.length === ancestorsOf(path).length ? chain : null;
     },
 
     createIfUnchanged: (entry, expected, blobRow) =>

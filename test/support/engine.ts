@@ -38,6 +38,8 @@ export interface TestEngineOptions {
   maxUploadBytes?: number;
   /** Bytes the backend holds before refusing uploads (INSUFFICIENT_STORAGE). */
   capacityBytes?: number;
+  /** The store answers cachedAncestors as a cache holding every ancestor would (see the memory store): small PUTs are then presumed new. */
+  cachedAncestors?: boolean;
 }
 
 export const INSTANCE_ID = 'unit-instance';
@@ -49,7 +51,7 @@ export const bob: User = Object.freeze({ name: 'bob', uid: 1002, gid: 1002, grou
 export const carol: User = Object.freeze({ name: 'carol', uid: 1003, gid: 1003, groups: [1001] });
 
 export function createTestEngine(options: TestEngineOptions = {}): EngineUnderTest {
-  const store = createMemoryMetadataStore();
+  const store = createMemoryMetadataStore({ cachedAncestors: options.cachedAncestors === true });
   const backend = createMemoryBackend(options.capacityBytes === undefined ? {} : { capacityBytes: options.capacityBytes });
   const locks = createLocalLockManager({ waitMs: 5000 });
   const deps: EngineDeps = {

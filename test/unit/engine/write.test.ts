@@ -141,3 +141,97 @@ describe('engine: writes', function () {
     });
   });
 });
+
+// presumeNew: a small PUT decided from the cached ancestors alone, the path met at the commit.
+describe('engine: small PUTs presumed new', function () {
+  let t: EngineUnderTest;
+  let lookups: string[];
+
+  beforeEach(async function () {
+    t = createTestEngine({ cachedAncestors: true });
+    await t.addDirectory('/home/alice', { mode: 0o755, uid: alice.uid, gid: alice.gid });
+    await t.addDirectory('/shared', { mode: 0o777, uid: root.uid, gid: root.gid });
+    lookups = [];
+    const getChain = t.store.getChain.bind(t.store);
+    t.store.getChain = (path) => {
+      lookups.push(path);
+      return getChain(path);
+    };
+  });
+
+  afterEach(async function () {
+    await t.close();
+  });
+
+  const put = (user: typeof alice, path: string, content: string, more: object = {}) =>
+    t.engine.writeFile(user, path, body(content), { ...PUT, length: Buffer.byteLength(content), ...more });
+  const read = async (path: string): Promise<string> => text(await t.engine.openContent(await t.engine.stat(root, path)));
+
+  it('creates a new file without reading the path first', async function () {
+    const { created, entry } = await put(alice, '/home/alice/new', 'fresh');
+    expect(created).to.equal(true);
+    expect(entry).to.include({ uid: alice.uid, size: 5, version: 1 });
+    expect(lookups).to.deep.equal([]);
+    expect(await read('/home/alice/new')).to.equal('fresh');
+  });
+
+  it('replaces in place a file that turns out to exist, as a PUT that looked first would', async function () {
+    const before = await t.addFile('/shared/f', 'old', { mode: 0o666, uid: alice.uid, gid: alice.gid });
+    const { created, entry } = await put(bob, '/shared/f', 'by bob');
+    expect(created).to.equal(false);
+    expect(entry).to.include({ id: before.id, version: before.version + 1, uid: alice.uid, mode: 0o666, size: 6 });
+    expect(lookups, 'looked up once the create found the file').to.deep.equal(['/shared/f']);
+    expect(await read('/shared/f')).to.equal('by bob');
+  });
+
+  it('refuses a path that turns out to be a directory or a file the user may not write, and changes nothing', async function () {
+    await t.addDirectory('/shared/dir', { mode: 0o777, uid: root.uid, gid: root.gid });
+    await rejectsWith(put(bob, '/shared/dir', 'x'), 'IS_A_DIRECTORY');
+    expect(await t.engine.stat(root, '/shared/dir')).to.include({ type: 'directory', version: 1 });
+    const kept = await t.addFile('/shared/kept', 'x', { mode: 0o644, uid: alice.uid, gid: alice.gid });
+    await rejectsWith(put(bob, '/shared/kept', 'by bob'), 'PERMISSION_DENIED');
+    expect(await t.engine.stat(root, '/shared/kept')).to.include({ version: kept.version, etag: kept.etag });
+  });
+
+  it('refuses a parent the user may not write from the cached rows, before reading the path', async function () {
+    await rejectsWith(put(bob, '/home/alice/new', 'x'), 'PERMISSION_DENIED');
+    await t.addFile('/shared/file', 'x', { mode: 0o666, uid: alice.uid, gid: alice.gid });
+    await rejectsWith(put(alice, '/shared/file/below', 'x'), 'NOT_A_DIRECTORY');
+    expect(lookups).to.deep.equal([]);
+  });
+
+  it('looks first while replacements are frequent, and presumes new again once creates are', async function () {
+    const creates: string[] = [];
+    const createIfUnchanged = t.store.createIfUnchanged.bind(t.store);
+    t.store.createIfUnchanged = (entry, expected, blobRow) => {
+      creates.push(entry.path);
+      return createIfUnchanged(entry, expected, blobRow);
+    };
+    const names = Array.from({ length: 8 }, (_, i) => `/shared/r${i}`);
+    for (const name of names) await put(alice, name, 'one');
+    for (const name of names) expect((await put(alice, name, 'two')).created).to.equal(false);
+    // About one replacement in ten is enough to stop presuming: the first few tried, the rest looked first.
+    const tried = creates.filter((p) => p.startsWith('/shared/r')).length - names.length;
+    expect(tried).to.be.within(1, names.length - 1);
+    lookups = [];
+    await put(alice, '/shared/c0', 'x');
+    expect(lookups, 'a create right after the replacements looks first').to.deep.equal(['/shared/c0']);
+    for (let i = 1; i <= 40; i++) await put(alice, `/shared/c${i}`, 'x');
+    lookups = [];
+    await put(alice, '/shared/c41', 'x');
+    expect(lookups, 'presumed again').to.deep.equal([]);
+    for (const name of names) expect(await read(name)).to.equal('two');
+  });
+
+  it('reads the path first for a POST, a precondition, a body of unknown or large length, and missing parents', async function () {
+    await t.addFile('/shared/f', 'old', { mode: 0o666, uid: alice.uid, gid: alice.gid });
+    await rejectsWith(put(alice, '/shared/f', 'x', { mustCreate: true }), 'FILE_ALREADY_EXISTS');
+    await rejectsWith(put(alice, '/shared/f', 'x', { ifNoneMatch: '*' }), 'PRECONDITION_FAILED');
+    await put(alice, '/shared/f', 'y', { ifMatch: '*' });
+    await t.engine.writeFile(alice, '/shared/g', body('no length'), PUT);
+    await put(alice, '/shared/big', 'z'.repeat(64 * 1024 + 1));
+    await put(alice, '/shared/a/b', 'x');
+    expect(lookups).to.deep.equal(['/shared/f', '/shared/f', '/shared/f', '/shared/g', '/shared/big', '/shared/a/b']);
+    expect(await read('/shared/f')).to.equal('y');
+  });
+});
