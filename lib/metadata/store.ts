@@ -16,7 +16,7 @@ import * as dav from './dav-sql.js';
 import * as uploads from './uploads-sql.js';
 import * as s3 from './s3-sql.js';
 import { plainEntry, toBlob, toEntry } from './rows.js';
-import { namespaceLockSql, newTxState, type TxState } from './tx-state.js';
+import { namespaceLockCall, namespaceLockSql, newTxState, type TxState } from './tx-state.js';
 import type { BlobRecord, BlobRowToWrite, Entry, MetadataOps, MetadataStore } from './types.js';
 
 /** What both factories hand to createStore. */
@@ -34,7 +34,8 @@ export interface StoreParts {
 const WRITE_ATTEMPTS = 3;
 
 /**
- * First in a guarded-write script: the plans Postgres keeps for it — the
+ * First in a guarded-write script, with the shared namespace lock in the
+ * same statement: the plans Postgres keeps for it — the
  * parent's foreign-key check, the reference-count trigger, the guard — are
  * used as they are for the transaction, instead of being made again for
  * each statement as the session's force_custom_plan would (0.05 ms a PUT
@@ -42,8 +43,8 @@ const WRITE_ATTEMPTS = 3;
  * key, so no plan may scan a table: a plan made while the namespace was
  * nearly empty stays right once it is not.
  */
-const GUARDED_PLANS: Statement = {
-  sql: "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)",
+const GUARDED_OPENING: Statement = {
+  sql: `SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true), ${namespaceLockCall('shared')}`,
   params: [],
 };
 
@@ -157,7 +158,7 @@ export function createStore(parts: StoreParts): MetadataStore {
    * guard held it back.
    */
   async function runGuarded(writes: GuardedWrite[]): Promise<GuardedOutcome[]> {
-    const statements: Statement[] = [GUARDED_PLANS, { sql: namespaceLockSql('shared'), params: [] }];
+    const statements: Statement[] = [GUARDED_OPENING];
     // Creates at distinct paths share one INSERT, first: returned rows are matched to them by path.
     // Any other write (and a create at a path already taken in the batch) is a statement of its
     // own after it, in the order the writes came.

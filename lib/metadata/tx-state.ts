@@ -54,5 +54,10 @@ export async function lockNamespace(q: Queryable, state: TxState, mode: 'shared'
  * open a transaction in BEGIN's round trip: see MetadataStore.transaction).
  */
 export function namespaceLockSql(mode: 'shared' | 'exclusive'): string {
-  return `SELECT ${mode === 'exclusive' ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared'}(${LOCK_CLASS}, ${LOCK_NAMESPACE})`;
+  return `SELECT ${namespaceLockCall(mode)}`;
+}
+
+/** namespaceLockSql's function call alone, for a SELECT that does more. */
+export function namespaceLockCall(mode: 'shared' | 'exclusive'): string {
+  return `${mode === 'exclusive' ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared'}(${LOCK_CLASS}, ${LOCK_NAMESPACE})`;
 }
