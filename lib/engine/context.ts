@@ -63,21 +63,20 @@ export interface Resolved {
  * NOT_A_DIRECTORY.
  */
 export async function resolve(ops: MetadataOps, user: User, path: string): Promise<Resolved> {
-  const chain = await ops.getChain(path);
+  return resolveChain(user, path, await ops.getChain(path));
+}
+
+/** resolve over a chain already read (getChain's answer, or the cached ancestors of a path). */
+export function resolveChain(user: User, path: string, chain: Entry[]): Resolved {
   const last = chain[chain.length - 1];
   const entry = last !== undefined && last.path === path && path !== '/' ? last : null;
   const ancestors = path === '/' ? [] : entry === null ? chain : chain.slice(0, -1);
-  assertAncestors(user, ancestors);
-  const parent = ancestors[ancestors.length - 1];
-  return { path, ancestors, entry, parentExists: parent !== undefined && parent.path === parentOf(path) };
-}
-
-/** resolve's checks of the ancestors, root first, in order: each a directory the user may search. */
-export function assertAncestors(user: User, ancestors: readonly Entry[]): void {
   for (const ancestor of ancestors) {
     if (ancestor.type !== 'directory') throw new CallfsError('NOT_A_DIRECTORY', `not a directory: ${ancestor.path}`);
     assertSearchPath(user, [ancestor]);
   }
+  const parent = ancestors[ancestors.length - 1];
+  return { path, ancestors, entry, parentExists: parent !== undefined && parent.path === parentOf(path) };
 }
 
 /** As resolve, but the entry must exist (FILE_NOT_FOUND otherwise). The root resolves to itself. */

@@ -5,7 +5,7 @@ import type { PutResult } from '../backends/types.js';
 import type { BackendType, Entry, MetadataOps, NewEntry } from '../metadata/types.js';
 import { CallfsError, isCallfsError } from '../errors.js';
 import { baseName, canonicalize, parentOf } from '../paths.js';
-import { assertAncestors, checkPreconditions, crossServerConflict, lockKey, raced, resolve, retryRaces, WriteRace, type EngineDeps, type WritePreconditions } from './context.js';
+import { checkPreconditions, crossServerConflict, lockKey, raced, resolve, resolveChain, retryRaces, WriteRace, type EngineDeps, type Resolved, type WritePreconditions } from './context.js';
 import { contentOf, holderElsewhere, knowsInstance, placementIgnoresExisting, targetsForWrite, writeTarget, type Target } from './placement.js';
 import { openContent, statForRead } from './read.js';
 import { putReplicated } from './replicate.js';
@@ -79,7 +79,11 @@ interface WriteDecision {
  */
 async function inspectWrite(deps: EngineDeps, ops: MetadataOps, user: User, path: string, options: WriteFileOptions): Promise<WriteDecision> {
   if (path === '/') throw new CallfsError('IS_A_DIRECTORY', 'the root is a directory');
-  const r = await resolve(ops, user, path);
+  return decideOn(deps, user, path, options, await resolve(ops, user, path));
+}
+
+/** inspectWrite's checks of the write on the path as resolved. */
+function decideOn(deps: EngineDeps, user: User, path: string, options: WriteFileOptions, r: Resolved): WriteDecision {
   const parent = r.ancestors[r.ancestors.length - 1];
   if (options.noParents === true && !r.parentExists) throw new CallfsError('FILE_NOT_FOUND', `no such directory: ${parentOf(path)}`);
   // A create is allowed or not before anything is said about what exists at the path.
@@ -152,20 +156,17 @@ function presumptionsOf(deps: EngineDeps): Presumptions {
  * (commitContentAddressed). Null, for inspectWrite to decide, when an
  * ancestor is not cached or the path is.
  */
-async function presumeNew(deps: EngineDeps, user: User, path: string, presumed: Presumptions): Promise<WriteDecision | null> {
+async function presumeNew(deps: EngineDeps, user: User, path: string, options: WriteFileOptions, presumed: Presumptions): Promise<WriteDecision | null> {
   const ancestors = await deps.store.cachedAncestors(path);
-  const parent = ancestors?.[ancestors.length - 1];
-  if (ancestors === null || parent?.path !== parentOf(path)) return null;
-  assertAncestors(user, ancestors);
-  assertAccess(user, { ...parent, path: parent.path }, 'w');
-  return { existing: null, parent, ancestors, parentExists: true, presumed };
+  if (ancestors === null || ancestors[ancestors.length - 1]?.path !== parentOf(path)) return null;
+  return { ...decideOn(deps, user, path, options, resolveChain(user, path, ancestors)), presumed };
 }
 
 /** A write's decision: presumed new when that is possible and has been paying off, else looked up (inspectWrite). */
 async function decideWrite(deps: EngineDeps, user: User, path: string, options: WriteFileOptions): Promise<WriteDecision> {
   if (!presumable(deps, options)) return inspectWrite(deps, deps.store, user, path, options);
   const presumed = presumptionsOf(deps);
-  const pre = (presumed.worthwhile ? await presumeNew(deps, user, path, presumed) : null) ?? (await inspectWrite(deps, deps.store, user, path, options));
+  const pre = (presumed.worthwhile ? await presumeNew(deps, user, path, options, presumed) : null) ?? (await inspectWrite(deps, deps.store, user, path, options));
   if (pre.presumed === undefined) presumed.record(pre.existing !== null);
   return pre;
 }

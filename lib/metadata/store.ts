@@ -273,13 +273,17 @@ export function createStore(parts: StoreParts): MetadataStore {
     return entry;
   }
 
-  async function chainThrough(path: string): Promise<Entry[]> {
-    const paths = [...ancestorsWithSelf(path)];
+  /** The cached entries at `paths`, when every one of them is cached (a hit), else null. */
+  async function cachedEntries(paths: string[]): Promise<Entry[] | null> {
     const hit = await cachedOrNull(paths, () => paths.map((p) => cache.get(p)));
-    if (hit !== null && hit.every((e) => e !== undefined)) {
-      metrics?.metadataCache.inc({ result: 'hit' });
-      return hit as Entry[];
-    }
+    if (hit === null || !hit.every((e): e is Entry => e !== undefined)) return null;
+    metrics?.metadataCache.inc({ result: 'hit' });
+    return hit;
+  }
+
+  async function chainThrough(path: string): Promise<Entry[]> {
+    const hit = await cachedEntries([...ancestorsWithSelf(path)]);
+    if (hit !== null) return hit;
     metrics?.metadataCache.inc({ result: cache.usable ? 'miss' : 'bypass' });
     const generation = cache.generation();
     const chain = (await chainLookups.submit(path)).map(plainEntry);
@@ -290,11 +294,8 @@ export function createStore(parts: StoreParts): MetadataStore {
   async function cachedAncestors(path: string): Promise<Entry[] | null> {
     assertCanonical(path);
     if (path === '/' || cache.has(path)) return null;
-    const paths = ancestorsOf(path);
-    const hit = await cachedOrNull(paths, () => paths.map((p) => cache.get(p)));
-    if (hit === null || cache.has(path) || !hit.every((e): e is Entry => e !== undefined)) return null;
-    metrics?.metadataCache.inc({ result: 'hit' });
-    return hit;
+    const hit = await cachedEntries(ancestorsOf(path));
+    return hit === null || cache.has(path) ? null : hit;
   }
 
   return {
