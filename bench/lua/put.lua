@@ -1,6 +1,7 @@
 -- PUT 4 KiB (or whatever size the body file has) bodies that are all different:
--- the first 16 bytes are the thread and a per-request counter in hex, the rest comes from the
--- body file, so that a content-addressed store cannot deduplicate them.
+-- the first 16 bytes are a token drawn for this run, the thread and a per-request counter in
+-- hex, the rest comes from the body file, so that a content-addressed store cannot deduplicate
+-- them, not even against an earlier run's (the warm-up's) bodies.
 --   unique paths:  ... -s put.lua URL -- unique /v1/files/bench/s/ body.bin "Bearer KEY"
 --   one path:      ... -s put.lua URL -- same /v1/files/bench/one body.bin "Bearer KEY" classes
 -- "classes" also counts responses by status class (2xx/4xx/5xx; a little
@@ -21,6 +22,10 @@ function init(args)
   local f = assert(io.open(args[3], "rb"))
   rest = f:read("*a"):sub(17)
   f:close()
+  local r = assert(io.open("/dev/urandom", "rb"))
+  local b1, b2 = r:read(2):byte(1, 2)
+  r:close()
+  token = b1 * 256 + b2
   common.auth(args[4])
   if id > 1 and mode == "unique" then
     prefix = prefix .. "t" .. id .. "-"
@@ -41,7 +46,7 @@ end
 function request()
   local n = generated
   generated = generated + 1
-  local body = string.format("%07x%08x\n", id, n) .. rest
+  local body = string.format("%04x%03x%08x\n", token, id % 4096, n) .. rest
   local path = prefix
   if mode == "unique" then
     path = prefix .. n

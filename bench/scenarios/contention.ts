@@ -17,7 +17,7 @@ import { format, measureWrk } from './measure.js';
 const PATH = 'one';
 const SECONDS = 6;
 
-/** put.lua bodies: 15 hex digits (thread, counter) and a newline, then the body file from byte 16. */
+/** put.lua bodies: 15 hex digits (run token, thread, counter) and a newline, then the body file from byte 16. */
 function isOneOfTheBodies(content: Buffer, bodyFile: string): boolean {
   const rest = readFileSync(bodyFile).subarray(16);
   return content.length === 16 + rest.length && /^[0-9a-f]{15}\n$/.test(content.subarray(0, 16).toString('latin1')) && content.subarray(16).equals(rest);

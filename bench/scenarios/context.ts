@@ -25,7 +25,7 @@ export interface Suite {
   node: HttpTarget;
   db: ScratchDatabase;
   pgScripts: { pkSelect: string; insert: string };
-  /** A 4 KiB random file: put.lua's bodies are its bytes after a 16-byte counter. */
+  /** A 4 KiB random file: put.lua's bodies are its bytes after a 16-byte header (run token, thread, counter). */
   smallBody: string;
   /** 64 MiB of random bytes for the large PUTs. */
   largeBody: Buffer;
