@@ -154,12 +154,19 @@ function presumptionsOf(deps: EngineDeps): Presumptions {
  * create's guard and the INSERT's check of the path settle it at the commit,
  * and a path that exists after all is decided again there, on a lookup
  * (commitContentAddressed). Null, for inspectWrite to decide, when an
- * ancestor is not cached or the path is.
+ * ancestor is not cached or the path is, and when these rows refuse the
+ * write: they may be stale (cachedAncestors), and nothing would check a
+ * refusal at a commit.
  */
 async function presumeNew(deps: EngineDeps, user: User, path: string, options: WriteFileOptions, presumed: Presumptions): Promise<WriteDecision | null> {
   const ancestors = await deps.store.cachedAncestors(path);
   if (ancestors === null || ancestors[ancestors.length - 1]?.path !== parentOf(path)) return null;
-  return { ...decideOn(deps, user, path, options, resolveChain(user, path, ancestors)), presumed };
+  try {
+    return { ...decideOn(deps, user, path, options, resolveChain(user, path, ancestors)), presumed };
+  } catch (err) {
+    if (err instanceof CallfsError) return null;
+    throw err;
+  }
 }
 
 /** A write's decision: presumed new when that is possible and has been paying off, else looked up (inspectWrite). */

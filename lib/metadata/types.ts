@@ -385,10 +385,13 @@ export interface MetadataStore extends MetadataOps {
 
   /**
    * The ancestors of `path`, root first, when each of them is in the entry
-   * cache, the cache may be read, and `path` itself is not cached: no round
-   * trip. Null otherwise (and always where there is no cache). It says
-   * nothing of `path`: a write decided on these rows must be guarded by them
-   * and find out at its commit whether `path` exists (createIfUnchanged).
+   * cache, the cache is usable, and `path` itself is not cached: no round
+   * trip, not even the one that waits for other instances' invalidations,
+   * so the rows may be a moment stale. Null otherwise (and always where
+   * there is no cache). It says nothing of `path`: a write decided on these
+   * rows must be guarded by them and find out at its commit whether `path`
+   * exists (createIfUnchanged), and a refusal decided on them must be
+   * decided again on rows read fresh.
    */
   cachedAncestors(path: string): Promise<Entry[] | null>;
 

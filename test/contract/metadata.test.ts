@@ -102,7 +102,7 @@ describe('Postgres metadata store across instances', function () {
     await client.connect();
     try {
       const { rows } = await client.query('SELECT version FROM callfs_migrations ORDER BY version');
-      expect(rows.map((r: { version: number }) => r.version)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+      expect(rows.map((r: { version: number }) => r.version)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     } finally {
       await client.end();
     }
@@ -144,15 +144,20 @@ describe('Postgres metadata store across instances', function () {
     expect(await b.get('/y/f')).to.equal(null);
   });
 
-  it('answers cachedAncestors from its cache alone: an uncached path\'s ancestors, null once one moves on another instance', async () => {
+  it('answers cachedAncestors from its cache alone: an uncached path\'s ancestors, which guard a create when one moves on another instance', async () => {
     await a.create(file('/ca/d/f', { size: 0 }), { parents: DIR_ATTRS });
     expect(await b.cachedAncestors('/ca/d/new'), 'nothing of it read yet').to.equal(null);
     await b.getChain('/ca/d/new');
-    expect((await b.cachedAncestors('/ca/d/new'))?.map((e) => e.path)).to.deep.equal(['/', '/ca', '/ca/d']);
+    const read = await b.cachedAncestors('/ca/d/new');
+    expect(read?.map((e) => e.path)).to.deep.equal(['/', '/ca', '/ca/d']);
     await b.getChain('/ca/d/f');
     expect(await b.cachedAncestors('/ca/d/f'), 'a path in the cache is known, not presumed').to.equal(null);
     await a.move('/ca/d', '/ca/e');
-    expect(await b.cachedAncestors('/ca/d/new')).to.equal(null);
+    // B may still hold the rows it read (no round trip waits for A's invalidation): a create decided on them is refused.
+    expect(await b.createIfUnchanged(file('/ca/d/new', { size: 0 }), read ?? []), 'a create guarded by moved rows').to.equal(null);
+    expect(await a.get('/ca/d/new')).to.equal(null);
+    expect(await a.get('/ca/e/new')).to.equal(null);
+    await eventually(async () => (await b.cachedAncestors('/ca/d/new')) === null);
     await b.getChain('/ca/e/new');
     expect((await b.cachedAncestors('/ca/e/new'))?.map((e) => [e.path, e.type])).to.deep.equal([['/', 'directory'], ['/ca', 'directory'], ['/ca/e', 'directory']]);
   });
