@@ -53,6 +53,22 @@ export function blobsAndLinksContract(ctx: ContractContext): void {
     expect(await store.getBlob('', 'k')).to.equal(null);
   });
 
+  it('counts the references of creates committed together, several naming one blob', async () => {
+    const store = ctx.store();
+    const base = ctx.uniquePath();
+    const instance = `i-${base.slice(1)}`;
+    const [x, y] = [sha(`x${base}`), sha(`y${base}`)];
+    await store.create(dir(base));
+    const chain = await store.getChain(`${base}/f0`);
+    // Concurrent guarded creates share commits: one INSERT of several rows.
+    const blobs = [x, y, x, x, y, x];
+    const made = await Promise.all(blobs.map((blob, i) => store.createIfUnchanged(casFile(`${base}/f${i}`, instance, blob), chain)));
+    expect(made.every((e) => e !== null)).to.equal(true);
+    expect([await refs(store, instance, x), await refs(store, instance, y)]).to.deep.equal([4, 2]);
+    await store.delete(base, { recursive: true });
+    expect([await refs(store, instance, x), await refs(store, instance, y)]).to.deep.equal([0, 0]);
+  });
+
   it('records blobs, keeps counts on re-record, and collects only unreferenced untouched ones', async () => {
     const store = ctx.store();
     const base = ctx.uniquePath();
