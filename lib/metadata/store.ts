@@ -273,12 +273,17 @@ export function createStore(parts: StoreParts): MetadataStore {
     return entry;
   }
 
-  /** The cached entries at `paths`, when every one of them is cached (a hit), else null. */
-  async function cachedEntries(paths: string[]): Promise<Entry[] | null> {
-    const hit = await cachedOrNull(paths, () => paths.map((p) => cache.get(p)));
-    if (hit === null || !hit.every((e): e is Entry => e !== undefined)) return null;
+  /** The entries at `paths` as the cache holds them now, when every one of them is cached (a hit), else null. */
+  function cachedNow(paths: string[]): Entry[] | null {
+    const hit = paths.map((p) => cache.get(p));
+    if (!hit.every((e): e is Entry => e !== undefined)) return null;
     metrics?.metadataCache.inc({ result: 'hit' });
     return hit;
+  }
+
+  /** cachedNow, once the invalidator says every committed invalidation has been applied. */
+  async function cachedEntries(paths: string[]): Promise<Entry[] | null> {
+    return cachedOrNull(paths, () => cachedNow(paths));
   }
 
   async function chainThrough(path: string): Promise<Entry[]> {
@@ -298,10 +303,7 @@ export function createStore(parts: StoreParts): MetadataStore {
   async function cachedAncestors(path: string): Promise<Entry[] | null> {
     assertCanonical(path);
     if (path === '/' || !cache.usable || cache.has(path)) return null;
-    const hit = ancestorsOf(path).map((p) => cache.get(p));
-    if (!hit.every((e): e is Entry => e !== undefined)) return null;
-    metrics?.metadataCache.inc({ result: 'hit' });
-    return hit;
+    return cachedNow(ancestorsOf(path));
   }
 
   return {
