@@ -55,7 +55,8 @@ export function distinctBlobs(input: readonly BlobPlacement[]): BlobPlacement[] 
 
 /**
  * The statement of recordBlobs, for blobs that are all distinct, with every
- * parameter cast so that it can run with its values inlined (in a script).
+ * parameter cast to its type (a script's statements are parsed without
+ * parameter types).
  * Rows are locked in key order, so that two such statements never wait for
  * each other in a cycle.
  */

@@ -289,8 +289,9 @@ export function guardedCreate(entry: NewEntry, expected: readonly ReadRow[]): Gu
  * each row is inserted unless its guard (callfs_write_allowed, see
  * writeAllowed) fails or something exists at its path. The paths must be
  * distinct, so that each returned row (matched by path) is its own
- * create's. Every parameter is cast so that it can run with its values
- * inlined. Meant to run after the namespace lock, in a script.
+ * create's. Every parameter is cast to its type (a script's statements are
+ * parsed without parameter types). Meant to run after the namespace lock, in
+ * a script.
  */
 export function createRowsStatement(rows: readonly GuardedCreate[]): Statement {
   if (new Set(rows.map((r) => r.path)).size !== rows.length) throw new Error('createRowsStatement: paths must be distinct');

