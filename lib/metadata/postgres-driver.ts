@@ -84,9 +84,13 @@ interface ProtocolConnection {
  * committed at the Sync, or rolled back when one fails (PostgreSQL then
  * skips the rest). pg's Query collects one result per statement.
  */
+/** Bind's value mapper for values script() has already converted as pg does. */
+const asConverted = (value: unknown): unknown => value;
+
 class PipelinedScript extends pg.Query {
   constructor(statements: ReadonlyArray<{ sql: string; values: Array<string | Buffer | null> }>, callback: (err: Error | undefined, results: unknown) => void) {
-    super({ text: statements.map((s) => s.sql).join(';\n') }, callback);
+    // The text pg's Query wants is never sent: submit() below sends the statements.
+    super({ text: 'a pipelined script' }, callback);
     this.submit = (connection): void => {
       const c = connection as unknown as ProtocolConnection;
       c.stream.cork?.();
@@ -98,7 +102,7 @@ class PipelinedScript extends pg.Query {
             // Before PostgreSQL confirms it: a failed script's connection is dropped (see script()).
             if (name !== '') c.parsedStatements[name] = sql;
           }
-          c.bind({ portal: '', statement: name, values, valueMapper: (v) => v });
+          c.bind({ portal: '', statement: name, values, valueMapper: asConverted });
           c.describe({ type: 'P', name: '' });
           c.execute({ portal: '', rows: 0 });
         }

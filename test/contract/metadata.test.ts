@@ -14,6 +14,7 @@ import { createMetrics, type Metrics } from '../../lib/metrics/index.js';
 import { createMemoryMetadataStore } from '../fakes/memory-metadata-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { ensurePostgres, requireComponent } from '../support/services.js';
+import { rejectionOf } from './backend-contract.js';
 import { metadataStoreContract } from './metadata-contract.js';
 import { DIR_ATTRS, dir, expectCode, file } from './metadata-helpers.js';
 
@@ -363,28 +364,18 @@ describe('driver scripts (several statements, one transaction)', function () {
         ]);
         expect(rows).to.deep.equal([[{ k: odd, n: -7 }], [{ c: 1 }]]);
 
-        let failure: unknown;
-        try {
-          await driver.script([
-            { sql: 'INSERT INTO script_t (k, n) VALUES ($1::text, $2::integer)', params: ['second', 1] },
-            { sql: 'INSERT INTO script_t (k, n) VALUES ($1::text, $2::integer)', params: [odd, 2] },
-          ]);
-        } catch (err) {
-          failure = err;
-        }
+        const failure = await rejectionOf(driver.script([
+          { sql: 'INSERT INTO script_t (k, n) VALUES ($1::text, $2::integer)', params: ['second', 1] },
+          { sql: 'INSERT INTO script_t (k, n) VALUES ($1::text, $2::integer)', params: [odd, 2] },
+        ]));
         expect((failure as { code?: string } | undefined)?.code, 'unique violation').to.equal('23505');
         expect(await driver.query('SELECT k, n FROM script_t ORDER BY k')).to.deep.equal([{ k: odd, n: -7 }]);
 
         // A statement after the failing one, never run, runs in the next script (on Postgres, each
         // connection parses a script's statements once: that one was sent but never parsed).
         const later: Statement = { sql: 'SELECT $1::text AS later', params: ['after the failure'] };
-        failure = undefined;
-        try {
-          await driver.script([{ sql: 'INSERT INTO script_t (k, n) VALUES ($1::text, $2::integer)', params: [odd, 3] }, later]);
-        } catch (err) {
-          failure = err;
-        }
-        expect((failure as { code?: string } | undefined)?.code, 'unique violation').to.equal('23505');
+        const stopped = await rejectionOf(driver.script([{ sql: 'INSERT INTO script_t (k, n) VALUES ($1::text, $2::integer)', params: [odd, 3] }, later]));
+        expect((stopped as { code?: string } | undefined)?.code, 'unique violation').to.equal('23505');
         expect(await driver.script([later])).to.deep.equal([[{ later: 'after the failure' }]]);
 
         // One transaction: what the first statement sets for the transaction, the next one sees, and nothing after the script does.
