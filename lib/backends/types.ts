@@ -26,6 +26,12 @@ export interface PutOptions extends BackendCallOptions {
   /** Refuse (PAYLOAD_TOO_LARGE) and store nothing once more bytes than this arrive. */
   maxBytes?: number;
   /**
+   * The body's declared length (Content-Length), when there is one: the CAS
+   * compares a large body with a stored blob of that length as it arrives,
+   * and writes nothing while they match (see StoredTwin).
+   */
+  expectedSize?: number;
+  /**
    * The caller commits an entry naming the blob next, and carries the blob's
    * index row into that commit (PutResult.index): a backend that keeps an
    * index (the CAS) may then leave the row to it instead of writing it in a

@@ -34,7 +34,11 @@ export async function storeBlob(deps: EngineDeps, body: Readable, options: { len
     body.resume();
     throw err;
   }
-  const stored = await backend.put(body, { maxBytes: deps.maxUploadBytes, ...(options.signal === undefined ? {} : { signal: options.signal }) });
+  const stored = await backend.put(body, {
+    maxBytes: deps.maxUploadBytes,
+    ...(options.length === undefined ? {} : { expectedSize: options.length }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
   const { release } = stored;
   if (release !== undefined) setTimeout(release, PEER_PIN_LEASE_MS).unref();
   return { id: stored.id, size: stored.size, sha256: stored.sha256 };

@@ -323,7 +323,12 @@ export async function writeFile(deps: EngineDeps, user: User, path: string, body
   }
   let target = targets[0] as Target;
   const { backend } = target;
-  const putOptions = { key: path, maxBytes: deps.maxUploadBytes, ...(options.signal === undefined ? {} : { signal: options.signal }) };
+  const putOptions = {
+    key: path,
+    maxBytes: deps.maxUploadBytes,
+    ...(options.length === undefined ? {} : { expectedSize: options.length }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  };
   if (isContentAddressed(target.type)) {
     let stored: PutResult;
     let copies: string[];

@@ -47,6 +47,33 @@ async function writtenBytes(serverUrl: string, mode: 'direct' | 'buffered'): Pro
   return m === null ? 0 : Number(m[1]);
 }
 
+/** PUT `data` with its Content-Length as alice: the status and the JSON answer. */
+function putBuffer(serverUrl: string, path: string, data: Buffer): Promise<{ status: number; json: any }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(`${serverUrl}${path}`);
+    const headers = { authorization: `Bearer ${KEYS.alice}`, 'content-length': String(data.length) };
+    const req = https.request({ method: 'PUT', hostname: u.hostname, port: u.port, path: u.pathname, rejectUnauthorized: false, headers }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+/** GET a file's bytes as alice (200 expected). */
+function getBytes(serverUrl: string, path: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    https.get(`${serverUrl}${path}`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${KEYS.alice}` } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`GET ${path}: ${res.statusCode}`))));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
 function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m === null ? 0 : Number(m[1]) * 1024;
@@ -128,5 +155,23 @@ describe('a 1 GiB upload and download streamed through the real server', functio
     }
     console.log(`      server peak RSS during 1 GiB up+down: ${(peak / 1024 / 1024).toFixed(1)} MiB`);
     expect(peak).to.be.below(RSS_LIMIT);
+  });
+
+  it('writes nothing for a re-upload of stored bytes, and stores other bytes of the same length exactly', async () => {
+    const written = async (): Promise<number> => (await writtenBytes(server.url, 'direct')) + (await writtenBytes(server.url, 'buffered'));
+    const original = randomFillSync(Buffer.allocUnsafe(8 * 1024 * 1024 + 100));
+    const other = Buffer.from(original);
+    other[5 * 1024 * 1024] = (other[5 * 1024 * 1024] as number) ^ 1;
+    expect((await putBuffer(server.url, '/v1/files/large/first.bin', original)).status).to.equal(201);
+    const before = await written();
+    const again = await putBuffer(server.url, '/v1/files/large/again.bin', original);
+    expect(again.status).to.equal(201);
+    expect(again.json.etag).to.equal(createHash('sha256').update(original).digest('hex'));
+    expect(await written()).to.equal(before);
+    const changed = await putBuffer(server.url, '/v1/files/large/other.bin', other);
+    expect(changed.status).to.equal(201);
+    expect(await written()).to.equal(before + other.length);
+    expect((await getBytes(server.url, '/v1/files/large/again.bin')).equals(original)).to.equal(true);
+    expect((await getBytes(server.url, '/v1/files/large/other.bin')).equals(other)).to.equal(true);
   });
 });

@@ -99,6 +99,27 @@ describe('replication: three instances, replicas 2', function () {
     expect(text.stdout).to.match(/under-replicated blobs: 0/);
   });
 
+  it('writes nothing on either copy\'s instance when a replicated file is uploaded again with the same bytes, and keeps two copies', async () => {
+    const written = async (): Promise<number> => {
+      let sum = 0;
+      for (const i of [r1, r2, r3]) {
+        const res = await on(i, 'GET', '/metrics');
+        expect(res.status).to.equal(200);
+        for (const m of res.text.matchAll(/^callfs_cas_written_bytes_total\{mode="\w+"\} (\d+)$/gm)) sum += Number(m[1]);
+      }
+      return sum;
+    };
+    const body = randomBytes(3 * 1024 * 1024 + 7);
+    await put(r1, '/rep/twice.bin', body);
+    const before = await written();
+    // The same path: a replaced file keeps its holders, which hold these bytes already.
+    await put(r1, '/rep/twice.bin', body);
+    expect(await written()).to.equal(before);
+    expect(intactOn(body, [r1, r2, r3])).to.have.length(2);
+    const head = await on(r2, 'HEAD', '/v1/files/rep/twice.bin');
+    expect(String(head.headers['x-callfs-replicas']).split(',').sort()).to.deep.equal(intactOn(body, [r1, r2, r3]).sort());
+  });
+
   it('serves a file whose copy here is corrupted from its replica, and heals the copy without being asked', async () => {
     const body = Buffer.from('these bytes will rot on one of their two instances');
     await put(r1, '/rep/rot.txt', body);

@@ -29,6 +29,8 @@ export class BlobLocator {
    * the content, so it never goes stale.
    */
   private readonly crcs = new LRUCache<string, number>({ max: 100_000 });
+  /** The last large blob stored or deduplicated against, by size (see StoredTwin). */
+  private readonly bySize = new LRUCache<number, string>({ max: 10_000 });
 
   constructor(private readonly images: ImageSet) {}
 
@@ -93,6 +95,15 @@ export class BlobLocator {
 
   rememberCrc(sha256: string, crc: number): void {
     this.crcs.set(sha256, crc);
+  }
+
+  /** The last large blob of `size` bytes a put stored or deduplicated against, if any. */
+  lastOfSize(size: number): string | undefined {
+    return this.bySize.get(size);
+  }
+
+  rememberSize(size: number, sha256: string): void {
+    this.bySize.set(size, sha256);
   }
 
   remember(sha256: string, image: Image): void {

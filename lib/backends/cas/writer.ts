@@ -13,6 +13,7 @@ import { quarantineLocked } from './integrity.js';
 import { blobDir, blobPath, tmpDir } from './layout.js';
 import { RECORD_HEADER_BYTES } from './segments.js';
 import { TempFile } from './temp-file.js';
+import { StoredTwin, TWIN_MIN_BYTES } from './twin.js';
 
 /** Small request chunks are gathered into writes of about this size (the size of a direct block). */
 export const WRITE_BATCH_BYTES = 1024 * 1024;
@@ -38,8 +39,10 @@ interface Progress {
 }
 
 /**
- * put(): stream into tmp/ of the active image while hashing and counting,
- * fdatasync, then under the sha's guard either drop the temp (dedup) or
+ * put(): stream into tmp/ of the active image while hashing and counting
+ * (or, while it matches, only compare it with a stored blob of its declared
+ * length: see StoredTwin), fdatasync, then under the sha's guard either drop
+ * the temp (dedup) or
  * record the blob and rename it into blobs/ab/cd/, and flush the directory
  * (shared with concurrent puts). The blob is handed out pinned. Any failure
  * removes the temp file, its removal committed before the caller hears of
@@ -68,17 +71,51 @@ export async function putBlob(ctx: CasContext, body: Readable, options: PutOptio
   }
   const tmp = join(tmpDir(image.volume), randomUUID());
   const progress: Progress = { received: 0, written: 0 };
+  let twin: StoredTwin | null = null;
   let received: Received | null = null;
   try {
-    received = await receive(ctx, body, tmp, options, progress, resumeBody);
+    twin = await StoredTwin.find(ctx, options.expectedSize);
+    received = await receive(ctx, body, tmp, options, progress, resumeBody, twin);
     signal?.throwIfAborted();
-    return await finalize(ctx, image, tmp, received);
+    return await finalize(ctx, image, tmp, received, progress);
   } catch (err) {
-    await received?.file.close(false).catch(() => undefined);
+    await received?.file?.close(false).catch(() => undefined);
     await removeTemp(ctx, tmp, progress.written > 0);
     throw await classify(ctx, image, err, signal, progress.received);
   } finally {
+    await twin?.close().catch(() => undefined);
     await ctx.images.release(image, progress.written);
+  }
+}
+
+/** Append a batch to an upload's temp file, its bytes counted against the host's room first (see HostSpace). */
+async function appendToTemp(ctx: CasContext, file: TempFile, batch: readonly Buffer[], bytes: number, progress: Progress): Promise<void> {
+  progress.written += bytes;
+  await ctx.images.host.counted(bytes, () => file.append(batch, bytes));
+}
+
+/**
+ * The temp file of an upload that matched its stored twin so far: created,
+ * with the matched bytes (the upload's own) copied in from the twin, each
+ * chunk also handed to `seen`. The copy must have `crc`, the CRC32C of the
+ * upload's bytes it stands for: stored bytes that read otherwise than when
+ * they were compared are refused (503) rather than written as the upload's.
+ * On failure the file is closed; the caller removes it.
+ */
+async function startFromTwin(ctx: CasContext, tmp: string, twin: StoredTwin, progress: Progress, crc: number, seen: (chunk: Buffer) => void): Promise<TempFile> {
+  const file = await TempFile.create(tmp, ctx.directBlocks, (mode, bytes) => ctx.metrics.casWrittenBytes.inc({ mode }, bytes));
+  try {
+    let copied = 0;
+    await twin.copyMatched((chunk) => {
+      copied = crc32c(chunk, copied);
+      seen(chunk);
+      return appendToTemp(ctx, file, [chunk], chunk.length, progress);
+    });
+    if (copied !== crc) throw unavailable('cas', `the stored blob ${twin.sha256} read back otherwise than when an upload was compared with it`);
+    return file;
+  } catch (err) {
+    await file.close(false).catch(() => undefined);
+    throw err;
   }
 }
 
@@ -100,13 +137,16 @@ async function removeTemp(ctx: CasContext, tmp: string, wroteBytes: boolean): Pr
   }
 }
 
-/** A fully received temp file, still open and not yet flushed. */
+/** A fully received upload: its temp file, still open and not yet flushed, or the stored twin it matched throughout. */
 interface Received {
-  sha256: string;
+  /** Null when nothing was written: every byte matched `twin`, and was not hashed. */
+  sha256: string | null;
   /** CRC32C of the bytes, checked on reads (see BlobLocator.crcOf). */
   crc: number;
   size: number;
-  file: TempFile;
+  file: TempFile | null;
+  /** Set when nothing was written: every byte matched this stored blob. */
+  twin: StoredTwin | null;
 }
 
 /**
@@ -117,7 +157,15 @@ interface Received {
  * first is written). A large upload is written around the page cache (see
  * TempFile); where that is refused, it is flushed in the background as it grows.
  */
-function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptions, progress: Progress, resumeBody: boolean): Promise<Received> {
+function receive(
+  ctx: CasContext,
+  body: Readable,
+  tmp: string,
+  options: PutOptions,
+  progress: Progress,
+  resumeBody: boolean,
+  storedTwin: StoredTwin | null,
+): Promise<Received> {
   const { signal, maxBytes } = options;
   return new Promise<Received>((resolve, reject) => {
     const hash = createHash('sha256');
@@ -126,7 +174,9 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     let file: TempFile | null = null;
-    let opening = true;
+    // While set, batches are compared with it instead of written (see StoredTwin).
+    let twin = storedTwin;
+    let opening = twin === null;
     let writing = false;
     let ended = false;
     let failure: unknown = null;
@@ -158,12 +208,16 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
       const rejectClosed = (err: unknown): void => {
         void (handle?.close(false).catch(() => undefined) ?? Promise.resolve()).then(() => reject(err));
       };
-      if (failure !== null || handle === null) {
+      if (failure !== null || (handle === null && twin === null)) {
         rejectClosed(failure);
         return;
       }
+      if (handle === null) {
+        resolve({ sha256: null, crc, size, file: null, twin });
+        return;
+      }
       const sha256 = hash.digest('hex');
-      handle.complete().then(() => resolve({ sha256, crc, size, file: handle }), rejectClosed);
+      handle.complete().then(() => resolve({ sha256, crc, size, file: handle, twin: null }), rejectClosed);
     };
     function fail(err: unknown): void {
       if (failure !== null) return;
@@ -179,25 +233,43 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
         (err: unknown) => { syncing = null; syncFailure ??= err; },
       );
     };
+    // The bytes are hashed and checksummed a batch at a time, in order, as they are written or
+    // compared: a batch compared equal to the twin is not hashed (its bytes are the twin's, whose
+    // checksum finalize checks), and the bytes that matched before a difference are hashed as they
+    // are copied from the twin, before the batch that differs.
+    const write = async (handle: TempFile, batch: Buffer[], bytes: number): Promise<void> => {
+      for (const buf of batch) {
+        hash.update(buf);
+        crc = crc32c(buf, crc);
+      }
+      await appendToTemp(ctx, handle, batch, bytes, progress);
+      unsynced += bytes;
+      backgroundSync(handle);
+    };
+    // A batch that differs from the twin: from here on the upload is written, from its first byte.
+    const compare = async (stored: StoredTwin, batch: Buffer[], bytes: number): Promise<void> => {
+      if (await stored.same(batch, bytes)) {
+        for (const buf of batch) crc = crc32c(buf, crc);
+        return;
+      }
+      twin = null;
+      file = await startFromTwin(ctx, tmp, stored, progress, crc, (chunk) => hash.update(chunk));
+      await write(file, batch, bytes);
+    };
     const flush = (): void => {
-      if (file === null || writing || failure !== null) return;
+      if ((file === null && twin === null) || writing || failure !== null) return;
       if (pendingBytes === 0) {
         if (ended) settle();
         return;
       }
-      const handle = file;
       const batch = pending;
       const bytes = pendingBytes;
       pending = [];
       pendingBytes = 0;
       writing = true;
-      progress.written += bytes;
-      // Room on the host is counted, not read, for each batch (see HostSpace).
-      ctx.images.host.counted(bytes, () => handle.append(batch, bytes)).then(
+      (file !== null ? write(file, batch, bytes) : compare(twin as StoredTwin, batch, bytes)).then(
         () => {
           writing = false;
-          unsynced += bytes;
-          backgroundSync(handle);
           if (failure !== null) settle();
           else if (ended || pendingBytes >= WRITE_BATCH_BYTES) flush();
           else if (body.isPaused()) body.resume();
@@ -217,12 +289,10 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
         fail(new CallfsError('PAYLOAD_TOO_LARGE', `upload exceeds the limit of ${maxBytes} bytes`));
         return;
       }
-      hash.update(buf);
-      crc = crc32c(buf, crc);
       pending.push(buf);
       pendingBytes += buf.length;
       if (pendingBytes < WRITE_BATCH_BYTES) return;
-      if (writing || file === null) body.pause();
+      if (writing || (file === null && twin === null)) body.pause();
       else flush();
     }
     function onEnd(): void {
@@ -250,6 +320,7 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
     }
     detach = listenTo(body, signal, { data: onData, end: onEnd, error: fail, close: onClose, abort: onAbort });
     if (resumeBody) body.resume();
+    if (twin !== null) return;
     TempFile.create(tmp, ctx.directBlocks, (mode, bytes) => ctx.metrics.casWrittenBytes.inc({ mode }, bytes)).then(
       (handle) => {
         opening = false;
@@ -265,17 +336,28 @@ function receive(ctx: CasContext, body: Readable, tmp: string, options: PutOptio
   });
 }
 
-async function finalize(ctx: CasContext, image: Image, tmp: string, received: Received): Promise<CasPutResult> {
-  const { sha256, size, file, crc } = received;
+async function finalize(ctx: CasContext, image: Image, tmp: string, received: Received, progress: Progress): Promise<CasPutResult> {
+  const { size, twin, crc } = received;
+  const sha256 = received.sha256 ?? (await identifyMatched(ctx, tmp, received, progress));
   ctx.locator.rememberCrc(sha256, crc);
+  if (size >= TWIN_MIN_BYTES) ctx.locator.rememberSize(size, sha256);
   return ctx.guard.run(sha256, async () => {
     const copy = await goodCopy(ctx, sha256, size);
     if (copy !== null) {
-      await file.close(false);
-      await rm(tmp, { force: true });
+      if (received.file !== null) {
+        await received.file.close(false);
+        await rm(tmp, { force: true });
+      }
       await recordIn(ctx, { sha256, size, ...copy });
       return stored(ctx, sha256, size, true);
     }
+    // Matched the twin throughout, but no good copy is left here (it was collected meanwhile, or
+    // its image failed): written now, from the twin (its bytes checked against the upload's CRC32C).
+    if (received.file === null) {
+      received.file = await startFromTwin(ctx, tmp, twin as StoredTwin, progress, crc, () => undefined);
+      await received.file.complete();
+    }
+    const file = received.file;
     // The bytes are durable before they get their final name: never a torn blob.
     await file.datasync();
     await file.close(true);
@@ -289,6 +371,23 @@ async function finalize(ctx: CasContext, image: Image, tmp: string, received: Re
     await clearQuarantine(ctx, row);
     return stored(ctx, sha256, size, false);
   });
+}
+
+/**
+ * The blob an upload is when every byte of it matched its twin (and nothing
+ * was hashed). The twin's own, when the bytes have its CRC32C (as a read
+ * checks them). Otherwise the twin's bytes are damaged and the upload is the
+ * damaged bytes: it is written from the twin into its temp file, hashed as
+ * it is copied.
+ */
+async function identifyMatched(ctx: CasContext, tmp: string, received: Received, progress: Progress): Promise<string> {
+  const { twin, size, crc } = received;
+  if (twin === null || twin.compared !== size) throw new Error(`CAS put: ${size} bytes received, neither written nor matched`);
+  if (size === twin.size && crc === twin.crc) return twin.sha256;
+  const hash = createHash('sha256');
+  received.file = await startFromTwin(ctx, tmp, twin, progress, crc, (chunk) => hash.update(chunk));
+  await received.file.complete();
+  return hash.digest('hex');
 }
 
 /**

@@ -89,6 +89,8 @@ export function createPeerBackend(options: PeerBackendOptions): Backend {
 
     async put(body: Readable, putOptions: PutOptions = {}): Promise<PutResult> {
       const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+      // Declared, so that the peer's CAS can compare the bytes with a stored blob of that length.
+      if (putOptions.expectedSize !== undefined) headers['content-length'] = String(putOptions.expectedSize);
       const sent = putOptions.maxBytes === undefined ? body : limited(body, putOptions.maxBytes);
       let res: IncomingMessage;
       try {
