@@ -42,9 +42,9 @@ interface Progress {
  * put(): stream into tmp/ of the active image while hashing and counting
  * (or, while it matches, only compare it with a stored blob of its declared
  * length: see StoredTwin), fdatasync, then under the sha's guard either drop
- * the temp (dedup) or
- * record the blob and rename it into blobs/ab/cd/, and flush the directory
- * (shared with concurrent puts). The blob is handed out pinned. Any failure
+ * the temp (dedup) or record the blob and rename it into blobs/ab/cd/, and
+ * flush the directory (shared with concurrent puts). The blob is handed out
+ * pinned. Any failure
  * removes the temp file, its removal committed before the caller hears of
  * it: a blob name never holds partial bytes, and a refused upload keeps no
  * space (see removeTemp).
@@ -171,8 +171,23 @@ function receive(
     const hash = createHash('sha256');
     let crc = 0;
     let size = 0;
+    /**
+     * Bytes of the body hashed and checksummed so far, always in order: as
+     * they arrive while the upload is written (the hashing overlaps the
+     * writes); not while it is compared with the twin (see compare); and,
+     * after a difference, the bytes that arrived meanwhile as their batch is
+     * written, until the hash has caught up with the body again.
+     */
+    let digested = 0;
+    const digest = (buf: Buffer): void => {
+      hash.update(buf);
+      crc = crc32c(buf, crc);
+      digested += buf.length;
+    };
     let pending: Buffer[] = [];
     let pendingBytes = 0;
+    /** Bytes of the body handed to write or compare so far (where the next batch starts). */
+    let handed = 0;
     let file: TempFile | null = null;
     // While set, batches are compared with it instead of written (see StoredTwin).
     let twin = storedTwin;
@@ -216,6 +231,10 @@ function receive(
         resolve({ sha256: null, crc, size, file: null, twin });
         return;
       }
+      if (digested !== size) {
+        rejectClosed(new Error(`CAS put: ${digested} of ${size} bytes hashed`));
+        return;
+      }
       const sha256 = hash.digest('hex');
       handle.complete().then(() => resolve({ sha256, crc, size, file: handle, twin: null }), rejectClosed);
     };
@@ -233,28 +252,30 @@ function receive(
         (err: unknown) => { syncing = null; syncFailure ??= err; },
       );
     };
-    // The bytes are hashed and checksummed a batch at a time, in order, as they are written or
-    // compared: a batch compared equal to the twin is not hashed (its bytes are the twin's, whose
-    // checksum finalize checks), and the bytes that matched before a difference are hashed as they
-    // are copied from the twin, before the batch that differs.
-    const write = async (handle: TempFile, batch: Buffer[], bytes: number): Promise<void> => {
+    // A batch (starting at byte `start` of the body) to the temp file, its bytes not hashed yet hashed first.
+    const write = async (handle: TempFile, batch: Buffer[], bytes: number, start: number): Promise<void> => {
+      let at = start;
       for (const buf of batch) {
-        hash.update(buf);
-        crc = crc32c(buf, crc);
+        if (at === digested) digest(buf);
+        at += buf.length;
       }
       await appendToTemp(ctx, handle, batch, bytes, progress);
       unsynced += bytes;
       backgroundSync(handle);
     };
-    // A batch that differs from the twin: from here on the upload is written, from its first byte.
-    const compare = async (stored: StoredTwin, batch: Buffer[], bytes: number): Promise<void> => {
+    // A batch compared with the twin. One equal to it is checksummed, not hashed (finalize checks
+    // the checksum of the whole). At the first that differs the upload is written from its first
+    // byte on: the bytes that matched are copied from the twin and hashed as they are, then the
+    // batch that differs is written.
+    const compare = async (stored: StoredTwin, batch: Buffer[], bytes: number, start: number): Promise<void> => {
       if (await stored.same(batch, bytes)) {
         for (const buf of batch) crc = crc32c(buf, crc);
         return;
       }
       twin = null;
       file = await startFromTwin(ctx, tmp, stored, progress, crc, (chunk) => hash.update(chunk));
-      await write(file, batch, bytes);
+      digested = stored.compared;
+      await write(file, batch, bytes, start);
     };
     const flush = (): void => {
       if ((file === null && twin === null) || writing || failure !== null) return;
@@ -264,10 +285,12 @@ function receive(
       }
       const batch = pending;
       const bytes = pendingBytes;
+      const start = handed;
       pending = [];
       pendingBytes = 0;
+      handed += bytes;
       writing = true;
-      (file !== null ? write(file, batch, bytes) : compare(twin as StoredTwin, batch, bytes)).then(
+      (file !== null ? write(file, batch, bytes, start) : compare(twin as StoredTwin, batch, bytes, start)).then(
         () => {
           writing = false;
           if (failure !== null) settle();
@@ -289,6 +312,7 @@ function receive(
         fail(new CallfsError('PAYLOAD_TOO_LARGE', `upload exceeds the limit of ${maxBytes} bytes`));
         return;
       }
+      if (twin === null && digested === size - buf.length) digest(buf);
       pending.push(buf);
       pendingBytes += buf.length;
       if (pendingBytes < WRITE_BATCH_BYTES) return;

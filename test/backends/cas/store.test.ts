@@ -1,7 +1,7 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { PassThrough, Writable, type Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { expect } from 'chai';
 import { canSendDirect, type DirectSend } from '../../../lib/backends/types.js';
 import { loopMountsAvailable, requireComponent } from '../../support/services.js';
@@ -167,6 +167,26 @@ for (const mode of ['loop', 'dir'] as const) {
         expect(blobFiles(root)).to.have.length(6);
         expect(tmpFiles(root)).to.deep.equal([]);
         await eventually(async () => fdsUnder(root).length === 0, 2000, 'no descriptor left open in the CAS');
+      });
+
+      it('hashes the body in order when more of it arrives while the matched bytes are copied', async function () {
+        const { backend: cas } = backend();
+        const original = randomBytes(6 * MiB);
+        await cas.put(streamOf(original));
+        const other = Buffer.from(original);
+        other[4 * MiB + 3] = (other[4 * MiB + 3] as number) ^ 1;
+        // 32 KiB every millisecond: chunks keep arriving while the 4 MiB that matched are copied.
+        let offset = 0;
+        const trickle = new Readable({
+          read() {
+            setTimeout(() => {
+              this.push(offset >= other.length ? null : other.subarray(offset, (offset += 32 * 1024)));
+            }, 1);
+          },
+        });
+        const put = await cas.put(trickle, { expectedSize: other.length });
+        expect(put.id).to.equal(sha256Hex(other));
+        expect((await readAll((await cas.open(put.id)).stream)).equals(other)).to.equal(true);
       });
 
       it('stores a shorter or longer body than the one it was compared with whole', async function () {
