@@ -29,8 +29,8 @@ export class BlobLocator {
    * the content, so it never goes stale.
    */
   private readonly crcs = new LRUCache<string, number>({ max: 100_000 });
-  /** The last large blob stored or deduplicated against, by size (see StoredTwin). */
-  private readonly bySize = new LRUCache<number, string>({ max: 10_000 });
+  /** The last large blob stored or deduplicated against, by size, with the CRC32C of its head (see StoredTwin). */
+  private readonly bySize = new LRUCache<number, { sha256: string; headCrc: number }>({ max: 10_000 });
 
   constructor(private readonly images: ImageSet) {}
 
@@ -97,13 +97,13 @@ export class BlobLocator {
     this.crcs.set(sha256, crc);
   }
 
-  /** The last large blob of `size` bytes a put stored or deduplicated against, if any. */
-  lastOfSize(size: number): string | undefined {
+  /** The last large blob of `size` bytes a put stored or deduplicated against, if any, and the CRC32C of its first bytes (TWIN_HEAD_BYTES). */
+  lastOfSize(size: number): { sha256: string; headCrc: number } | undefined {
     return this.bySize.get(size);
   }
 
-  rememberSize(size: number, sha256: string): void {
-    this.bySize.set(size, sha256);
+  rememberSize(size: number, sha256: string, headCrc: number): void {
+    this.bySize.set(size, { sha256, headCrc });
   }
 
   remember(sha256: string, image: Image): void {

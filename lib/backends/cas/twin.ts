@@ -13,6 +13,13 @@ const closeAsync = promisify(close);
  */
 export const TWIN_MIN_BYTES = 1024 * 1024;
 
+/**
+ * The first bytes of an upload, whose CRC32C is checked against the twin's
+ * before any of the twin is read: an upload of the same length and other
+ * content (the common case) then costs no read at all.
+ */
+export const TWIN_HEAD_BYTES = 64 * 1024;
+
 /** Bytes of the stored blob copied per read when an upload falls back to being written. */
 const COPY_CHUNK_BYTES = 1024 * 1024;
 
@@ -42,6 +49,8 @@ export class StoredTwin {
     readonly size: number,
     /** CRC32C of the blob's bytes (BlobLocator.crcOf): what bytes that matched it throughout must have. */
     readonly crc: number,
+    /** CRC32C of its first TWIN_HEAD_BYTES. */
+    private readonly headCrc: number,
     fd: number,
   ) {
     this.fd = fd;
@@ -54,13 +63,14 @@ export class StoredTwin {
    */
   static async find(ctx: CasContext, size: number | undefined): Promise<StoredTwin | null> {
     if (size === undefined || size < TWIN_MIN_BYTES) return null;
-    const sha256 = ctx.locator.lastOfSize(size);
-    const crc = sha256 === undefined ? undefined : ctx.locator.crcOf(sha256);
-    if (sha256 === undefined || crc === undefined) return null;
+    const last = ctx.locator.lastOfSize(size);
+    const crc = last === undefined ? undefined : ctx.locator.crcOf(last.sha256);
+    if (last === undefined || crc === undefined) return null;
+    const { sha256, headCrc } = last;
     try {
       const found = await ctx.locator.find(sha256);
       if (found === null || found.size !== size || found.image.state === 'failed') return null;
-      return new StoredTwin(sha256, size, crc, await openAsync(found.path, 'r'));
+      return new StoredTwin(sha256, size, crc, headCrc, await openAsync(found.path, 'r'));
     } catch (err) {
       ctx.logger.debug({ err, sha256 }, 'CAS: a stored blob of the same length cannot be opened; the upload is written');
       return null;
@@ -72,9 +82,15 @@ export class StoredTwin {
     return this.matched;
   }
 
-  /** True when the next `bytes` of the stored blob are `buffers`, which then count as matched. */
-  async same(buffers: readonly Buffer[], bytes: number): Promise<boolean> {
+  /**
+   * True when the next `bytes` of the stored blob are `buffers`, which then
+   * count as matched. `headCrc` is the CRC32C of the upload's first
+   * TWIN_HEAD_BYTES: on the first batch, one that differs from the blob's
+   * says so without a read.
+   */
+  async same(buffers: readonly Buffer[], bytes: number, headCrc: number): Promise<boolean> {
     if (this.matched + bytes > this.size) return false;
+    if (this.matched === 0 && headCrc !== this.headCrc) return false;
     if (this.scratch === null || this.scratch.length < bytes) this.scratch = Buffer.allocUnsafe(Math.max(bytes, COPY_CHUNK_BYTES));
     const stored = this.scratch;
     try {

@@ -13,7 +13,7 @@ import { quarantineLocked } from './integrity.js';
 import { blobDir, blobPath, tmpDir } from './layout.js';
 import { RECORD_HEADER_BYTES } from './segments.js';
 import { TempFile } from './temp-file.js';
-import { StoredTwin, TWIN_MIN_BYTES } from './twin.js';
+import { StoredTwin, TWIN_HEAD_BYTES, TWIN_MIN_BYTES } from './twin.js';
 
 /** Small request chunks are gathered into writes of about this size (the size of a direct block). */
 export const WRITE_BATCH_BYTES = 1024 * 1024;
@@ -143,6 +143,8 @@ interface Received {
   sha256: string | null;
   /** CRC32C of the bytes, checked on reads (see BlobLocator.crcOf). */
   crc: number;
+  /** CRC32C of the first TWIN_HEAD_BYTES (see StoredTwin). */
+  headCrc: number;
   size: number;
   file: TempFile | null;
   /** Set when nothing was written: every byte matched this stored blob. */
@@ -170,6 +172,7 @@ function receive(
   return new Promise<Received>((resolve, reject) => {
     const hash = createHash('sha256');
     let crc = 0;
+    let headCrc = 0;
     let size = 0;
     /**
      * Bytes of the body hashed and checksummed so far, always in order: as
@@ -228,7 +231,7 @@ function receive(
         return;
       }
       if (handle === null) {
-        resolve({ sha256: null, crc, size, file: null, twin });
+        resolve({ sha256: null, crc, headCrc, size, file: null, twin });
         return;
       }
       if (digested !== size) {
@@ -236,7 +239,7 @@ function receive(
         return;
       }
       const sha256 = hash.digest('hex');
-      handle.complete().then(() => resolve({ sha256, crc, size, file: handle, twin: null }), rejectClosed);
+      handle.complete().then(() => resolve({ sha256, crc, headCrc, size, file: handle, twin: null }), rejectClosed);
     };
     function fail(err: unknown): void {
       if (failure !== null) return;
@@ -268,7 +271,7 @@ function receive(
     // byte on: the bytes that matched are copied from the twin and hashed as they are, then the
     // batch that differs is written.
     const compare = async (stored: StoredTwin, batch: Buffer[], bytes: number, start: number): Promise<void> => {
-      if (await stored.same(batch, bytes)) {
+      if (await stored.same(batch, bytes, headCrc)) {
         for (const buf of batch) crc = crc32c(buf, crc);
         return;
       }
@@ -312,7 +315,9 @@ function receive(
         fail(new CallfsError('PAYLOAD_TOO_LARGE', `upload exceeds the limit of ${maxBytes} bytes`));
         return;
       }
-      if (twin === null && digested === size - buf.length) digest(buf);
+      const before = size - buf.length;
+      if (before < TWIN_HEAD_BYTES) headCrc = crc32c(before + buf.length <= TWIN_HEAD_BYTES ? buf : buf.subarray(0, TWIN_HEAD_BYTES - before), headCrc);
+      if (twin === null && digested === before) digest(buf);
       pending.push(buf);
       pendingBytes += buf.length;
       if (pendingBytes < WRITE_BATCH_BYTES) return;
@@ -364,7 +369,7 @@ async function finalize(ctx: CasContext, image: Image, tmp: string, received: Re
   const { size, twin, crc } = received;
   const sha256 = received.sha256 ?? (await identifyMatched(ctx, tmp, received, progress));
   ctx.locator.rememberCrc(sha256, crc);
-  if (size >= TWIN_MIN_BYTES) ctx.locator.rememberSize(size, sha256);
+  if (size >= TWIN_MIN_BYTES) ctx.locator.rememberSize(size, sha256, received.headCrc);
   return ctx.guard.run(sha256, async () => {
     const copy = await goodCopy(ctx, sha256, size);
     if (copy !== null) {
