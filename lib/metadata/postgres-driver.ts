@@ -71,6 +71,9 @@ interface ProtocolConnection {
   sync(): void;
 }
 
+/** Bind's value mapper for values script() has already converted as pg does. */
+const asConverted = (value: unknown): unknown => value;
+
 /**
  * A script as one pipeline of the extended protocol: for each statement a
  * Parse (only the first time its connection sees it: named statements),
@@ -84,9 +87,6 @@ interface ProtocolConnection {
  * committed at the Sync, or rolled back when one fails (PostgreSQL then
  * skips the rest). pg's Query collects one result per statement.
  */
-/** Bind's value mapper for values script() has already converted as pg does. */
-const asConverted = (value: unknown): unknown => value;
-
 class PipelinedScript extends pg.Query {
   constructor(statements: ReadonlyArray<{ sql: string; values: Array<string | Buffer | null> }>, callback: (err: Error | undefined, results: unknown) => void) {
     // The text pg's Query wants is never sent: submit() below sends the statements.

@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { startCliServer, type CliServer } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
 import { KEYS, TEST_USERS } from '../support/callfs.js';
+import { request } from '../support/http.js';
 import { ensurePostgres, ensureRedis, loopMountsAvailable, requireComponent } from '../support/services.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 
@@ -45,33 +46,6 @@ async function writtenBytes(serverUrl: string, mode: 'direct' | 'buffered'): Pro
   expect(status).to.equal(200);
   const m = new RegExp(`^callfs_cas_written_bytes_total\\{mode="${mode}"\\} (\\d+)$`, 'm').exec(text);
   return m === null ? 0 : Number(m[1]);
-}
-
-/** PUT `data` with its Content-Length as alice: the status and the JSON answer. */
-function putBuffer(serverUrl: string, path: string, data: Buffer): Promise<{ status: number; json: any }> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(`${serverUrl}${path}`);
-    const headers = { authorization: `Bearer ${KEYS.alice}`, 'content-length': String(data.length) };
-    const req = https.request({ method: 'PUT', hostname: u.hostname, port: u.port, path: u.pathname, rejectUnauthorized: false, headers }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }));
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
-/** GET a file's bytes as alice (200 expected). */
-function getBytes(serverUrl: string, path: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    https.get(`${serverUrl}${path}`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${KEYS.alice}` } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`GET ${path}: ${res.statusCode}`))));
-      res.on('error', reject);
-    }).on('error', reject);
-  });
 }
 
 function rssOf(pid: number): number {
@@ -162,16 +136,23 @@ describe('a 1 GiB upload and download streamed through the real server', functio
     const original = randomFillSync(Buffer.allocUnsafe(8 * 1024 * 1024 + 100));
     const other = Buffer.from(original);
     other[5 * 1024 * 1024] = (other[5 * 1024 * 1024] as number) ^ 1;
-    expect((await putBuffer(server.url, '/v1/files/large/first.bin', original)).status).to.equal(201);
+    const put = (path: string, data: Buffer) =>
+      request(`${server.url}/v1/files/large/${path}`, { method: 'PUT', token: KEYS.alice, headers: { 'content-length': String(data.length) }, body: data });
+    const get = (path: string) => request(`${server.url}/v1/files/large/${path}`, { token: KEYS.alice });
+    expect((await put('first.bin', original)).status).to.equal(201);
     const before = await written();
-    const again = await putBuffer(server.url, '/v1/files/large/again.bin', original);
+    const again = await put('again.bin', original);
     expect(again.status).to.equal(201);
     expect(again.json.etag).to.equal(createHash('sha256').update(original).digest('hex'));
     expect(await written()).to.equal(before);
-    const changed = await putBuffer(server.url, '/v1/files/large/other.bin', other);
+    const changed = await put('other.bin', other);
     expect(changed.status).to.equal(201);
     expect(await written()).to.equal(before + other.length);
-    expect((await getBytes(server.url, '/v1/files/large/again.bin')).equals(original)).to.equal(true);
-    expect((await getBytes(server.url, '/v1/files/large/other.bin')).equals(other)).to.equal(true);
+    const readAgain = await get('again.bin');
+    expect(readAgain.status).to.equal(200);
+    expect(readAgain.body.equals(original)).to.equal(true);
+    const readOther = await get('other.bin');
+    expect(readOther.status).to.equal(200);
+    expect(readOther.body.equals(other)).to.equal(true);
   });
 });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { closeSync, fsync, openSync } from 'node:fs';
+import { closeSync, fsync, openSync, read } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +17,23 @@ import { promisify } from 'node:util';
  */
 
 const fsyncAsync = promisify(fsync);
+
+/**
+ * Fill buf[0, length) from `fd` at `position`, read after read, on the
+ * threadpool; stops early only at the end of the file. Resolves with the
+ * bytes read (below `length` for a file that ends first).
+ */
+export async function readFully(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
+  let filled = 0;
+  while (filled < length) {
+    const n = await new Promise<number>((resolve, reject) => {
+      read(fd, buf, filled, length - filled, position + filled, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead)));
+    });
+    if (n === 0) break;
+    filled += n;
+  }
+  return filled;
+}
 
 /** fsync a directory so that entries created, renamed or removed in it survive a crash. */
 export async function fsyncDir(dir: string): Promise<void> {

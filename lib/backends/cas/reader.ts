@@ -7,7 +7,7 @@ import { CallfsError } from '../../errors.js';
 import type { ByteRange, DirectSend, OpenOptions, OpenResult } from '../types.js';
 import type { BufferPool } from './buffer-pool.js';
 import type { CasContext } from './context.js';
-import { errnoCode } from './fs-util.js';
+import { errnoCode, readFully } from './fs-util.js';
 import type { Image } from './images.js';
 import { integrityError, quarantine, quarantinePacked } from './integrity.js';
 import { readPacked } from './segments.js';
@@ -288,13 +288,6 @@ export class BlobReadStream extends Readable implements DirectSend {
   }
 }
 
-/** fs.read as a promise of the byte count. */
-function readAt(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    read(fd, buf, offset, length, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead)));
-  });
-}
-
 /**
  * Read a whole blob of at most one read buffer and check it against its
  * name; closes the fd. A mismatch (or a file shorter than its size) is
@@ -308,13 +301,9 @@ async function readVerified(ctx: CasContext, id: string, blob: OpenedBlob, quara
   const release = (): void => {
     if (pooled) ctx.readBuffers.give(buf);
   };
-  let filled = 0;
+  let filled: number;
   try {
-    while (filled < blob.size) {
-      const n = await readAt(blob.fd, buf, filled, blob.size - filled, filled);
-      if (n === 0) break;
-      filled += n;
-    }
+    filled = await readFully(blob.fd, buf, blob.size, 0);
   } catch (err) {
     release();
     throw err;

@@ -1,12 +1,12 @@
 import { crc32c } from '@node-rs/crc32';
 import { createHash } from 'node:crypto';
-import { close, closeSync, fdatasync, open, read, writev } from 'node:fs';
+import { close, closeSync, fdatasync, open, writev } from 'node:fs';
 import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { GroupCommit } from '../../group-commit.js';
 import type { Logger } from '../../log/index.js';
 import type { PackedAt } from '../../metadata/types.js';
-import { errnoCode, fsyncDir } from './fs-util.js';
+import { errnoCode, fsyncDir, readFully } from './fs-util.js';
 import type { Image, ImageSet } from './images.js';
 import { BlobPins } from './pins.js';
 import { segmentPath, segmentsDir, segmentIdOf } from './layout.js';
@@ -49,10 +49,6 @@ const openAsync = promisify(open);
 const closeAsync = promisify(close);
 const fdatasyncAsync = promisify(fdatasync);
 const writevAsync = promisify(writev);
-const readAsync = (fd: number, buf: Buffer, position: number): Promise<number> =>
-  new Promise((resolve, reject) => {
-    read(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : resolve(n)));
-  });
 
 /** Where a packed blob is. */
 export interface PackedLocation extends PackedAt {
@@ -101,13 +97,9 @@ export async function readPacked(location: PackedLocation, sha256: string): Prom
     throw err;
   }
   const buf = Buffer.allocUnsafe(RECORD_HEADER_BYTES + location.size);
-  let filled = 0;
+  let filled: number;
   try {
-    while (filled < buf.length) {
-      const n = await readAsync(fd, buf.subarray(filled), location.offset - RECORD_HEADER_BYTES + filled);
-      if (n === 0) break;
-      filled += n;
-    }
+    filled = await readFully(fd, buf, buf.length, location.offset - RECORD_HEADER_BYTES);
   } finally {
     closeSync(fd);
   }

@@ -1,9 +1,9 @@
-import { close, open, read } from 'node:fs';
+import { close, open } from 'node:fs';
 import { promisify } from 'node:util';
 import type { CasContext } from './context.js';
+import { readFully } from './fs-util.js';
 
 const openAsync = promisify(open);
-const readAsync = promisify(read);
 const closeAsync = promisify(close);
 
 /**
@@ -129,11 +129,7 @@ export class StoredTwin {
   /** Fill buffer[0, length) from the stored blob at `position`; a blob that ends before is an error. */
   private async readAt(buffer: Buffer, length: number, position: number): Promise<void> {
     if (this.fd === null) throw new Error('StoredTwin: read after close');
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await readAsync(this.fd, buffer, done, length - done, position + done);
-      if (bytesRead === 0) throw new Error(`StoredTwin: ${this.sha256} ended at ${position + done} of ${this.size} bytes`);
-      done += bytesRead;
-    }
+    const read = await readFully(this.fd, buffer, length, position);
+    if (read < length) throw new Error(`StoredTwin: ${this.sha256} ended at ${position + read} of ${this.size} bytes`);
   }
 }

@@ -88,6 +88,11 @@ export async function putBlob(ctx: CasContext, body: Readable, options: PutOptio
   }
 }
 
+/** An upload's temp file, its writes counted by how they were made (callfs_cas_written_bytes_total). */
+function createTemp(ctx: CasContext, tmp: string): Promise<TempFile> {
+  return TempFile.create(tmp, ctx.directBlocks, (mode, bytes) => ctx.metrics.casWrittenBytes.inc({ mode }, bytes));
+}
+
 /** Append a batch to an upload's temp file, its bytes counted against the host's room first (see HostSpace). */
 async function appendToTemp(ctx: CasContext, file: TempFile, batch: readonly Buffer[], bytes: number, progress: Progress): Promise<void> {
   progress.written += bytes;
@@ -103,7 +108,7 @@ async function appendToTemp(ctx: CasContext, file: TempFile, batch: readonly Buf
  * On failure the file is closed; the caller removes it.
  */
 async function startFromTwin(ctx: CasContext, tmp: string, twin: StoredTwin, progress: Progress, crc: number, seen: (chunk: Buffer) => void): Promise<TempFile> {
-  const file = await TempFile.create(tmp, ctx.directBlocks, (mode, bytes) => ctx.metrics.casWrittenBytes.inc({ mode }, bytes));
+  const file = await createTemp(ctx, tmp);
   try {
     let copied = 0;
     await twin.copyMatched((chunk) => {
@@ -350,7 +355,7 @@ function receive(
     detach = listenTo(body, signal, { data: onData, end: onEnd, error: fail, close: onClose, abort: onAbort });
     if (resumeBody) body.resume();
     if (twin !== null) return;
-    TempFile.create(tmp, ctx.directBlocks, (mode, bytes) => ctx.metrics.casWrittenBytes.inc({ mode }, bytes)).then(
+    createTemp(ctx, tmp).then(
       (handle) => {
         opening = false;
         file = handle;
